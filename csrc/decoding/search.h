@@ -1,0 +1,63 @@
+// Search strategies over a Seq2SeqModel: greedy, beam search and sampling. The model gives
+// logits; this layer applies logits processors (suppressed ids, min length, forced EOS,
+// temperature, top-k, top-p) and chooses tokens, following the conventions of the reference
+// implementation named by SearchOptions::convention (docs/decoding.md) so outputs are
+// token-identical to it.
+//
+// Batching: sentences are sorted by length internally and split into sub-batches; results come
+// back in input order; finished sentences leave the active batch.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "format/model_config.h"
+#include "models/seq2seq_model.h"
+
+namespace pytransformer::decoding {
+
+struct SearchOptions {
+  int64_t beam_size = 1;
+  int64_t n_best = 1;            // <= beam_size
+  int64_t max_length = 256;      // generated tokens, not counting the decoder start token
+  int64_t min_length = 0;        // EOS is suppressed before this many generated tokens
+  double length_penalty = 1.0;
+  std::vector<int64_t> suppressed_ids;
+  bool forced_eos = false;       // force EOS as the token that reaches max_length
+  format::SearchConvention convention = format::SearchConvention::TRANSFORMERS;
+  // Sampling (beam_size must be 1). temperature 0 or sampling=false means greedy.
+  bool sampling = false;
+  double temperature = 1.0;
+  int64_t top_k = 0;             // 0: no top-k filter
+  double top_p = 1.0;            // 1: no nucleus filter
+  uint64_t seed = 0;
+  // Optional forced start of each target (one per sentence, or empty).
+  std::vector<std::vector<int32_t>> target_prefix;
+  int64_t max_batch_tokens = 0;  // 0: no limit on source tokens per sub-batch
+
+  // The defaults recorded in the model file (generation.*).
+  static SearchOptions from_config(const format::ModelConfig& config);
+};
+
+struct Hypothesis {
+  std::vector<int32_t> tokens;  // generated ids, without the decoder start token and final EOS
+  double score = 0.0;           // as the reference reports it (length-normalised for beams)
+  bool finished = false;        // ended with EOS (false: stopped by max_length or a callback)
+};
+
+struct SentenceResult {
+  std::vector<Hypothesis> hypotheses;  // n_best, best first
+};
+
+// Called after each step of greedy/sampling decoding with the token chosen for a sentence
+// (in input order). Return false to stop decoding all sentences now; results then hold the
+// tokens produced so far. May throw to abort (the exception propagates out of generate()).
+using TokenCallback = std::function<bool(int64_t sentence, int32_t token)>;
+
+std::vector<SentenceResult> generate(const models::Seq2SeqModel& model,
+                                     const std::vector<std::vector<int32_t>>& source_ids,
+                                     const SearchOptions& options,
+                                     const TokenCallback& on_token = nullptr);
+
+}  // namespace pytransformer::decoding

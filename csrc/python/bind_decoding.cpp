@@ -1,0 +1,9 @@
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace pytransformer::python {
+
+void bind_decoding(py::module_& m) { (void)m; }
+
+}  // namespace pytransformer::python

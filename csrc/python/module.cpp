@@ -1,0 +1,31 @@
+// The private extension module pytransformer._core. Each bind_*.cpp registers one part of the
+// core; errors thrown by the core become Python exceptions here.
+#include <pybind11/pybind11.h>
+
+#include "pytransformer/error.h"
+
+namespace py = pybind11;
+
+namespace pytransformer::python {
+void bind_format(py::module_& m);    // bind_format.cpp: ModelFile, expected_tensors
+void bind_model(py::module_& m);     // bind_model.cpp: Model (encode, logits, attention)
+void bind_decoding(py::module_& m);  // bind_decoding.cpp: generate
+}  // namespace pytransformer::python
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pytransformer's C++ core (private: use the pytransformer package)";
+  static py::exception<pytransformer::FormatError> format_error(m, "ModelFormatError",
+                                                                PyExc_ValueError);
+  py::register_exception_translator([](std::exception_ptr error) {
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const pytransformer::FormatError& e) {
+      py::set_error(format_error, e.what());
+    } catch (const pytransformer::InvalidArgument& e) {
+      py::set_error(PyExc_ValueError, e.what());
+    }
+  });
+  pytransformer::python::bind_format(m);
+  pytransformer::python::bind_model(m);
+  pytransformer::python::bind_decoding(m);
+}

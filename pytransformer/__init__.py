@@ -1,0 +1,1 @@
+"""pytransformer: exact, fast encoder-decoder Transformer translation from the terminal."""
