@@ -27,6 +27,24 @@ using MetadataValue = std::variant<bool, int64_t, double, std::string, Bytes, st
                                    std::vector<std::string>, std::vector<double>>;
 using Metadata = std::map<std::string, MetadataValue>;
 
+// The on-disk value type codes (docs/format.md): MetadataValue's alternative index + 1.
+enum class MetadataType : uint8_t {
+  BOOL = 1,
+  INT64 = 2,
+  FLOAT64 = 3,
+  STRING = 4,
+  BYTES = 5,
+  INT64_ARRAY = 6,
+  STRING_ARRAY = 7,
+  FLOAT64_ARRAY = 8,
+};
+MetadataType metadata_type(const MetadataValue& value);
+const char* metadata_type_name(MetadataType type);  // "int64", "string array", ...
+
+// The type of every key parse_model_config() reads (required and optional ones); other keys
+// are ignored by the reader.
+const std::map<std::string, MetadataType>& known_metadata_types();
+
 // Checks every key the config needs (presence, type, range, consistency); throws FormatError
 // whose message starts with the offending key.
 ModelConfig parse_model_config(const Metadata& metadata);
@@ -37,6 +55,7 @@ struct TensorView {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   const void* data = nullptr;
+  uint64_t offset = 0;  // of data, relative to the data section (tied tensors share it)
   uint64_t size_bytes = 0;
 
   int64_t numel() const;

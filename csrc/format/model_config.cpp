@@ -1,0 +1,294 @@
+// parse_model_config(): the metadata keys of docs/format.md, their types, ranges and
+// consistency. Every error message starts with the offending key.
+#include <cmath>
+#include <set>
+#include <string>
+
+#include "format/model_file.h"
+#include "pytransformer/error.h"
+
+namespace pytransformer::format {
+
+MetadataType metadata_type(const MetadataValue& value) {
+  return static_cast<MetadataType>(value.index() + 1);
+}
+
+const char* metadata_type_name(MetadataType type) {
+  switch (type) {
+    case MetadataType::BOOL: return "bool";
+    case MetadataType::INT64: return "int64";
+    case MetadataType::FLOAT64: return "float64";
+    case MetadataType::STRING: return "string";
+    case MetadataType::BYTES: return "bytes";
+    case MetadataType::INT64_ARRAY: return "int64 array";
+    case MetadataType::STRING_ARRAY: return "string array";
+    case MetadataType::FLOAT64_ARRAY: return "float64 array";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Upper bounds far above any real translation model; they keep size arithmetic far from
+// overflow and reject absurd values early.
+constexpr int64_t MAX_D_MODEL = 1 << 16;
+constexpr int64_t MAX_LAYERS = 1024;
+constexpr int64_t MAX_FFN_DIM = 1 << 20;
+constexpr int64_t MAX_VOCAB_SIZE = 1 << 24;
+constexpr int64_t MAX_POSITIONS = 1 << 20;
+constexpr int64_t MAX_BEAM_SIZE = 1024;
+
+struct KeySpec {
+  MetadataType type;
+  bool required;
+};
+
+const std::map<std::string, KeySpec>& key_specs() {
+  using T = MetadataType;
+  static const std::map<std::string, KeySpec> specs = {
+      {"general.architecture", {T::STRING, true}},
+      {"general.name", {T::STRING, false}},
+      {"general.source", {T::STRING, false}},
+      {"general.converter", {T::STRING, false}},
+      {"general.license", {T::STRING, false}},
+      {"model.d_model", {T::INT64, true}},
+      {"model.encoder_layers", {T::INT64, true}},
+      {"model.decoder_layers", {T::INT64, true}},
+      {"model.encoder_heads", {T::INT64, true}},
+      {"model.decoder_heads", {T::INT64, true}},
+      {"model.encoder_ffn_dim", {T::INT64, true}},
+      {"model.decoder_ffn_dim", {T::INT64, true}},
+      {"model.activation", {T::STRING, true}},
+      {"model.pre_norm", {T::BOOL, true}},
+      {"model.layer_norm_epsilon", {T::FLOAT64, true}},
+      {"model.scale_embedding", {T::BOOL, true}},
+      {"model.embedding_norm", {T::BOOL, true}},
+      {"model.position_layout", {T::STRING, true}},
+      {"model.position_frequencies", {T::STRING, true}},
+      {"model.position_offset", {T::INT64, true}},
+      {"model.max_positions", {T::INT64, true}},
+      {"model.source_vocab_size", {T::INT64, true}},
+      {"model.target_vocab_size", {T::INT64, true}},
+      {"model.linear_bias", {T::BOOL, true}},
+      {"model.output_bias", {T::BOOL, true}},
+      {"tokens.pad_id", {T::INT64, true}},
+      {"tokens.eos_id", {T::INT64, true}},
+      {"tokens.unk_id", {T::INT64, true}},
+      {"tokens.decoder_start_id", {T::INT64, true}},
+      {"tokens.source_eos_id", {T::INT64, true}},
+      {"vocab.source", {T::STRING_ARRAY, true}},
+      {"vocab.target", {T::STRING_ARRAY, true}},
+      {"tokenizer.type", {T::STRING, true}},
+      {"tokenizer.source_model", {T::BYTES, false}},
+      {"tokenizer.target_model", {T::BYTES, false}},
+      {"tokenizer.add_source_eos", {T::BOOL, true}},
+      {"tokenizer.target_languages", {T::STRING_ARRAY, false}},
+      {"generation.beam_size", {T::INT64, true}},
+      {"generation.max_length", {T::INT64, true}},
+      {"generation.length_penalty", {T::FLOAT64, true}},
+      {"generation.suppressed_ids", {T::INT64_ARRAY, true}},
+      {"generation.forced_eos", {T::BOOL, true}},
+      {"generation.search_convention", {T::STRING, true}},
+  };
+  return specs;
+}
+
+[[noreturn]] void fail(const std::string& key, const std::string& problem) {
+  throw FormatError(key + ": " + problem);
+}
+
+class ConfigReader {
+ public:
+  explicit ConfigReader(const Metadata& metadata) : metadata_(metadata) {}
+
+  // Checks the type of every known key that is present and the presence of required ones.
+  void check_types() const {
+    for (const auto& [key, spec] : key_specs()) {
+      const auto it = metadata_.find(key);
+      if (it == metadata_.end()) {
+        if (spec.required) fail(key, "missing required key");
+        continue;
+      }
+      const MetadataType actual = metadata_type(it->second);
+      if (actual != spec.type) {
+        fail(key, std::string("expected ") + metadata_type_name(spec.type) + ", got " +
+                      metadata_type_name(actual));
+      }
+    }
+  }
+
+  bool has(const std::string& key) const { return metadata_.count(key) != 0; }
+
+  template <typename T>
+  const T& get(const std::string& key) const {
+    return std::get<T>(metadata_.at(key));
+  }
+
+  int64_t integer(const std::string& key, int64_t min, int64_t max) const {
+    const int64_t value = get<int64_t>(key);
+    if (value < min || value > max) {
+      fail(key, std::to_string(value) + " is outside " + std::to_string(min) + ".." +
+                    std::to_string(max));
+    }
+    return value;
+  }
+
+  double finite(const std::string& key) const {
+    const double value = get<double>(key);
+    if (!std::isfinite(value)) fail(key, "must be a finite number");
+    return value;
+  }
+
+  template <typename Enum>
+  Enum choice(const std::string& key, const std::map<std::string, Enum>& choices) const {
+    const std::string& value = get<std::string>(key);
+    const auto it = choices.find(value);
+    if (it == choices.end()) {
+      std::string known;
+      for (const auto& [name, unused] : choices) known += (known.empty() ? "" : ", ") + name;
+      fail(key, "unknown value '" + value + "' (expected one of: " + known + ")");
+    }
+    return it->second;
+  }
+
+ private:
+  const Metadata& metadata_;
+};
+
+void check_id(const std::string& key, int64_t id, int64_t vocab_size, const char* vocab_name) {
+  if (id < 0 || id >= vocab_size) {
+    fail(key, std::to_string(id) + " is outside the " + vocab_name + " vocabulary (size " +
+                  std::to_string(vocab_size) + ")");
+  }
+}
+
+void check_heads(const std::string& key, int64_t heads, int64_t d_model) {
+  if (d_model % heads != 0) {
+    fail(key, std::to_string(heads) + " does not divide model.d_model " + std::to_string(d_model));
+  }
+}
+
+}  // namespace
+
+const std::map<std::string, MetadataType>& known_metadata_types() {
+  static const std::map<std::string, MetadataType> types = [] {
+    std::map<std::string, MetadataType> result;
+    for (const auto& [key, spec] : key_specs()) result.emplace(key, spec.type);
+    return result;
+  }();
+  return types;
+}
+
+ModelConfig parse_model_config(const Metadata& metadata) {
+  ConfigReader reader(metadata);
+  reader.check_types();
+  ModelConfig config;
+
+  if (reader.get<std::string>("general.architecture") != "transformer-seq2seq") {
+    fail("general.architecture", "unsupported architecture '" +
+                                     reader.get<std::string>("general.architecture") +
+                                     "' (expected transformer-seq2seq)");
+  }
+
+  config.d_model = reader.integer("model.d_model", 2, MAX_D_MODEL);
+  config.encoder_layers = reader.integer("model.encoder_layers", 1, MAX_LAYERS);
+  config.decoder_layers = reader.integer("model.decoder_layers", 1, MAX_LAYERS);
+  config.encoder_heads = reader.integer("model.encoder_heads", 1, config.d_model);
+  config.decoder_heads = reader.integer("model.decoder_heads", 1, config.d_model);
+  check_heads("model.encoder_heads", config.encoder_heads, config.d_model);
+  check_heads("model.decoder_heads", config.decoder_heads, config.d_model);
+  config.encoder_ffn_dim = reader.integer("model.encoder_ffn_dim", 1, MAX_FFN_DIM);
+  config.decoder_ffn_dim = reader.integer("model.decoder_ffn_dim", 1, MAX_FFN_DIM);
+  config.activation = reader.choice<Activation>(
+      "model.activation", {{"relu", Activation::RELU},
+                           {"swish", Activation::SWISH},
+                           {"gelu", Activation::GELU},
+                           {"gelu_tanh", Activation::GELU_TANH}});
+  config.pre_norm = reader.get<bool>("model.pre_norm");
+  config.layer_norm_epsilon = reader.finite("model.layer_norm_epsilon");
+  if (!(config.layer_norm_epsilon > 0.0 && config.layer_norm_epsilon <= 1.0)) {
+    fail("model.layer_norm_epsilon", "must be in (0, 1]");
+  }
+  config.scale_embedding = reader.get<bool>("model.scale_embedding");
+  config.embedding_norm = reader.get<bool>("model.embedding_norm");
+  config.position_layout = reader.choice<PositionLayout>(
+      "model.position_layout",
+      {{"halves", PositionLayout::HALVES}, {"interleaved", PositionLayout::INTERLEAVED}});
+  config.position_frequencies = reader.choice<PositionFrequencies>(
+      "model.position_frequencies", {{"paper", PositionFrequencies::PAPER},
+                                     {"tensor2tensor", PositionFrequencies::TENSOR2TENSOR}});
+  // Sinusoidal encodings pair a sine and a cosine column; tensor2tensor frequencies divide
+  // by d/2 - 1, which must not be zero.
+  if (config.d_model % 2 != 0) fail("model.d_model", "must be even (sinusoidal positions)");
+  if (config.position_frequencies == PositionFrequencies::TENSOR2TENSOR && config.d_model < 4) {
+    fail("model.d_model", "must be at least 4 with tensor2tensor position frequencies");
+  }
+  config.position_offset = reader.integer("model.position_offset", 0, MAX_POSITIONS);
+  config.max_positions = reader.integer("model.max_positions", 1, MAX_POSITIONS);
+  config.source_vocab_size = reader.integer("model.source_vocab_size", 1, MAX_VOCAB_SIZE);
+  config.target_vocab_size = reader.integer("model.target_vocab_size", 1, MAX_VOCAB_SIZE);
+  config.linear_bias = reader.get<bool>("model.linear_bias");
+  config.output_bias = reader.get<bool>("model.output_bias");
+
+  const auto check_vocab = [&](const std::string& key, int64_t size, const char* size_key) {
+    const auto& pieces = reader.get<std::vector<std::string>>(key);
+    if (static_cast<int64_t>(pieces.size()) != size) {
+      fail(key, "has " + std::to_string(pieces.size()) + " pieces but " + size_key + " is " +
+                    std::to_string(size));
+    }
+  };
+  check_vocab("vocab.source", config.source_vocab_size, "model.source_vocab_size");
+  check_vocab("vocab.target", config.target_vocab_size, "model.target_vocab_size");
+
+  const int64_t source_size = config.source_vocab_size;
+  const int64_t target_size = config.target_vocab_size;
+  config.pad_id = reader.get<int64_t>("tokens.pad_id");
+  config.eos_id = reader.get<int64_t>("tokens.eos_id");
+  config.unk_id = reader.get<int64_t>("tokens.unk_id");
+  config.decoder_start_id = reader.get<int64_t>("tokens.decoder_start_id");
+  config.source_eos_id = reader.get<int64_t>("tokens.source_eos_id");
+  check_id("tokens.pad_id", config.pad_id, target_size, "target");
+  check_id("tokens.eos_id", config.eos_id, target_size, "target");
+  // Unknown pieces map to unk on both sides.
+  check_id("tokens.unk_id", config.unk_id, source_size, "source");
+  check_id("tokens.unk_id", config.unk_id, target_size, "target");
+  check_id("tokens.decoder_start_id", config.decoder_start_id, target_size, "target");
+  check_id("tokens.source_eos_id", config.source_eos_id, source_size, "source");
+
+  config.tokenizer_type = reader.get<std::string>("tokenizer.type");
+  if (config.tokenizer_type == "sentencepiece") {
+    for (const char* key : {"tokenizer.source_model", "tokenizer.target_model"}) {
+      if (!reader.has(key)) fail(key, "required when tokenizer.type is sentencepiece");
+      if (reader.get<Bytes>(key).data.empty()) fail(key, "is empty");
+    }
+  } else if (config.tokenizer_type != "none") {
+    fail("tokenizer.type", "unknown value '" + config.tokenizer_type +
+                               "' (expected one of: none, sentencepiece)");
+  }
+  config.add_source_eos = reader.get<bool>("tokenizer.add_source_eos");
+  if (reader.has("tokenizer.target_languages")) {
+    const auto& source_pieces = reader.get<std::vector<std::string>>("vocab.source");
+    const std::set<std::string> known(source_pieces.begin(), source_pieces.end());
+    for (const auto& language : reader.get<std::vector<std::string>>("tokenizer.target_languages")) {
+      if (known.count(language) == 0) {
+        fail("tokenizer.target_languages", "'" + language + "' is not in vocab.source");
+      }
+    }
+  }
+
+  config.beam_size = reader.integer("generation.beam_size", 1, MAX_BEAM_SIZE);
+  config.max_length = reader.integer("generation.max_length", 1, MAX_POSITIONS);
+  config.length_penalty = reader.finite("generation.length_penalty");
+  config.suppressed_ids = reader.get<std::vector<int64_t>>("generation.suppressed_ids");
+  for (const int64_t id : config.suppressed_ids) {
+    check_id("generation.suppressed_ids", id, target_size, "target");
+  }
+  config.forced_eos = reader.get<bool>("generation.forced_eos");
+  config.search_convention = reader.choice<SearchConvention>(
+      "generation.search_convention",
+      {{"transformers", SearchConvention::TRANSFORMERS},
+       {"ctranslate2", SearchConvention::CTRANSLATE2}});
+  return config;
+}
+
+}  // namespace pytransformer::format

@@ -1,0 +1,469 @@
+// ModelFile: maps a .ptm file read-only and validates all of it (docs/format.md) before any
+// byte is handed out. Every count and length is checked against the bytes that remain before
+// it is used to allocate or read, so a hostile header cannot cause a large allocation.
+#include "format/model_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "format/tensor_names.h"
+#include "pytransformer/error.h"
+
+namespace pytransformer::format {
+
+namespace {
+
+constexpr char MAGIC[8] = {'P', 'Y', 'T', 'R', 'F', 'M', 'R', '\0'};
+constexpr uint32_t FORMAT_VERSION = 1;
+constexpr uint64_t HEADER_SIZE = 64;
+constexpr uint64_t ALIGNMENT = 64;
+constexpr uint32_t MAX_NAME_LENGTH = 256;
+constexpr int MAX_RANK = 4;
+// Smallest encodings, used to bound entry counts by the bytes left:
+// key length + 1-byte key + type + 1-byte bool value.
+constexpr uint64_t MIN_METADATA_ENTRY_SIZE = 4 + 1 + 1 + 1;
+// name length + 1-byte name + dtype + rank + one dimension + offset + size.
+constexpr uint64_t MIN_TENSOR_ENTRY_SIZE = 4 + 1 + 1 + 1 + 8 + 8 + 8;
+
+uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+uint64_t load_u64(const uint8_t* p) {
+  return uint64_t(load_u32(p)) | uint64_t(load_u32(p + 4)) << 32;
+}
+
+bool valid_utf8(const uint8_t* s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    const uint8_t c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t extra;
+    uint32_t code;
+    if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      code = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      code = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      code = c & 0x07;
+    } else {
+      return false;
+    }
+    if (n - i <= extra) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      code = code << 6 | (s[i + k] & 0x3F);
+    }
+    static constexpr uint32_t MIN_CODE[4] = {0, 0x80, 0x800, 0x10000};
+    if (code < MIN_CODE[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;  // overlong, out of range or a surrogate
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+// Reads the header region [begin, end) front to back; every read is bounds-checked and
+// failures name what was being read.
+class Cursor {
+ public:
+  Cursor(const std::string& path, const uint8_t* base, uint64_t begin, uint64_t end)
+      : path_(path), base_(base), pos_(begin), end_(end) {}
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw FormatError(path_ + ": " + problem);
+  }
+
+  uint64_t position() const { return pos_; }
+  uint64_t remaining() const { return end_ - pos_; }
+
+  const uint8_t* take(uint64_t n, const std::string& what) {
+    if (n > remaining()) {
+      fail(what + " (" + std::to_string(n) + " bytes at offset " + std::to_string(pos_) +
+           ") runs past the end of the header region (" + std::to_string(end_) + " bytes)");
+    }
+    const uint8_t* p = base_ + pos_;
+    pos_ += n;
+    return p;
+  }
+  uint8_t u8(const std::string& what) { return *take(1, what); }
+  uint32_t u32(const std::string& what) { return load_u32(take(4, what)); }
+  uint64_t u64(const std::string& what) { return load_u64(take(8, what)); }
+
+  // A u64 count of elements of at least `min_element_size` bytes each, checked against the
+  // bytes left before anything is allocated for it.
+  uint64_t count(const std::string& what, uint64_t min_element_size) {
+    const uint64_t n = u64(what);
+    if (n > remaining() / min_element_size) {
+      fail(what + " " + std::to_string(n) + " exceeds what the remaining " +
+           std::to_string(remaining()) + " header bytes can hold");
+    }
+    return n;
+  }
+
+  std::string utf8_string(const std::string& what) {
+    const uint64_t length = count(what + " length", 1);
+    const uint8_t* p = take(length, what);
+    if (!valid_utf8(p, length)) fail(what + " is not valid UTF-8");
+    return std::string(reinterpret_cast<const char*>(p), length);
+  }
+
+  // A key or tensor name: u32 length 1..256, then characters from `allowed`.
+  std::string name(const std::string& what, bool allow_upper) {
+    const uint32_t length = u32(what + " length");
+    if (length < 1 || length > MAX_NAME_LENGTH) {
+      fail(what + " length " + std::to_string(length) + " is outside 1.." +
+           std::to_string(MAX_NAME_LENGTH));
+    }
+    const uint8_t* p = take(length, what);
+    std::string name(reinterpret_cast<const char*>(p), length);
+    for (const unsigned char c : name) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                      (allow_upper && c >= 'A' && c <= 'Z');
+      if (!ok) fail(what + " contains a character outside " +
+                    (allow_upper ? "[A-Za-z0-9_.]" : "[a-z0-9_.]") + " (byte " +
+                    std::to_string(c) + " at offset " + std::to_string(p - base_) + ")");
+    }
+    return name;
+  }
+
+ private:
+  const std::string& path_;
+  const uint8_t* base_;
+  uint64_t pos_;
+  uint64_t end_;
+};
+
+MetadataValue read_value(Cursor& cursor, const std::string& key) {
+  const std::string what = "metadata '" + key + "'";
+  const uint8_t type = cursor.u8(what + " type");
+  switch (static_cast<MetadataType>(type)) {
+    case MetadataType::BOOL: {
+      const uint8_t value = cursor.u8(what);
+      if (value > 1) cursor.fail(what + ": bool value " + std::to_string(value) + " is not 0 or 1");
+      return value == 1;
+    }
+    case MetadataType::INT64:
+      return static_cast<int64_t>(cursor.u64(what));
+    case MetadataType::FLOAT64: {
+      const uint64_t bits = cursor.u64(what);
+      double value;
+      std::memcpy(&value, &bits, sizeof value);
+      return value;
+    }
+    case MetadataType::STRING:
+      return cursor.utf8_string(what);
+    case MetadataType::BYTES: {
+      const uint64_t length = cursor.count(what + " length", 1);
+      const uint8_t* p = cursor.take(length, what);
+      return Bytes{std::string(reinterpret_cast<const char*>(p), length)};
+    }
+    case MetadataType::INT64_ARRAY: {
+      const uint64_t n = cursor.count(what + " count", 8);
+      std::vector<int64_t> values(n);
+      for (auto& value : values) value = static_cast<int64_t>(cursor.u64(what));
+      return values;
+    }
+    case MetadataType::STRING_ARRAY: {
+      const uint64_t n = cursor.count(what + " count", 8);
+      std::vector<std::string> values(n);
+      for (uint64_t i = 0; i < n; ++i) {
+        values[i] = cursor.utf8_string(what + " element " + std::to_string(i));
+      }
+      return values;
+    }
+    case MetadataType::FLOAT64_ARRAY: {
+      const uint64_t n = cursor.count(what + " count", 8);
+      std::vector<double> values(n);
+      for (auto& value : values) {
+        const uint64_t bits = cursor.u64(what);
+        std::memcpy(&value, &bits, sizeof value);
+      }
+      return values;
+    }
+  }
+  cursor.fail(what + " has unknown value type " + std::to_string(type));
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// The file descriptor and mapping, released on every path out of open().
+struct Mapping {
+  int fd = -1;
+  void* address = MAP_FAILED;
+  uint64_t size = 0;
+
+  ~Mapping() {
+    if (address != MAP_FAILED) munmap(address, size);
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+int64_t TensorView::numel() const {
+  int64_t n = 1;
+  for (const int64_t d : shape) n *= d;
+  return n;
+}
+
+struct ModelFile::Impl {
+  std::string path;
+  Mapping mapping;
+  uint32_t format_version = 0;
+  Metadata metadata;
+  ModelConfig config;
+  std::vector<TensorView> tensors;
+  std::map<std::string, size_t> index;  // name -> position in tensors
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw FormatError(path + ": " + problem);
+  }
+
+  void map_file();
+  void read_header();
+  void check_tensor_ranges() const;
+  void check_tensor_set() const;
+};
+
+void ModelFile::Impl::map_file() {
+  mapping.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (mapping.fd < 0) {
+    const int error = errno;
+    if (error == ENOENT) fail("no such file");
+    if (error == EACCES) fail("permission denied");
+    fail(std::string("cannot open: ") + std::strerror(error));
+  }
+  struct stat info;
+  if (fstat(mapping.fd, &info) != 0) fail(std::string("cannot stat: ") + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) fail("is a directory, not a model file");
+  if (!S_ISREG(info.st_mode)) fail("is not a regular file");
+  if (info.st_size == 0) fail("file is empty");
+  mapping.size = static_cast<uint64_t>(info.st_size);
+  mapping.address = mmap(nullptr, mapping.size, PROT_READ, MAP_PRIVATE, mapping.fd, 0);
+  if (mapping.address == MAP_FAILED) fail(std::string("cannot map: ") + std::strerror(errno));
+}
+
+void ModelFile::Impl::read_header() {
+  const auto* base = static_cast<const uint8_t*>(mapping.address);
+  const uint64_t file_size = mapping.size;
+  if (file_size < sizeof MAGIC || std::memcmp(base, MAGIC, sizeof MAGIC) != 0) {
+    fail("not a pytransformer model file (bad magic)");
+  }
+  if (file_size < HEADER_SIZE) {
+    fail("file is truncated: " + std::to_string(file_size) + " bytes, shorter than the " +
+         std::to_string(HEADER_SIZE) + "-byte header");
+  }
+  format_version = load_u32(base + 8);
+  if (format_version != FORMAT_VERSION) {
+    fail("unsupported format version " + std::to_string(format_version) +
+         " (this reader supports version " + std::to_string(FORMAT_VERSION) + ")");
+  }
+  if (load_u32(base + 12) != 0) fail("header flags must be 0");
+  const uint64_t metadata_count = load_u64(base + 16);
+  const uint64_t tensor_count = load_u64(base + 24);
+  const uint64_t data_offset = load_u64(base + 32);
+  const uint64_t data_size = load_u64(base + 40);
+  for (uint64_t i = 48; i < HEADER_SIZE; ++i) {
+    if (base[i] != 0) fail("reserved header bytes must be zero");
+  }
+  if (data_offset % ALIGNMENT != 0) {
+    fail("data offset " + std::to_string(data_offset) + " is not a multiple of 64");
+  }
+  if (data_offset < HEADER_SIZE || data_offset > file_size) {
+    fail("data offset " + std::to_string(data_offset) + " is outside the file (" +
+         std::to_string(file_size) + " bytes)");
+  }
+  if (data_size != file_size - data_offset) {
+    fail("file is " + std::to_string(file_size) + " bytes but the header says " +
+         (data_size > UINT64_MAX - data_offset ? std::string("more than 2^64")
+                                                : std::to_string(data_offset + data_size)) +
+         " (data offset + data size): truncated or trailing bytes");
+  }
+
+  Cursor cursor(path, base, HEADER_SIZE, data_offset);
+  if (metadata_count > cursor.remaining() / MIN_METADATA_ENTRY_SIZE) {
+    fail("metadata entry count " + std::to_string(metadata_count) +
+         " exceeds what the header region can hold");
+  }
+  for (uint64_t i = 0; i < metadata_count; ++i) {
+    std::string key = cursor.name("metadata key " + std::to_string(i), false);
+    if (metadata.count(key)) fail("duplicate metadata key '" + key + "'");
+    MetadataValue value = read_value(cursor, key);
+    metadata.emplace(std::move(key), std::move(value));
+  }
+
+  if (tensor_count > cursor.remaining() / MIN_TENSOR_ENTRY_SIZE) {
+    fail("tensor entry count " + std::to_string(tensor_count) +
+         " exceeds what the header region can hold");
+  }
+  tensors.reserve(tensor_count);
+  for (uint64_t i = 0; i < tensor_count; ++i) {
+    TensorView view;
+    view.name = cursor.name("tensor name " + std::to_string(i), true);
+    const std::string what = "tensor '" + view.name + "'";
+    if (index.count(view.name)) fail("duplicate tensor name '" + view.name + "'");
+    const uint8_t dtype = cursor.u8(what + " dtype");
+    if (dtype > static_cast<uint8_t>(DType::I8)) {
+      fail(what + " has unknown dtype code " + std::to_string(dtype));
+    }
+    view.dtype = static_cast<DType>(dtype);
+    const uint8_t rank = cursor.u8(what + " rank");
+    if (rank < 1 || rank > MAX_RANK) {
+      fail(what + " has rank " + std::to_string(rank) + " (must be 1.." +
+           std::to_string(MAX_RANK) + ")");
+    }
+    uint64_t expected_size = dtype_size(view.dtype);
+    for (int d = 0; d < rank; ++d) {
+      const uint64_t dim = cursor.u64(what + " dimension");
+      if (dim < 1) fail(what + " has a zero dimension");
+      if (__builtin_mul_overflow(expected_size, dim, &expected_size) ||
+          expected_size > static_cast<uint64_t>(INT64_MAX)) {
+        fail(what + " has dimensions whose byte size overflows");
+      }
+      view.shape.push_back(static_cast<int64_t>(dim));
+    }
+    view.offset = cursor.u64(what + " offset");
+    view.size_bytes = cursor.u64(what + " byte size");
+    if (view.offset % ALIGNMENT != 0) {
+      fail(what + " offset " + std::to_string(view.offset) + " is not a multiple of 64");
+    }
+    if (view.size_bytes != expected_size) {
+      fail(what + " byte size " + std::to_string(view.size_bytes) + " does not match its shape " +
+           shape_string(view.shape) + " and dtype " + dtype_name(view.dtype) + " (" +
+           std::to_string(expected_size) + " bytes)");
+    }
+    if (view.offset > data_size || view.size_bytes > data_size - view.offset) {
+      fail(what + " extends past the end of the data section");
+    }
+    view.data = base + data_offset + view.offset;
+    index.emplace(view.name, tensors.size());
+    tensors.push_back(std::move(view));
+  }
+  for (uint64_t pos = cursor.position(); pos < data_offset; ++pos) {
+    if (base[pos] != 0) {
+      fail("nonzero byte at offset " + std::to_string(pos) +
+           " in the padding between the tensor directory and the data section");
+    }
+  }
+  check_tensor_ranges();
+}
+
+// Tensors either share exactly the same bytes (tied weights) or do not overlap at all.
+void ModelFile::Impl::check_tensor_ranges() const {
+  std::vector<const TensorView*> order;
+  order.reserve(tensors.size());
+  for (const auto& view : tensors) order.push_back(&view);
+  std::sort(order.begin(), order.end(), [](const TensorView* a, const TensorView* b) {
+    return a->offset != b->offset ? a->offset < b->offset : a->size_bytes < b->size_bytes;
+  });
+  const TensorView* previous = nullptr;
+  uint64_t covered_end = 0;
+  for (const TensorView* view : order) {
+    if (previous && view->offset == previous->offset && view->size_bytes == previous->size_bytes) {
+      continue;
+    }
+    if (previous && view->offset < covered_end) {
+      fail("tensor '" + view->name + "' partially overlaps tensor '" + previous->name + "'");
+    }
+    previous = view;
+    covered_end = view->offset + view->size_bytes;
+  }
+}
+
+void ModelFile::Impl::check_tensor_set() const {
+  std::set<std::string> accounted;
+  for (const ExpectedTensor& expected : expected_tensors(config)) {
+    const auto it = index.find(expected.name);
+    if (it == index.end()) fail("missing tensor '" + expected.name + "'");
+    const TensorView& view = tensors[it->second];
+    accounted.insert(expected.name);
+    if (view.shape != expected.shape) {
+      fail("tensor '" + view.name + "' has shape " + shape_string(view.shape) + ", expected " +
+           shape_string(expected.shape));
+    }
+    if (!expected.quantizable) {
+      if (view.dtype != DType::F32) {
+        fail("tensor '" + view.name + "' is " + dtype_name(view.dtype) + ", expected f32");
+      }
+      continue;
+    }
+    if (view.dtype != DType::I8) continue;
+    const std::string scale = scale_name(view.name);
+    const auto scale_it = index.find(scale);
+    if (scale_it == index.end()) {
+      fail("tensor '" + view.name + "' is int8 but '" + scale + "' is missing");
+    }
+    const TensorView& scale_view = tensors[scale_it->second];
+    accounted.insert(scale);
+    if (scale_view.dtype != DType::F32 || scale_view.shape != std::vector<int64_t>{view.shape[0]}) {
+      fail("tensor '" + scale + "' must be f32 of shape [" + std::to_string(view.shape[0]) +
+           "], got " + dtype_name(scale_view.dtype) + " " + shape_string(scale_view.shape));
+    }
+    const float* scales = static_cast<const float*>(scale_view.data);
+    for (int64_t r = 0; r < view.shape[0]; ++r) {
+      if (!(std::isfinite(scales[r]) && scales[r] > 0.0f)) {
+        fail("tensor '" + scale + "' row " + std::to_string(r) +
+             " is not a finite positive scale");
+      }
+    }
+  }
+  for (const auto& view : tensors) {
+    if (!accounted.count(view.name)) {
+      fail("unexpected tensor '" + view.name + "' (not in the expected set for this config)");
+    }
+  }
+}
+
+ModelFile::ModelFile() : impl_(std::make_unique<Impl>()) {}
+ModelFile::~ModelFile() = default;
+
+std::shared_ptr<const ModelFile> ModelFile::open(const std::string& path) {
+  std::shared_ptr<ModelFile> file(new ModelFile());
+  Impl& impl = *file->impl_;
+  impl.path = path;
+  impl.map_file();
+  impl.read_header();
+  try {
+    impl.config = parse_model_config(impl.metadata);
+  } catch (const FormatError& e) {
+    impl.fail(e.what());
+  }
+  impl.check_tensor_set();
+  return file;
+}
+
+const std::string& ModelFile::path() const { return impl_->path; }
+uint32_t ModelFile::format_version() const { return impl_->format_version; }
+const Metadata& ModelFile::metadata() const { return impl_->metadata; }
+const ModelConfig& ModelFile::config() const { return impl_->config; }
+
+bool ModelFile::has_tensor(const std::string& name) const { return impl_->index.count(name) != 0; }
+
+const TensorView& ModelFile::tensor(const std::string& name) const {
+  const auto it = impl_->index.find(name);
+  if (it == impl_->index.end()) impl_->fail("no tensor named '" + name + "'");
+  return impl_->tensors[it->second];
+}
+
+const std::vector<TensorView>& ModelFile::tensors() const { return impl_->tensors; }
+
+}  // namespace pytransformer::format

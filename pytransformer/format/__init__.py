@@ -1,0 +1,20 @@
+"""The pytransformer model file (docs/format.md): write_model() and read_model().
+
+The C++ reader (pytransformer._core.ModelFile) is the authority on what a valid file is; the
+writer asks it for the expected tensors of a metadata set and never writes a file it would reject.
+"""
+
+from pytransformer._core import ModelFormatError
+from pytransformer.format.constants import FORMAT_VERSION, MAGIC, DType, ValueType
+from pytransformer.format.reader import read_model
+from pytransformer.format.writer import write_model
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "DType",
+    "ModelFormatError",
+    "ValueType",
+    "read_model",
+    "write_model",
+]

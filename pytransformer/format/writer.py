@@ -1,0 +1,354 @@
+"""write_model(): the Python writer of the model file (docs/format.md).
+
+The file is validated against the C++ reader's own rules before a byte is written (metadata via
+``_core.expected_tensors``, which parses the config exactly as the reader does; tensor names and
+shapes against the list it returns), then streamed tensor by tensor into a temporary file in the
+destination directory that replaces the destination atomically once complete.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import re
+import struct
+import tempfile
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Mapping
+
+import numpy as np
+
+from pytransformer import _core
+from pytransformer.format import quantize as quantization
+from pytransformer.format.constants import (
+    ALIGNMENT,
+    DTYPE_SIZES,
+    FORMAT_VERSION,
+    MAGIC,
+    MAX_NAME_LENGTH,
+    QUANTIZE_DTYPES,
+    DType,
+    ValueType,
+)
+
+_KEY_PATTERN = re.compile(r"[a-z0-9_.]+")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+MetadataValue = bool | int | float | str | bytes | list
+
+
+def write_model(
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, Any],
+    tensors: Mapping[str, np.ndarray],
+    quantize: str | None = None,
+) -> None:
+    """Writes a model file that the C++ reader accepts, or raises before touching `path`.
+
+    metadata: key -> bool, int (int64), float (float64), str, bytes, or a list/tuple (or 1-D
+    numpy array) of all int, all str, or numbers (float64 array); numpy scalars are accepted.
+    tensors: exactly the names of ``_core.expected_tensors(metadata)`` with their shapes, any
+    real dtype (stored as float32 unless quantized). Tensors given as the same array (or views of
+    the same memory with the same shape) are stored once and share their bytes.
+    quantize: None (float32), "f16", "bf16" or "int8" (symmetric per row, with a float32
+    ``<name>.scale`` tensor) for every quantizable matrix; vectors always stay float32.
+
+    Raises ModelFormatError (a ValueError) for metadata the reader would reject, ValueError or
+    TypeError for bad tensors or values.
+    """
+    if quantize not in QUANTIZE_DTYPES:
+        raise ValueError(f"quantize must be one of None, 'f16', 'bf16', 'int8', not {quantize!r}")
+    normalized = {key: _normalize_value(key, value) for key, value in metadata.items()}
+    encoded_metadata = [_encode_entry(key, value) for key, value in normalized.items()]
+    expected = _core.expected_tensors(normalized)
+    entries, blobs = _plan_tensors(expected, tensors, QUANTIZE_DTYPES[quantize])
+
+    directory = b"".join(_encode_tensor_entry(entry) for entry in entries)
+    header_end = 64 + sum(len(e) for e in encoded_metadata) + len(directory)
+    data_offset = _align(header_end)
+    data_size = (blobs[-1].offset + blobs[-1].size) if blobs else 0
+    header = struct.pack(
+        "<8sIIQQQQ16x", MAGIC, FORMAT_VERSION, 0, len(encoded_metadata), len(entries),
+        data_offset, data_size,
+    )
+
+    destination = os.fspath(path)
+    directory_name = os.path.dirname(os.path.abspath(destination))
+    descriptor, temporary = tempfile.mkstemp(
+        dir=directory_name, prefix="." + os.path.basename(destination) + ".", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(header)
+            for entry in encoded_metadata:
+                out.write(entry)
+            out.write(directory)
+            out.write(bytes(data_offset - header_end))
+            _write_blobs(out, blobs)
+            out.flush()
+            os.fsync(out.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, destination)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(directory_name)
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+
+def _normalize_value(key: str, value: Any) -> MetadataValue:
+    """Plain Python value (bool, int, float, str, bytes or list) with the type rules applied."""
+    if not isinstance(key, str) or len(key) > MAX_NAME_LENGTH or not _KEY_PATTERN.fullmatch(key):
+        raise ValueError(
+            f"metadata key {key!r} must be 1..{MAX_NAME_LENGTH} characters of [a-z0-9_.]"
+        )
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise TypeError(f"metadata '{key}': only 1-D numpy arrays can be stored")
+        value = value.tolist()
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return _checked_int(key, int(value))
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+        if all(isinstance(item, str) for item in items):
+            return items
+        if all(isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_))
+               for item in items):
+            return [_checked_int(key, int(item)) for item in items]
+        if all(isinstance(item, numbers.Real) and not isinstance(item, (bool, np.bool_))
+               for item in items):
+            return [float(item) for item in items]
+        raise TypeError(
+            f"metadata '{key}': list elements must be all int, all str, or numbers (int/float)"
+        )
+    raise TypeError(f"metadata '{key}': unsupported value type '{type(value).__name__}'")
+
+
+def _checked_int(key: str, value: int) -> int:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValueError(f"metadata '{key}': integer {value} does not fit in int64")
+    return value
+
+
+def _value_type(key: str, value: MetadataValue) -> ValueType:
+    if isinstance(value, bool):
+        return ValueType.BOOL
+    if isinstance(value, int):
+        return ValueType.INT64
+    if isinstance(value, float):
+        return ValueType.FLOAT64
+    if isinstance(value, str):
+        return ValueType.STRING
+    if isinstance(value, bytes):
+        return ValueType.BYTES
+    if not value:
+        known = _core.known_metadata_types().get(key)
+        if known is None:
+            raise TypeError(f"metadata '{key}': cannot infer the element type of an empty list")
+        return ValueType(known) if known in _ARRAY_TYPES else ValueType.INT64_ARRAY
+    if isinstance(value[0], str):
+        return ValueType.STRING_ARRAY
+    if all(isinstance(item, int) for item in value):
+        return ValueType.INT64_ARRAY
+    return ValueType.FLOAT64_ARRAY
+
+
+_ARRAY_TYPES = {ValueType.INT64_ARRAY, ValueType.STRING_ARRAY, ValueType.FLOAT64_ARRAY}
+
+
+def _encode_string(key: str, text: str) -> bytes:
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"metadata '{key}': string cannot be encoded as UTF-8") from error
+    return struct.pack("<Q", len(data)) + data
+
+
+def _encode_entry(key: str, value: MetadataValue) -> bytes:
+    value_type = _value_type(key, value)
+    key_bytes = key.encode("ascii")
+    head = struct.pack("<I", len(key_bytes)) + key_bytes + struct.pack("<B", value_type)
+    if value_type == ValueType.BOOL:
+        body = struct.pack("<B", value)
+    elif value_type == ValueType.INT64:
+        body = struct.pack("<q", value)
+    elif value_type == ValueType.FLOAT64:
+        body = struct.pack("<d", value)
+    elif value_type == ValueType.STRING:
+        body = _encode_string(key, value)
+    elif value_type == ValueType.BYTES:
+        body = struct.pack("<Q", len(value)) + value
+    elif value_type == ValueType.INT64_ARRAY:
+        body = struct.pack(f"<Q{len(value)}q", len(value), *value)
+    elif value_type == ValueType.FLOAT64_ARRAY:
+        body = struct.pack(f"<Q{len(value)}d", len(value), *value)
+    else:
+        body = struct.pack("<Q", len(value)) + b"".join(_encode_string(key, s) for s in value)
+    return head + body
+
+
+# --- tensors ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Blob:
+    """Bytes stored once in the data section (shared by tied entries)."""
+
+    name: str  # the first entry that refers to it, for error messages
+    source: np.ndarray  # the values, or the int8 matrix whose scales this blob holds
+    dtype: DType
+    is_scale: bool
+    offset: int = 0
+    size: int = 0
+
+
+@dataclass
+class _Entry:
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    blob: _Blob
+
+
+def _plan_tensors(
+    expected: list[tuple[str, tuple[int, ...], bool]],
+    tensors: Mapping[str, np.ndarray],
+    quantized_dtype: DType,
+) -> tuple[list[_Entry], list[_Blob]]:
+    """Checks names and shapes, decides dtypes, ties shared arrays and lays out the data."""
+    expected_names = {name for name, _, _ in expected}
+    unexpected = sorted(set(tensors) - expected_names)
+    if unexpected:
+        raise ValueError(f"unexpected tensors for this metadata: {', '.join(unexpected[:5])}"
+                         + (f" (and {len(unexpected) - 5} more)" if len(unexpected) > 5 else ""))
+    missing = [name for name, _, _ in expected if name not in tensors]
+    if missing:
+        raise ValueError(f"missing tensors for this metadata: {', '.join(missing[:5])}"
+                         + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""))
+
+    entries: list[_Entry] = []
+    blobs: list[_Blob] = []
+    seen: list[tuple[np.ndarray, DType, _Blob, _Blob | None]] = []
+    for name, shape, quantizable in expected:
+        original = tensors[name]
+        array = _checked_array(name, original, shape)
+        dtype = quantized_dtype if quantizable else DType.F32
+        tied = next((s for s in seen if s[1] == dtype and _same_memory(s[0], original)), None)
+        if tied is not None:
+            blob, scale_blob = tied[2], tied[3]
+        else:
+            blob = _Blob(name, array, dtype, is_scale=False)
+            blobs.append(blob)
+            scale_blob = None
+            if dtype == DType.INT8:
+                scale_blob = _Blob(name + ".scale", array, DType.F32, is_scale=True)
+                blobs.append(scale_blob)
+            seen.append((original, dtype, blob, scale_blob))
+        entries.append(_Entry(name, dtype, shape, blob))
+        if scale_blob is not None:
+            entries.append(_Entry(name + ".scale", DType.F32, (shape[0],), scale_blob))
+
+    offset = 0
+    for blob in blobs:
+        rows = blob.source.shape[0]
+        elements = rows if blob.is_scale else blob.source.size
+        blob.offset, blob.size = offset, elements * DTYPE_SIZES[blob.dtype]
+        offset = _align(offset + blob.size)
+    return entries, blobs
+
+
+def _checked_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"tensor '{name}': dtype {array.dtype} is not a real number type")
+    if tuple(array.shape) != tuple(shape):
+        raise ValueError(
+            f"tensor '{name}' has shape {list(array.shape)}, expected {list(shape)}"
+        )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError(f"tensor '{name}' contains NaN or infinite values")
+    return array
+
+
+def _same_memory(a: Any, b: Any) -> bool:
+    """The same array, or two views of exactly the same memory (so identical content)."""
+    if a is b:
+        return True
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+        return False
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.strides == b.strides
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
+
+
+def _encode_tensor_entry(entry: _Entry) -> bytes:
+    name = entry.name.encode("ascii")
+    return (
+        struct.pack("<I", len(name)) + name
+        + struct.pack("<BB", entry.dtype, len(entry.shape))
+        + struct.pack(f"<{len(entry.shape)}Q", *entry.shape)
+        + struct.pack("<QQ", entry.blob.offset, entry.blob.size)
+    )
+
+
+def _write_blobs(out: BinaryIO, blobs: list[_Blob]) -> None:
+    """Converts and writes one tensor at a time, so memory stays at one tensor's copy."""
+    position = 0
+    pending_scale: np.ndarray | None = None
+    for blob in blobs:
+        out.write(bytes(blob.offset - position))
+        if blob.is_scale:
+            assert pending_scale is not None
+            data, pending_scale = pending_scale, None
+        else:
+            data = _convert(blob)
+            if blob.dtype == DType.INT8:
+                data, pending_scale = data
+        out.write(np.ascontiguousarray(data).data)
+        position = blob.offset + blob.size
+
+
+def _convert(blob: _Blob) -> Any:
+    source = blob.source
+    if blob.dtype == DType.F32:
+        return np.asarray(source, dtype=np.float32)
+    matrix = np.asarray(source, dtype=np.float32)
+    if blob.dtype == DType.F16:
+        return quantization.to_f16(matrix, blob.name)
+    if blob.dtype == DType.BF16:
+        return quantization.to_bf16(matrix)
+    return quantization.to_int8(matrix)
+
+
+def _align(offset: int) -> int:
+    return (offset + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+def _fsync_directory(directory: str) -> None:
+    """Makes the rename durable (best effort: not every platform can open a directory)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
