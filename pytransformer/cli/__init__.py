@@ -1,0 +1,1 @@
+"""The `pytransformer` command line (Typer app and Rich views); entry point: main.main()."""

@@ -1,0 +1,38 @@
+"""The two Rich consoles: stdout carries results only, stderr carries everything else.
+
+Consoles are created on first use, not at import, so they bind to the streams of the running
+invocation (Typer's test runner swaps sys.stdout / sys.stderr per call).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+
+_consoles: dict[str, tuple[object, Console]] = {}
+
+
+def _console(name: str) -> Console:
+    stream = sys.stdout if name == "stdout" else sys.stderr
+    cached = _consoles.get(name)
+    if cached is None or cached[0] is not stream:
+        cached = (stream, Console(file=stream, highlight=False, soft_wrap=False))
+        _consoles[name] = cached
+    return cached[1]
+
+
+def stdout_console() -> Console:
+    return _console("stdout")
+
+
+def stderr_console() -> Console:
+    return _console("stderr")
+
+
+def print_json(data: object) -> None:
+    """Writes `data` as indented JSON on stdout, untouched by Rich (no wrapping, no colour)."""
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()

@@ -1,0 +1,112 @@
+"""Choosing the target language: --from/--to checks and source-script detection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pytransformer.cli.errors import CliError
+from pytransformer.cli.text import dominant_script
+
+# Two- and three-letter ISO 639 codes that name the same language, so `--to zh` finds a model
+# token `>>zho<<` and the other way round.
+_SAME_LANGUAGE = [
+    {"en", "eng"}, {"zh", "zho", "cmn", "chi"}, {"de", "deu", "ger"}, {"fr", "fra", "fre"},
+    {"es", "spa"}, {"it", "ita"}, {"pt", "por"}, {"ru", "rus"}, {"ja", "jpn"}, {"ko", "kor"},
+    {"ar", "ara"}, {"nl", "nld", "dut"}, {"pl", "pol"}, {"tr", "tur"}, {"uk", "ukr"},
+    {"sv", "swe"}, {"fi", "fin"}, {"cs", "ces", "cze"}, {"el", "ell", "gre"}, {"he", "heb"},
+    {"hi", "hin"}, {"vi", "vie"}, {"th", "tha"}, {"id", "ind"}, {"fa", "fas", "per"},
+]
+_CJK_LANGUAGES = {"zh", "ja", "ko", "yue", "wuu", "nan", "hak", "gan"}
+
+
+def normalize(code: str) -> str:
+    """A language code as written by users or in `>>xx<<` tokens -> lower-case base code."""
+    code = code.strip().strip("<>").strip().lower().replace("-", "_")
+    return code
+
+
+def same_language(a: str, b: str) -> bool:
+    a, b = normalize(a), normalize(b)
+    if a == b:
+        return True
+    base_a, base_b = a.split("_")[0], b.split("_")[0]
+    if base_a == base_b and (a == base_a or b == base_b):
+        return True  # "zh" matches "zh_hant" (a region/script variant of the same language)
+    return any(base_a in group and base_b in group for group in _SAME_LANGUAGE)
+
+
+def is_cjk_language(code: str) -> bool:
+    base = normalize(code).split("_")[0]
+    return any(same_language(base, cjk) for cjk in _CJK_LANGUAGES)
+
+
+@dataclass(frozen=True)
+class LanguageChoice:
+    """How one model is asked for a target language.
+
+    selectable: the languages named by the model's target-language tokens (`>>zh<<`), chosen
+    per request; empty for a model with a single direction.
+    sources / targets: the languages the model reads and writes, when it says so (may be
+    empty: unknown), used to check --from/--to.
+    """
+
+    selectable: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+
+    def _find(self, code: str, known: Sequence[str], role: str) -> str:
+        for name in known:
+            if same_language(code, name):
+                return name
+        raise CliError(f"unknown {role} language '{code}' for this model "
+                       f"(it knows: {', '.join(known)})")
+
+    def resolve_fixed(self, source: str | None, target: str | None) -> str | None | bool:
+        """For --from/--to: the language token to request, None when the model has a single
+        direction, or False when it must be decided per sentence from the script.
+        Raises CliError for a language the model does not know."""
+        known_sources = self.sources or self.selectable
+        if source is not None and known_sources:
+            source = self._find(source, known_sources, "source")
+        known_targets = self.selectable or self.targets
+        if target is not None and known_targets:
+            target = self._find(target, known_targets, "target")
+        if not self.selectable:
+            return None
+        if target is not None:
+            return target
+        if len(self.selectable) == 1:
+            return self.selectable[0]
+        if source is not None:
+            others = [name for name in self.selectable if not same_language(name, source)]
+            if len(others) == 1:
+                return others[0]
+            raise CliError(f"--from {source} leaves several target languages "
+                           f"({', '.join(others)}): pass --to")
+        if self._script_pair() is None:
+            raise CliError("this model translates into several languages "
+                           f"({', '.join(self.selectable)}): pass --to")
+        return False
+
+    def _script_pair(self) -> tuple[str, str] | None:
+        """(cjk language, other language) for a two-language model where one is CJK."""
+        if len(self.selectable) != 2:
+            return None
+        first, second = self.selectable
+        if is_cjk_language(first) and not is_cjk_language(second):
+            return first, second
+        if is_cjk_language(second) and not is_cjk_language(first):
+            return second, first
+        return None
+
+    def target_for(self, text: str, source: str | None, target: str | None) -> str | None:
+        """The target language for one sentence (see resolve_fixed); auto-detects the source
+        script for a CJK <-> non-CJK pair: CJK text goes to the other language and back."""
+        fixed = self.resolve_fixed(source, target)
+        if fixed is not False:
+            return fixed  # type: ignore[return-value]
+        pair = self._script_pair()
+        assert pair is not None
+        cjk, other = pair
+        return other if dominant_script(text) == "cjk" else cjk

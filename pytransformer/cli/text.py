@@ -1,0 +1,154 @@
+"""Text handling for the CLI: sentence splitting, rejoining and script detection.
+
+Translation models are trained on sentence pairs, so a line holding several sentences is split,
+each sentence translated on its own, and the translations rejoined into one output line.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# A segment longer than this many characters is cut further at clause punctuation, then at
+# spaces, so no single model input gets near the model's position limit.
+MAX_SEGMENT_CHARS = 400
+
+_CLOSERS = "\"'”’»)]}」』）】》"
+_LATIN_END = ".!?…"
+_CJK_END = "。！？"
+# Words that end with a period without ending the sentence.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st vs etc e.g i.e no fig cf approx dept est inc ltd co "
+    "jan feb mar apr jun jul aug sep sept oct nov dec mt ave u.s".split()
+)
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:，；：、])\s*")
+
+
+def is_cjk_char(char: str) -> bool:
+    """True for Han, kana, Hangul and CJK punctuation / full-width forms."""
+    code = ord(char)
+    return (
+        0x2E80 <= code <= 0x9FFF  # radicals, punctuation, kana, CJK unified ideographs
+        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
+        or 0xF900 <= code <= 0xFAFF  # compatibility ideographs
+        or 0xFF00 <= code <= 0xFFEF  # full-width forms
+        or 0x20000 <= code <= 0x3FFFF  # extension planes
+    )
+
+
+def dominant_script(text: str) -> str | None:
+    """"cjk" or "latin" by which letters are in the majority, or None if there are no letters."""
+    cjk = latin = 0
+    for char in text:
+        if is_cjk_char(char):
+            if unicodedata.category(char).startswith("L"):
+                cjk += 1
+        elif char.isalpha():
+            latin += 1
+    if cjk == 0 and latin == 0:
+        return None
+    # A Han character carries about as much as a short word: weigh it accordingly.
+    return "cjk" if cjk * 3 >= latin else "latin"
+
+
+def _ends_with_abbreviation(text: str) -> bool:
+    word = text.rsplit(None, 1)[-1].rstrip(".").lower() if text.strip() else ""
+    if not word:
+        return False
+    if word in _ABBREVIATIONS:
+        return True
+    # A single letter ("J. Smith") or an initialism ("U.S.") is not a sentence end.
+    return len(word) == 1 or bool(re.fullmatch(r"(?:\w\.)+\w", word))
+
+
+def split_sentences(line: str) -> list[str]:
+    """Splits one line into sentences (whitespace-trimmed). A line without text gives []."""
+    sentences: list[str] = []
+    start = 0
+    i = 0
+    n = len(line)
+    while i < n:
+        char = line[i]
+        if char in _LATIN_END or char in _CJK_END:
+            end = i + 1
+            while end < n and (line[end] in _LATIN_END or line[end] in _CJK_END):
+                end += 1
+            while end < n and line[end] in _CLOSERS:
+                end += 1
+            if _is_boundary(line, start, i, end):
+                piece = line[start:end].strip()
+                if piece:
+                    sentences.append(piece)
+                start = end
+            i = end
+        else:
+            i += 1
+    rest = line[start:].strip()
+    if rest:
+        sentences.append(rest)
+    return [part for sentence in sentences for part in _cut_long(sentence)]
+
+
+def _is_boundary(line: str, start: int, mark: int, end: int) -> bool:
+    """Whether the punctuation at line[mark] (closers up to `end`) ends a sentence."""
+    if end >= len(line):
+        return False  # the line's end closes its last sentence anyway
+    following = line[end]
+    if line[mark] in _CJK_END:
+        return True
+    if not following.isspace():
+        # "3.14", "e.g.x", "...and": no break. A CJK character may follow directly.
+        return is_cjk_char(following)
+    next_text = line[end:].lstrip()
+    if not next_text:
+        return False
+    first = next_text[0]
+    if first.islower():
+        return False
+    if line[mark] == "." and _ends_with_abbreviation(line[start:mark + 1]):
+        return False
+    return True
+
+
+def _cut_long(sentence: str) -> list[str]:
+    if len(sentence) <= MAX_SEGMENT_CHARS:
+        return [sentence]
+    pieces: list[str] = []
+    current = ""
+    for clause in _CLAUSE_BREAK.split(sentence):
+        if current and len(current) + len(clause) + 1 > MAX_SEGMENT_CHARS:
+            pieces.append(current)
+            current = ""
+        current = join_two(current, clause) if current else clause
+    if current:
+        pieces.append(current)
+    result: list[str] = []
+    for piece in pieces:
+        while len(piece) > MAX_SEGMENT_CHARS:
+            cut = piece.rfind(" ", 0, MAX_SEGMENT_CHARS)
+            if cut <= 0:
+                cut = MAX_SEGMENT_CHARS  # no space at all (CJK): cut anywhere
+            result.append(piece[:cut].strip())
+            piece = piece[cut:].strip()
+        if piece:
+            result.append(piece)
+    return result
+
+
+def join_two(left: str, right: str) -> str:
+    """Joins two pieces of text with a space, except between CJK text (which uses none)."""
+    if not left:
+        return right
+    if not right:
+        return left
+    if is_cjk_char(left[-1]) or is_cjk_char(right[0]):
+        return left + right
+    return left + " " + right
+
+
+def join_sentences(sentences: list[str]) -> str:
+    """Rejoins translated sentences into one line."""
+    joined = ""
+    for sentence in sentences:
+        joined = join_two(joined, sentence.strip())
+    return joined

@@ -1,0 +1,125 @@
+"""The CLI's text handling without a model: sentence splitting and rejoining, script detection,
+target-language choice, input decoding and atomic output files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pytransformer.cli.atomic import atomic_text_output
+from pytransformer.cli.errors import CliError
+from pytransformer.cli.languages import LanguageChoice, same_language
+from pytransformer.cli.text import (
+    MAX_SEGMENT_CHARS,
+    dominant_script,
+    join_sentences,
+    split_sentences,
+)
+from pytransformer.cli.translate_command import decode_input
+
+
+@pytest.mark.parametrize(
+    ("line", "sentences"),
+    [
+        ("Hello world. How are you? I am fine!",
+         ["Hello world.", "How are you?", "I am fine!"]),
+        ("Mr. Smith met Dr. Jones. They talked.", ["Mr. Smith met Dr. Jones.", "They talked."]),
+        ("Pi is 3.14 exactly. Yes.", ["Pi is 3.14 exactly.", "Yes."]),
+        ('He said "Stop." Then he left.', ['He said "Stop."', "Then he left."]),
+        ("Wait... what? No way", ["Wait... what?", "No way"]),
+        ("e.g. this one. and that", ["e.g. this one. and that"]),
+        ("你好。你叫什么名字？我很好", ["你好。", "你叫什么名字？", "我很好"]),
+        ("中文句子。English sentence. 再来一句！",
+         ["中文句子。", "English sentence.", "再来一句！"]),
+        ("  padded  ", ["padded"]),
+        ("", []),
+        ("   ", []),
+    ],
+)
+def test_split_sentences(line: str, sentences: list[str]) -> None:
+    assert split_sentences(line) == sentences
+
+
+def test_overlong_sentences_are_cut_below_the_limit() -> None:
+    words = ", ".join(f"clause number {i} of a very long sentence" for i in range(60))
+    pieces = split_sentences(words)
+    assert len(pieces) > 1
+    assert all(len(piece) <= MAX_SEGMENT_CHARS for piece in pieces)
+    assert join_sentences(pieces).replace(",", "") == words.replace(",", "")
+    han = "字" * (3 * MAX_SEGMENT_CHARS)
+    assert split_sentences(han) == ["字" * MAX_SEGMENT_CHARS] * 3
+
+
+def test_join_uses_no_space_between_cjk_text() -> None:
+    assert join_sentences(["Hello.", "World."]) == "Hello. World."
+    assert join_sentences(["你好。", "我很好。"]) == "你好。我很好。"
+    assert join_sentences(["你好。", "Hello."]) == "你好。Hello."
+    assert join_sentences([]) == ""
+
+
+def test_dominant_script() -> None:
+    assert dominant_script("The cat sat on the mat.") == "latin"
+    assert dominant_script("猫坐在垫子上。") == "cjk"
+    assert dominant_script("我喜欢 Python") == "cjk"
+    assert dominant_script("1234 !?") is None
+
+
+def test_language_codes_match_across_iso_639_forms() -> None:
+    assert same_language("zh", ">>zho<<")
+    assert same_language("EN", "eng")
+    assert same_language("zh", "zh_Hant")
+    assert not same_language("en", "zh")
+
+
+def test_two_language_model_targets_the_other_script() -> None:
+    choice = LanguageChoice(selectable=("en", "zh"))
+    assert choice.target_for("The cat sat.", None, None) == "zh"
+    assert choice.target_for("猫坐着。", None, None) == "en"
+    assert choice.target_for("The cat sat.", None, "en") == "en"
+    assert choice.target_for("猫坐着。", "en", None) == "zh"
+    assert choice.target_for("anything", None, "zho") == "zh"
+    with pytest.raises(CliError, match="unknown target language 'de'.*en, zh"):
+        choice.target_for("The cat sat.", None, "de")
+    with pytest.raises(CliError, match="unknown source language 'fr'"):
+        choice.target_for("The cat sat.", "fr", None)
+
+
+def test_many_target_languages_need_to() -> None:
+    choice = LanguageChoice(selectable=("de", "fr", "es"))
+    with pytest.raises(CliError, match="pass --to"):
+        choice.target_for("Hello.", None, None)
+    assert choice.target_for("Hello.", None, "fr") == "fr"
+
+
+def test_single_direction_model_needs_no_language() -> None:
+    choice = LanguageChoice(selectable=(), sources=("en",), targets=("de",))
+    assert choice.target_for("Hello.", None, None) is None
+    assert choice.target_for("Hello.", "en", "de") is None
+    with pytest.raises(CliError, match="unknown target language 'fr'"):
+        choice.target_for("Hello.", None, "fr")
+
+
+def test_decode_input_keeps_empty_lines_and_reports_bad_utf8() -> None:
+    assert decode_input(b"a\n\nb\n", "f") == ["a", "", "b"]
+    assert decode_input(b"a\r\nb", "f") == ["a", "b"]
+    assert decode_input(b"\xef\xbb\xbfbom\n", "f") == ["bom"]
+    assert decode_input(b"", "f") == []
+    assert decode_input(b"\n", "f") == [""]
+    with pytest.raises(CliError, match=r"input.txt: invalid UTF-8 on line 2 \(byte 0xff\)"):
+        decode_input(b"fine\nbad \xff byte\n", "input.txt")
+
+
+def test_atomic_output_appears_only_when_complete(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    with atomic_text_output(target) as stream:
+        stream.write("first\n")
+        assert not target.exists()
+    assert target.read_text() == "first\n"
+
+    with pytest.raises(RuntimeError), atomic_text_output(target) as stream:
+        stream.write("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "first\n"  # the old content survives a failed run
+    assert os.listdir(tmp_path) == ["out.txt"]  # and no temporary file is left
