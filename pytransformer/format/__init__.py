@@ -7,7 +7,7 @@ writer asks it for the expected tensors of a metadata set and never writes a fil
 from pytransformer._core import ModelFormatError
 from pytransformer.format.constants import FORMAT_VERSION, MAGIC, DType, ValueType
 from pytransformer.format.reader import read_model
-from pytransformer.format.writer import write_model
+from pytransformer.format.writer import expected_tensors, normalize_metadata, write_model
 
 __all__ = [
     "FORMAT_VERSION",
@@ -15,6 +15,8 @@ __all__ = [
     "DType",
     "ModelFormatError",
     "ValueType",
+    "expected_tensors",
+    "normalize_metadata",
     "read_model",
     "write_model",
 ]

@@ -5,7 +5,8 @@ import numpy as np
 
 def to_f16(matrix: np.ndarray, name: str) -> np.ndarray:
     """IEEE half precision, rounded to nearest even; refuses values beyond its range (65504)."""
-    converted = matrix.astype(np.float16)
+    with np.errstate(over="ignore"):
+        converted = matrix.astype(np.float16)
     if not np.isfinite(converted).all():
         raise ValueError(f"tensor '{name}': values exceed the float16 range (|x| > 65504)")
     return converted

@@ -58,7 +58,7 @@ def write_model(
     """
     if quantize not in QUANTIZE_DTYPES:
         raise ValueError(f"quantize must be one of None, 'f16', 'bf16', 'int8', not {quantize!r}")
-    normalized = {key: _normalize_value(key, value) for key, value in metadata.items()}
+    normalized = normalize_metadata(metadata)
     encoded_metadata = [_encode_entry(key, value) for key, value in normalized.items()]
     expected = _core.expected_tensors(normalized)
     entries, blobs = _plan_tensors(expected, tensors, QUANTIZE_DTYPES[quantize])
@@ -96,6 +96,21 @@ def write_model(
             os.unlink(temporary)
         raise
     _fsync_directory(directory_name)
+
+
+def expected_tensors(metadata: Mapping[str, Any]) -> list[tuple[str, tuple[int, ...], bool]]:
+    """[(name, shape, quantizable)] that a file with this metadata holds, in file order.
+
+    Accepts the same values as write_model(); raises ModelFormatError if the reader would
+    reject the metadata.
+    """
+    return _core.expected_tensors(normalize_metadata(metadata))
+
+
+def normalize_metadata(metadata: Mapping[str, Any]) -> dict[str, MetadataValue]:
+    """The metadata as plain Python values (bool, int, float, str, bytes, list) in the form the
+    file stores them; raises TypeError/ValueError for keys or values it cannot store."""
+    return {key: _normalize_value(key, value) for key, value in metadata.items()}
 
 
 # --- metadata ---------------------------------------------------------------------------------

@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from pytransformer import _core
-from pytransformer.format import write_model
+from pytransformer.format import expected_tensors, write_model
 
 SPECIAL_PIECES = ["<pad>", "</s>", "<unk>"]
 
@@ -120,7 +119,7 @@ def random_tensors(metadata: dict[str, Any], seed: int = 0, tied: bool = True
     """
     rng = np.random.default_rng(seed)
     tensors: dict[str, np.ndarray] = {}
-    for name, shape, quantizable in _core.expected_tensors(metadata):
+    for name, shape, quantizable in expected_tensors(metadata):
         if tied and name == "dec.out_proj.weight":
             tensors[name] = tensors["dec.embed.weight"]
         elif quantizable:
