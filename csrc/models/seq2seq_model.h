@@ -31,7 +31,22 @@ struct EncoderOutput {
   std::vector<float> hidden;     // [batch, max_length, d_model]
 };
 
-class DecoderState;  // the KV cache and ancestry of one decoding loop (seq2seq_model.cpp)
+// The KV cache and ancestry of one decoding loop, made by Seq2SeqModel::start_decoding();
+// opaque (its contents are defined in seq2seq_model.cpp). Not thread-safe: one loop owns it.
+class DecoderState {
+ public:
+  ~DecoderState();
+  DecoderState(const DecoderState&) = delete;
+  DecoderState& operator=(const DecoderState&) = delete;
+
+  int64_t step() const;  // decode_step() calls made so far (the position of the next step)
+
+ private:
+  friend class Seq2SeqModel;
+  DecoderState();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Cross-attention probabilities of one step, for inspection (the `explain` command):
 // [decoder_layers, decoder_heads, n, source max_length] row-major.

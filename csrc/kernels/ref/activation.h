@@ -1,0 +1,14 @@
+// Reference element-wise activations, in place on x[count]:
+//   RELU max(x, 0); SWISH (SiLU) x * sigmoid(x); GELU 0.5 x (1 + erf(x / sqrt 2));
+//   GELU_TANH 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+#pragma once
+
+#include <cstdint>
+
+#include "format/model_config.h"
+
+namespace pytransformer::kernels::ref {
+
+void activation(format::Activation kind, float* x, int64_t count);
+
+}  // namespace pytransformer::kernels::ref

@@ -1,0 +1,63 @@
+// Multi-head attention with the weights `<scope>.<prefix>_{q,k,v,out}.weight` [d, d] (+ biases
+// when model.linear_bias), prefix "attn_self" or "attn_cross". Heads are column slices of
+// d_model; scores are scaled by 1/sqrt(head_dim).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "format/model_file.h"
+#include "layers/linear.h"
+#include "tensor/tensor.h"
+#include "tensor/thread_pool.h"
+
+namespace pytransformer::layers {
+
+// One layer's view of the decoder self-attention cache for one step (models/seq2seq_model.h
+// describes the design). The chunk of step s holds rows of d_model floats; hypothesis i reads
+// row ancestry[i * ancestry_stride + s] of chunk s.
+struct StepCache {
+  int64_t steps = 0;                         // including the current step
+  const float* const* step_keys = nullptr;   // [steps] chunk bases
+  const float* const* step_values = nullptr;
+  float* current_keys = nullptr;             // == step_keys[steps - 1]: [n, d] written here
+  float* current_values = nullptr;
+  const int32_t* ancestry = nullptr;         // [n, ancestry_stride]
+  int64_t ancestry_stride = 0;
+};
+
+class MultiHeadAttention {
+ public:
+  MultiHeadAttention(const format::ModelFile& file, const std::string& scope,
+                     const std::string& prefix, int64_t heads);
+
+  // Encoder self-attention. x: [batch, length, d]; lengths: [batch], keys at t >= length are
+  // padding. out: [batch, length, d].
+  void self_attention(const tensor::Tensor& x, const int64_t* lengths, tensor::Tensor& out,
+                      const tensor::ThreadPool& pool) const;
+
+  // Keys and values of the encoder output for cross-attention.
+  // memory: [batch, source_length, d] -> keys, values: [batch, source_length, d].
+  void project_memory(const tensor::Tensor& memory, tensor::Tensor& keys, tensor::Tensor& values,
+                      const tensor::ThreadPool& pool) const;
+
+  // One decoder step of cross-attention. x: [n, d]; hypothesis i attends to memory entry
+  // sentence[i] (keys/values from project_memory, lengths [batch]). out: [n, d].
+  // probabilities: optional, resized to [n, heads, 1, source_length].
+  void cross_attention_step(const tensor::Tensor& x, const tensor::Tensor& keys,
+                            const tensor::Tensor& values, const int32_t* sentence,
+                            const int64_t* lengths, tensor::Tensor& out,
+                            tensor::Tensor* probabilities, const tensor::ThreadPool& pool) const;
+
+  // One decoder step of self-attention. x: [n, d]; writes this step's keys and values to
+  // cache.current_keys / current_values, then attends over the cache. out: [n, d].
+  void cached_self_attention_step(const tensor::Tensor& x, const StepCache& cache,
+                                  tensor::Tensor& out, const tensor::ThreadPool& pool) const;
+
+ private:
+  int64_t heads_;
+  float scale_;
+  Linear q_, k_, v_, out_;
+};
+
+}  // namespace pytransformer::layers

@@ -1,0 +1,47 @@
+#include "layers/decoder_layer.h"
+
+#include "format/tensor_names.h"
+#include "ops/add.h"
+
+namespace pytransformer::layers {
+namespace {
+
+std::string scope_of(int64_t index) { return format::layer_scope(format::Stack::DECODER, index); }
+
+}  // namespace
+
+DecoderLayer::DecoderLayer(const format::ModelFile& file, int64_t index)
+    : pre_norm_(file.config().pre_norm),
+      self_attention_(file, scope_of(index), "attn_self", file.config().decoder_heads),
+      self_attention_norm_(file, scope_of(index), "attn_self_norm"),
+      cross_attention_(file, scope_of(index), "attn_cross", file.config().decoder_heads),
+      cross_attention_norm_(file, scope_of(index), "attn_cross_norm"),
+      feed_forward_(file, scope_of(index)),
+      feed_forward_norm_(file, scope_of(index), "ffn_norm") {}
+
+void DecoderLayer::step(tensor::Tensor& x, const StepCache& cache, const CrossMemory& memory,
+                        tensor::Tensor* cross_probabilities, const tensor::ThreadPool& pool) const {
+  tensor::Tensor normed, sublayer;
+  if (pre_norm_) {
+    self_attention_norm_.forward(x, nullptr, normed);
+    self_attention_.cached_self_attention_step(normed, cache, sublayer, pool);
+    ops::add(sublayer, x);
+    cross_attention_norm_.forward(x, nullptr, normed);
+    cross_attention_.cross_attention_step(normed, *memory.keys, *memory.values, memory.sentence,
+                                          memory.lengths, sublayer, cross_probabilities, pool);
+    ops::add(sublayer, x);
+    feed_forward_norm_.forward(x, nullptr, normed);
+    feed_forward_.forward(normed, sublayer, pool);
+    ops::add(sublayer, x);
+  } else {
+    self_attention_.cached_self_attention_step(x, cache, sublayer, pool);
+    self_attention_norm_.forward(x, &sublayer, x);
+    cross_attention_.cross_attention_step(x, *memory.keys, *memory.values, memory.sentence,
+                                          memory.lengths, sublayer, cross_probabilities, pool);
+    cross_attention_norm_.forward(x, &sublayer, x);
+    feed_forward_.forward(x, sublayer, pool);
+    feed_forward_norm_.forward(x, &sublayer, x);
+  }
+}
+
+}  // namespace pytransformer::layers

@@ -1,0 +1,46 @@
+// One decoder layer `dec.{i}`: masked self-attention over the step cache, cross-attention over
+// the encoder output, feed-forward; residuals and LayerNorms (`attn_self_norm`,
+// `attn_cross_norm`, `ffn_norm`) placed as in EncoderLayer (post-norm or pre-norm).
+#pragma once
+
+#include <cstdint>
+
+#include "format/model_file.h"
+#include "layers/attention.h"
+#include "layers/feed_forward.h"
+#include "layers/layer_norm.h"
+#include "tensor/tensor.h"
+#include "tensor/thread_pool.h"
+
+namespace pytransformer::layers {
+
+// The encoder output as one decoder layer's cross-attention sees it.
+struct CrossMemory {
+  const tensor::Tensor* keys = nullptr;    // [batch, source_length, d]
+  const tensor::Tensor* values = nullptr;  // [batch, source_length, d]
+  const int64_t* lengths = nullptr;        // [batch]
+  const int32_t* sentence = nullptr;       // [n]: memory entry of each hypothesis
+};
+
+class DecoderLayer {
+ public:
+  DecoderLayer(const format::ModelFile& file, int64_t index);
+
+  const MultiHeadAttention& cross_attention() const { return cross_attention_; }
+
+  // One step for n hypotheses. x: [n, d], updated in place. cross_probabilities: optional,
+  // resized to [n, heads, 1, source_length].
+  void step(tensor::Tensor& x, const StepCache& cache, const CrossMemory& memory,
+            tensor::Tensor* cross_probabilities, const tensor::ThreadPool& pool) const;
+
+ private:
+  bool pre_norm_;
+  MultiHeadAttention self_attention_;
+  LayerNorm self_attention_norm_;
+  MultiHeadAttention cross_attention_;
+  LayerNorm cross_attention_norm_;
+  FeedForward feed_forward_;
+  LayerNorm feed_forward_norm_;
+};
+
+}  // namespace pytransformer::layers

@@ -1,0 +1,38 @@
+#include "layers/encoder_layer.h"
+
+#include "format/tensor_names.h"
+#include "ops/add.h"
+
+namespace pytransformer::layers {
+namespace {
+
+std::string scope_of(int64_t index) { return format::layer_scope(format::Stack::ENCODER, index); }
+
+}  // namespace
+
+EncoderLayer::EncoderLayer(const format::ModelFile& file, int64_t index)
+    : pre_norm_(file.config().pre_norm),
+      self_attention_(file, scope_of(index), "attn_self", file.config().encoder_heads),
+      self_attention_norm_(file, scope_of(index), "attn_self_norm"),
+      feed_forward_(file, scope_of(index)),
+      feed_forward_norm_(file, scope_of(index), "ffn_norm") {}
+
+void EncoderLayer::forward(tensor::Tensor& x, const int64_t* lengths,
+                           const tensor::ThreadPool& pool) const {
+  tensor::Tensor normed, sublayer;
+  if (pre_norm_) {
+    self_attention_norm_.forward(x, nullptr, normed);
+    self_attention_.self_attention(normed, lengths, sublayer, pool);
+    ops::add(sublayer, x);
+    feed_forward_norm_.forward(x, nullptr, normed);
+    feed_forward_.forward(normed, sublayer, pool);
+    ops::add(sublayer, x);
+  } else {
+    self_attention_.self_attention(x, lengths, sublayer, pool);
+    self_attention_norm_.forward(x, &sublayer, x);
+    feed_forward_.forward(x, sublayer, pool);
+    feed_forward_norm_.forward(x, &sublayer, x);
+  }
+}
+
+}  // namespace pytransformer::layers

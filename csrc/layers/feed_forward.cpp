@@ -1,0 +1,20 @@
+#include "layers/feed_forward.h"
+
+#include "ops/activation.h"
+
+namespace pytransformer::layers {
+
+FeedForward::FeedForward(const format::ModelFile& file, const std::string& scope)
+    : activation_(file.config().activation),
+      up_(file, scope, "ffn_up", file.config().linear_bias),
+      down_(file, scope, "ffn_down", file.config().linear_bias) {}
+
+void FeedForward::forward(const tensor::Tensor& x, tensor::Tensor& out,
+                          const tensor::ThreadPool& pool) const {
+  tensor::Tensor hidden;
+  up_.forward(x, hidden, pool);
+  ops::activation(activation_, hidden);
+  down_.forward(hidden, out, pool);
+}
+
+}  // namespace pytransformer::layers

@@ -1,0 +1,26 @@
+// Position-wise feed-forward network: down(activation(up(x))), with the weights
+// `<scope>.ffn_up` [ffn, d] and `<scope>.ffn_down` [d, ffn] (+ biases when model.linear_bias).
+#pragma once
+
+#include <string>
+
+#include "format/model_file.h"
+#include "layers/linear.h"
+#include "tensor/tensor.h"
+#include "tensor/thread_pool.h"
+
+namespace pytransformer::layers {
+
+class FeedForward {
+ public:
+  FeedForward(const format::ModelFile& file, const std::string& scope);
+
+  // x: [..., d] -> out: [..., d] (out must not alias x).
+  void forward(const tensor::Tensor& x, tensor::Tensor& out, const tensor::ThreadPool& pool) const;
+
+ private:
+  format::Activation activation_;
+  Linear up_, down_;
+};
+
+}  // namespace pytransformer::layers

@@ -1,0 +1,21 @@
+#include "layers/linear.h"
+
+#include "format/tensor_names.h"
+#include "ops/linear.h"
+
+namespace pytransformer::layers {
+
+Linear::Linear(const format::ModelFile& file, const std::string& scope, const std::string& module,
+               bool with_bias)
+    : weight_(tensor::WeightMatrix::from_file(file, format::tensor_name(scope, module, "weight"))) {
+  if (with_bias) {
+    bias_ = tensor::vector_from_file(file, format::tensor_name(scope, module, "bias"), weight_.rows);
+  }
+}
+
+void Linear::forward(const tensor::Tensor& x, tensor::Tensor& y,
+                     const tensor::ThreadPool& pool) const {
+  ops::linear(x, weight_, bias_, y, pool);
+}
+
+}  // namespace pytransformer::layers

@@ -1,0 +1,30 @@
+// A linear map read from the weights `<scope>.<module>.weight` [out, in] (any stored dtype)
+// and, when present in the config, `<scope>.<module>.bias` [out].
+#pragma once
+
+#include <string>
+
+#include "format/model_file.h"
+#include "tensor/tensor.h"
+#include "tensor/thread_pool.h"
+#include "tensor/weight_matrix.h"
+
+namespace pytransformer::layers {
+
+class Linear {
+ public:
+  Linear(const format::ModelFile& file, const std::string& scope, const std::string& module,
+         bool with_bias);
+
+  // x: [..., in_features] -> y: [..., out_features].
+  void forward(const tensor::Tensor& x, tensor::Tensor& y, const tensor::ThreadPool& pool) const;
+
+  int64_t out_features() const { return weight_.rows; }
+  int64_t in_features() const { return weight_.cols; }
+
+ private:
+  tensor::WeightMatrix weight_;
+  const float* bias_ = nullptr;
+};
+
+}  // namespace pytransformer::layers

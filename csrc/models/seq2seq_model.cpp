@@ -1,0 +1,302 @@
+#include "models/seq2seq_model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "format/tensor_names.h"
+#include "layers/decoder_layer.h"
+#include "layers/embeddings.h"
+#include "layers/encoder_layer.h"
+#include "layers/layer_norm.h"
+#include "layers/linear.h"
+#include "pytransformer/error.h"
+#include "tensor/dump.h"
+#include "tensor/tensor.h"
+#include "tensor/thread_pool.h"
+
+namespace pytransformer::models {
+namespace {
+
+[[noreturn]] void invalid(const std::string& message) { throw InvalidArgument(message); }
+
+}  // namespace
+
+// The cache of one decoding loop (design in seq2seq_model.h).
+struct DecoderState::Impl {
+  int64_t batch = 0;
+  int64_t source_length = 0;
+  std::vector<int64_t> lengths;            // [batch]
+  std::vector<tensor::Tensor> cross_keys;  // per decoder layer: [batch, source_length, d]
+  std::vector<tensor::Tensor> cross_values;
+  int64_t max_hypotheses = 0;
+  int64_t max_steps = 0;
+  int64_t step = 0;               // the next step to run
+  int64_t previous_count = 0;     // hypotheses of the last step run
+  // chunks[s]: the self-attention keys and values of step s, [layers][2][n_s][d].
+  std::vector<std::vector<float>> chunks;
+  // Per decoder layer, the chunk base of each step run so far.
+  std::vector<std::vector<const float*>> step_keys;
+  std::vector<std::vector<const float*>> step_values;
+  // ancestry[h * max_steps + s]: row in chunk s of hypothesis h's ancestor (h itself at the
+  // last step). next_ancestry is the buffer the next step's table is built in.
+  std::vector<int32_t> ancestry;
+  std::vector<int32_t> next_ancestry;
+};
+
+DecoderState::DecoderState() : impl_(std::make_unique<Impl>()) {}
+DecoderState::~DecoderState() = default;
+int64_t DecoderState::step() const { return impl_->step; }
+
+struct Seq2SeqModel::Impl {
+  std::shared_ptr<const format::ModelFile> file;
+  const format::ModelConfig& config;
+  tensor::ThreadPool pool;
+  layers::Embeddings encoder_embeddings;
+  layers::Embeddings decoder_embeddings;
+  std::vector<layers::EncoderLayer> encoder_layers;
+  std::vector<layers::DecoderLayer> decoder_layers;
+  std::optional<layers::LayerNorm> encoder_final_norm;
+  std::optional<layers::LayerNorm> decoder_final_norm;
+  layers::Linear output_projection;
+
+  Impl(std::shared_ptr<const format::ModelFile> model_file, int threads)
+      : file(std::move(model_file)),
+        config(file->config()),
+        pool(threads),
+        encoder_embeddings(*file, format::Stack::ENCODER),
+        decoder_embeddings(*file, format::Stack::DECODER),
+        output_projection(*file, format::stack_scope(format::Stack::DECODER), "out_proj",
+                          config.output_bias) {
+    for (int64_t i = 0; i < config.encoder_layers; ++i) encoder_layers.emplace_back(*file, i);
+    for (int64_t i = 0; i < config.decoder_layers; ++i) decoder_layers.emplace_back(*file, i);
+    if (config.pre_norm) {
+      encoder_final_norm.emplace(*file, format::stack_scope(format::Stack::ENCODER), "final_norm");
+      decoder_final_norm.emplace(*file, format::stack_scope(format::Stack::DECODER), "final_norm");
+    }
+  }
+};
+
+namespace {
+
+std::shared_ptr<const format::ModelFile> checked_file(std::shared_ptr<const format::ModelFile> file) {
+  if (!file) invalid("Seq2SeqModel: no model file");
+  if (file->config().d_model % 2 != 0) {
+    throw FormatError(file->path() + ": model.d_model must be even (sinusoidal positions)");
+  }
+  return file;
+}
+
+}  // namespace
+
+Seq2SeqModel::Seq2SeqModel(std::shared_ptr<const format::ModelFile> file, int threads)
+    : impl_(std::make_unique<Impl>(checked_file(std::move(file)), threads)) {}
+
+Seq2SeqModel::~Seq2SeqModel() = default;
+
+const format::ModelConfig& Seq2SeqModel::config() const { return impl_->config; }
+const format::ModelFile& Seq2SeqModel::file() const { return *impl_->file; }
+
+EncoderOutput Seq2SeqModel::encode(const std::vector<std::vector<int32_t>>& source_ids) const {
+  const format::ModelConfig& config = impl_->config;
+  const int64_t d = config.d_model;
+  EncoderOutput output;
+  output.batch = static_cast<int64_t>(source_ids.size());
+  for (int64_t b = 0; b < output.batch; ++b) {
+    const std::vector<int32_t>& ids = source_ids[b];
+    const int64_t length = static_cast<int64_t>(ids.size());
+    if (length == 0) invalid("source_ids[" + std::to_string(b) + "] is empty");
+    if (length > config.max_positions) {
+      invalid("source_ids[" + std::to_string(b) + "] has " + std::to_string(length) +
+              " tokens, more than model.max_positions = " + std::to_string(config.max_positions));
+    }
+    for (int64_t t = 0; t < length; ++t) {
+      if (ids[t] < 0 || ids[t] >= config.source_vocab_size) {
+        invalid("source_ids[" + std::to_string(b) + "][" + std::to_string(t) + "] = " +
+                std::to_string(ids[t]) + " is outside the source vocabulary [0, " +
+                std::to_string(config.source_vocab_size) + ")");
+      }
+    }
+    output.lengths.push_back(length);
+    output.max_length = std::max(output.max_length, length);
+  }
+  if (output.batch == 0) return output;
+
+  const int64_t batch = output.batch, max_length = output.max_length;
+  // Padding positions embed id 0 and are zeroed at the end; attention never reads them.
+  std::vector<int32_t> ids(static_cast<size_t>(batch * max_length), 0);
+  std::vector<int64_t> positions(ids.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t t = 0; t < max_length; ++t) {
+      if (t < output.lengths[b]) ids[b * max_length + t] = source_ids[b][t];
+      positions[b * max_length + t] = t;
+    }
+  }
+  tensor::Tensor x;
+  impl_->encoder_embeddings.forward(ids.data(), positions.data(), batch * max_length, x);
+  x.reshape({batch, max_length, d});
+  tensor::dump("encoder.embeddings", x);
+  for (size_t i = 0; i < impl_->encoder_layers.size(); ++i) {
+    impl_->encoder_layers[i].forward(x, output.lengths.data(), impl_->pool);
+    tensor::dump("encoder.layer" + std::to_string(i), x);
+  }
+  if (impl_->encoder_final_norm) impl_->encoder_final_norm->forward(x, nullptr, x);
+  for (int64_t b = 0; b < batch; ++b) {
+    float* padding = x.data() + (b * max_length + output.lengths[b]) * d;
+    std::fill(padding, padding + (max_length - output.lengths[b]) * d, 0.0f);
+  }
+  tensor::dump("encoder.output", x);
+  output.hidden = std::move(x.values());
+  return output;
+}
+
+std::unique_ptr<DecoderState> Seq2SeqModel::start_decoding(const EncoderOutput& encoded,
+                                                           int64_t max_hypotheses,
+                                                           int64_t max_steps) const {
+  const format::ModelConfig& config = impl_->config;
+  const int64_t d = config.d_model;
+  if (encoded.batch < 1) invalid("start_decoding: the encoded batch is empty");
+  if (encoded.max_length < 1 || static_cast<int64_t>(encoded.lengths.size()) != encoded.batch ||
+      static_cast<int64_t>(encoded.hidden.size()) != encoded.batch * encoded.max_length * d) {
+    invalid("start_decoding: the encoder output is inconsistent (batch, lengths, hidden size)");
+  }
+  for (int64_t length : encoded.lengths) {
+    if (length < 1 || length > encoded.max_length) {
+      invalid("start_decoding: an encoded length is outside [1, max_length]");
+    }
+  }
+  if (max_hypotheses < 1) invalid("max_hypotheses must be at least 1");
+  if (max_steps < 1) invalid("max_steps must be at least 1");
+  if (max_steps > config.max_positions) {
+    invalid("max_steps = " + std::to_string(max_steps) + " exceeds model.max_positions = " +
+            std::to_string(config.max_positions));
+  }
+  std::unique_ptr<DecoderState> decoder_state(new DecoderState());
+  DecoderState::Impl* state = decoder_state->impl_.get();
+  state->batch = encoded.batch;
+  state->source_length = encoded.max_length;
+  state->lengths = encoded.lengths;
+  state->max_hypotheses = max_hypotheses;
+  state->max_steps = max_steps;
+  tensor::Tensor memory({encoded.batch, encoded.max_length, d});
+  std::copy(encoded.hidden.begin(), encoded.hidden.end(), memory.values().begin());
+  const size_t layers = impl_->decoder_layers.size();
+  state->cross_keys.resize(layers);
+  state->cross_values.resize(layers);
+  for (size_t l = 0; l < layers; ++l) {
+    impl_->decoder_layers[l].cross_attention().project_memory(memory, state->cross_keys[l],
+                                                              state->cross_values[l], impl_->pool);
+  }
+  state->chunks.reserve(static_cast<size_t>(max_steps));
+  state->step_keys.assign(layers, {});
+  state->step_values.assign(layers, {});
+  state->ancestry.assign(static_cast<size_t>(max_hypotheses * max_steps), 0);
+  state->next_ancestry.assign(state->ancestry.size(), 0);
+  return decoder_state;
+}
+
+void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* tokens, const int32_t* sentence,
+                               const int32_t* parent, int64_t n, float* logits,
+                               CrossAttentionRecord* attention) const {
+  const format::ModelConfig& config = impl_->config;
+  const int64_t d = config.d_model;
+  DecoderState::Impl& state = *decoder_state.impl_;
+  const int64_t t = state.step;
+  if (t >= state.max_steps) {
+    invalid("decode_step: step " + std::to_string(t) + " is past max_steps = " +
+            std::to_string(state.max_steps));
+  }
+  if (n < 1 || n > state.max_hypotheses) {
+    invalid("decode_step: n = " + std::to_string(n) + " hypotheses, expected 1.." +
+            std::to_string(state.max_hypotheses));
+  }
+  if (!tokens || !sentence || !logits || (t > 0 && !parent)) {
+    invalid("decode_step: missing tokens, sentence, parent or logits");
+  }
+  for (int64_t h = 0; h < n; ++h) {
+    if (tokens[h] < 0 || tokens[h] >= config.target_vocab_size) {
+      invalid("decode_step: tokens[" + std::to_string(h) + "] = " + std::to_string(tokens[h]) +
+              " is outside the target vocabulary [0, " + std::to_string(config.target_vocab_size) +
+              ")");
+    }
+    if (sentence[h] < 0 || sentence[h] >= state.batch) {
+      invalid("decode_step: sentence[" + std::to_string(h) + "] = " +
+              std::to_string(sentence[h]) + " is outside the encoded batch of " +
+              std::to_string(state.batch));
+    }
+    if (t > 0 && (parent[h] < 0 || parent[h] >= state.previous_count)) {
+      invalid("decode_step: parent[" + std::to_string(h) + "] = " + std::to_string(parent[h]) +
+              " is not one of the previous step's " + std::to_string(state.previous_count) +
+              " hypotheses");
+    }
+  }
+
+  // Ancestry: hypothesis h inherits its parent's rows and owns row h of this step's chunk.
+  const int64_t stride = state.max_steps;
+  for (int64_t h = 0; h < n; ++h) {
+    int32_t* row = state.next_ancestry.data() + h * stride;
+    if (t > 0) std::memcpy(row, state.ancestry.data() + parent[h] * stride, sizeof(int32_t) * t);
+    row[t] = static_cast<int32_t>(h);
+  }
+  const size_t layers = impl_->decoder_layers.size();
+  std::vector<float> chunk(layers * 2 * static_cast<size_t>(n * d));
+  // Only now (all arguments valid) does the state change.
+  state.ancestry.swap(state.next_ancestry);
+  state.chunks.push_back(std::move(chunk));
+  float* chunk_base = state.chunks.back().data();
+  for (size_t l = 0; l < layers; ++l) {
+    state.step_keys[l].push_back(chunk_base + (2 * l) * n * d);
+    state.step_values[l].push_back(chunk_base + (2 * l + 1) * n * d);
+  }
+  state.step = t + 1;
+  state.previous_count = n;
+
+  const std::string step_name = "decoder.step" + std::to_string(t);
+  std::vector<int64_t> positions(static_cast<size_t>(n), t);
+  tensor::Tensor x;
+  impl_->decoder_embeddings.forward(tokens, positions.data(), n, x);
+  tensor::dump(step_name + ".embeddings", x);
+  std::vector<tensor::Tensor> probabilities(attention ? layers : 0);
+  for (size_t l = 0; l < layers; ++l) {
+    layers::StepCache cache;
+    cache.steps = t + 1;
+    cache.step_keys = state.step_keys[l].data();
+    cache.step_values = state.step_values[l].data();
+    cache.current_keys = chunk_base + (2 * l) * n * d;
+    cache.current_values = chunk_base + (2 * l + 1) * n * d;
+    cache.ancestry = state.ancestry.data();
+    cache.ancestry_stride = stride;
+    layers::CrossMemory memory;
+    memory.keys = &state.cross_keys[l];
+    memory.values = &state.cross_values[l];
+    memory.lengths = state.lengths.data();
+    memory.sentence = sentence;
+    impl_->decoder_layers[l].step(x, cache, memory, attention ? &probabilities[l] : nullptr,
+                                  impl_->pool);
+    tensor::dump(step_name + ".layer" + std::to_string(l), x);
+  }
+  if (impl_->decoder_final_norm) impl_->decoder_final_norm->forward(x, nullptr, x);
+  tensor::Tensor scores;
+  impl_->output_projection.forward(x, scores, impl_->pool);
+  tensor::dump(step_name + ".logits", scores);
+  std::memcpy(logits, scores.data(), sizeof(float) * scores.numel());
+
+  if (attention) {
+    // [n, heads, 1, S] per layer -> [layers, heads, n, S].
+    const int64_t heads = config.decoder_heads, source = state.source_length;
+    attention->probabilities.resize(layers * static_cast<size_t>(heads * n * source));
+    float* out = attention->probabilities.data();
+    for (size_t l = 0; l < layers; ++l) {
+      const float* layer_probabilities = probabilities[l].data();
+      for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t i = 0; i < n; ++i) {
+          std::memcpy(out, layer_probabilities + (i * heads + h) * source, sizeof(float) * source);
+          out += source;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace pytransformer::models

@@ -1,0 +1,16 @@
+#include "ops/add.h"
+
+#include <stdexcept>
+
+#include "kernels/ref/add.h"
+
+namespace pytransformer::ops {
+
+void add(const tensor::Tensor& x, tensor::Tensor& y) {
+  if (x.shape() != y.shape()) {
+    throw std::logic_error("add: " + x.shape_string() + " vs " + y.shape_string());
+  }
+  kernels::ref::add(x.data(), y.data(), x.numel());
+}
+
+}  // namespace pytransformer::ops

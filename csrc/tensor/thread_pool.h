@@ -1,0 +1,53 @@
+// A fixed set of worker threads that run one data-parallel loop at a time.
+//
+// parallel_for(count, task) splits [0, count) into at most size() contiguous ranges, runs
+// task(begin, end) on them (the calling thread takes the first) and returns when all are done.
+// Thread-safety: any thread may call parallel_for; while one call is running, a concurrent
+// call runs its whole loop on its own calling thread instead of waiting. An exception thrown
+// by the task is rethrown in the caller.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace pytransformer::tensor {
+
+class ThreadPool {
+ public:
+  using Task = std::function<void(int64_t begin, int64_t end)>;
+
+  // threads: total threads including the caller; 0 picks the hardware concurrency.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return size_; }
+
+  // min_per_thread: smallest range worth a thread (ranges are never split finer).
+  void parallel_for(int64_t count, int64_t min_per_thread, const Task& task) const;
+
+ private:
+  void worker_loop(int index);
+
+  int size_ = 1;
+  std::vector<std::thread> workers_;
+  mutable std::mutex busy_;  // held by the caller whose loop the workers run
+  mutable std::mutex mutex_;
+  mutable std::condition_variable start_;
+  mutable std::condition_variable done_;
+  mutable uint64_t generation_ = 0;
+  mutable const Task* task_ = nullptr;
+  mutable int64_t count_ = 0;
+  mutable int parts_ = 0;
+  mutable int pending_ = 0;
+  mutable std::exception_ptr error_;
+  bool stopping_ = false;
+};
+
+}  // namespace pytransformer::tensor
