@@ -1,0 +1,220 @@
+"""The training pipeline: data split, SentencePiece ids, batching, and the exported weights.
+
+The last test recomputes the exported model's logits with numpy directly from the tensor
+names and metadata of docs/format.md, independently of the torch module, so a mismatch
+between what the trainer learns and what the metadata promises to the engine fails here.
+Skipped without the [train] extra (torch, sentencepiece).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sentencepiece")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _import_training():
+    # Imported by path: putting the repository root on sys.path would shadow the installed
+    # pytransformer package (and its compiled extension) for the other tests.
+    if "training" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "training", REPO_ROOT / "training" / "__init__.py",
+            submodule_search_locations=[str(REPO_ROOT / "training")])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["training"] = module
+        spec.loader.exec_module(module)
+    from training import data, model, train
+
+    return data, model, train
+
+
+data, model_module, train_module = _import_training()
+
+ENGLISH = ["I like tea.", "She runs every day.", "The cat is black.", "We are friends.",
+           "Where is the station?", "He reads a book.", "It is raining.", "Thank you.",
+           "I am hungry.", "Open the door."]
+CHINESE = ["我喜欢茶。", "她每天跑步。", "猫是黑色的。", "我们是朋友。", "车站在哪里？",
+           "他在看书。", "下雨了。", "谢谢你。", "我饿了。", "开门。"]
+
+
+@pytest.fixture(scope="module")
+def pairs() -> list:
+    result = [data.Pair(en, zh) for en, zh in zip(ENGLISH, CHINESE)]
+    # A second translation of one sentence: the split must keep both on one side.
+    result.append(data.Pair("I like tea.", "我爱喝茶。"))
+    return result
+
+
+@pytest.fixture(scope="module")
+def processor(pairs, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spm")
+    corpus = pairs * 20
+    model_bytes = data.train_sentencepiece(corpus, folder / "spm", vocab_size=330)
+    return data.load_sentencepiece(model_bytes)
+
+
+def test_read_tatoeba_skips_malformed_lines(tmp_path):
+    path = tmp_path / "cmn.txt"
+    path.write_text("Hi.\t你好。\tCC-BY attribution\nbroken line\n\t空\t\nRun.\t跑。\tx\n",
+                    encoding="utf-8")
+    assert data.read_tatoeba(path) == [data.Pair("Hi.", "你好。"), data.Pair("Run.", "跑。")]
+
+
+def test_dev_split_is_fixed_and_disjoint(pairs):
+    train, dev = data.split_dev(pairs, dev_size=4, seed=7)
+    assert len(dev) >= 4
+    assert data.split_dev(pairs, dev_size=4, seed=7) == (train, dev)
+    assert not {p.en for p in train} & {p.en for p in dev}
+    assert not {p.zh for p in train} & {p.zh for p in dev}
+    assert len(train) + len(dev) == len(pairs)
+
+
+def test_special_ids_and_language_tokens(processor):
+    assert processor.id_to_piece(data.PAD_ID) == "<pad>"
+    assert processor.id_to_piece(data.EOS_ID) == "</s>"
+    source = data.encode_source(processor, "I like tea.", "zh")
+    assert source[0] == processor.piece_to_id(">>zh<<")
+    assert source[-1] == data.EOS_ID
+    assert data.LANGUAGE_TOKENS["zh"] not in processor.encode("I like tea.", out_type=str)
+    target = data.encode_target(processor, "我喜欢茶。")
+    assert processor.decode(target[:-1]) == "我喜欢茶。"
+
+
+def test_examples_cover_both_directions(processor, pairs):
+    examples = data.make_examples(processor, pairs[:3], max_length=64)
+    assert len(examples) == 6
+    first_tokens = {processor.id_to_piece(ex.source[0]) for ex in examples}
+    assert first_tokens == {">>en<<", ">>zh<<"}
+    assert data.make_examples(processor, pairs[:3], max_length=2) == []
+
+
+def test_token_batches_hold_every_example_once_within_budget(processor, pairs):
+    examples = data.make_examples(processor, pairs * 5, max_length=64)
+    batches = list(data.token_batches(examples, max_tokens=60, rng=random.Random(3)))
+    assert sorted(id(ex) for batch in batches for ex in batch) == sorted(map(id, examples))
+    for batch in batches:
+        longest = max(max(len(ex.source), len(ex.target) + 1) for ex in batch)
+        assert len(batch) == 1 or longest * len(batch) <= 60
+
+
+def _layer_norm(x, gamma, beta, eps):
+    mean = x.mean(-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + eps) * gamma + beta
+
+
+def _attention(t, prefix, query, memory, heads, causal):
+    def project(x, name):
+        return x @ t[f"{prefix}_{name}.weight"].T + t[f"{prefix}_{name}.bias"]
+
+    q, k, v = project(query, "q"), project(memory, "k"), project(memory, "v")
+    head_dim = q.shape[-1] // heads
+    outputs = []
+    for h in range(heads):
+        cols = slice(h * head_dim, (h + 1) * head_dim)
+        scores = q[:, cols] @ k[:, cols].T / math.sqrt(head_dim)
+        if causal:
+            scores = scores + np.triu(np.full(scores.shape, -np.inf), 1)
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        weights /= weights.sum(-1, keepdims=True)
+        outputs.append(weights @ v[:, cols])
+    return np.concatenate(outputs, -1) @ t[f"{prefix}_out.weight"].T + t[f"{prefix}_out.bias"]
+
+
+def _positions(length, d, offset, layout, frequencies):
+    half = d // 2
+    i = np.arange(half, dtype=np.float64)
+    f = 10000.0 ** (-i / (half - 1)) if frequencies == "tensor2tensor" else 10000.0 ** (-2 * i / d)
+    angles = (np.arange(length) + offset)[:, None] * f[None, :]
+    table = np.zeros((length, d))
+    if layout == "halves":
+        table[:, :half], table[:, half:] = np.sin(angles), np.cos(angles)
+    else:
+        table[:, 0::2], table[:, 1::2] = np.sin(angles), np.cos(angles)
+    return table
+
+
+def _reference_logits(t, meta, source, decoder_input):
+    """Single-sequence forward pass written from docs/format.md (pre-norm stacks)."""
+    assert meta["model.pre_norm"] and not meta["model.embedding_norm"]
+    d, eps = meta["model.d_model"], meta["model.layer_norm_epsilon"]
+    relu = meta["model.activation"] == "relu"
+    assert relu
+
+    def embed(name, ids):
+        x = t[f"{name}.embed.weight"][ids]
+        if meta["model.scale_embedding"]:
+            x = x * math.sqrt(d)
+        return x + _positions(len(ids), d, meta["model.position_offset"],
+                              meta["model.position_layout"], meta["model.position_frequencies"])
+
+    def ffn(prefix, x):
+        hidden = np.maximum(x @ t[f"{prefix}.ffn_up.weight"].T + t[f"{prefix}.ffn_up.bias"], 0)
+        return hidden @ t[f"{prefix}.ffn_down.weight"].T + t[f"{prefix}.ffn_down.bias"]
+
+    def norm(name, x):
+        return _layer_norm(x, t[f"{name}.gamma"], t[f"{name}.beta"], eps)
+
+    x = embed("enc", source)
+    for i in range(meta["model.encoder_layers"]):
+        p = f"enc.{i}"
+        normed = norm(f"{p}.attn_self_norm", x)
+        x = x + _attention(t, f"{p}.attn_self", normed, normed,
+                           meta["model.encoder_heads"], False)
+        x = x + ffn(p, norm(f"{p}.ffn_norm", x))
+    memory = norm("enc.final_norm", x)
+    y = embed("dec", decoder_input)
+    for i in range(meta["model.decoder_layers"]):
+        p = f"dec.{i}"
+        normed = norm(f"{p}.attn_self_norm", y)
+        y = y + _attention(t, f"{p}.attn_self", normed, normed,
+                           meta["model.decoder_heads"], True)
+        y = y + _attention(t, f"{p}.attn_cross", norm(f"{p}.attn_cross_norm", y), memory,
+                           meta["model.decoder_heads"], False)
+        y = y + ffn(p, norm(f"{p}.ffn_norm", y))
+    return norm("dec.final_norm", y) @ t["dec.out_proj.weight"].T
+
+
+def test_exported_tensors_and_metadata_reproduce_the_torch_model(processor):
+    config = model_module.ModelConfig(vocab_size=processor.get_piece_size(), d_model=32,
+                                      encoder_layers=2, decoder_layers=2, heads=4, ffn_dim=48,
+                                      max_positions=64, dropout=0.0)
+    torch.manual_seed(0)
+    net = model_module.Seq2SeqTransformer(config, data.PAD_ID)
+    with torch.no_grad():  # non-trivial norms and biases
+        for name, parameter in net.named_parameters():
+            if parameter.dim() == 1:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    net.eval()
+    state = {"global_step": 3, "total_seconds": 1.0, "include_wmt": False}
+    scores = {direction: {"bleu": 0.0, "chrf": 0.0} for direction in ("en-zh", "zh-en")}
+    meta = train_module.build_metadata(config, b"", processor, state, scores)
+    tensors = {name: value.numpy().astype(np.float64)
+               for name, value in model_module.export_tensors(net).items()}
+
+    source = data.encode_source(processor, "I like tea.", "zh")
+    decoder_input = [data.BOS_ID] + data.encode_target(processor, "我喜欢茶。")[:-1]
+    with torch.no_grad():
+        expected = net(torch.tensor([source]), torch.tensor([decoder_input]))[0].numpy()
+    actual = _reference_logits(tensors, meta, np.array(source), np.array(decoder_input))
+    np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=1e-4)
+
+    # The exported tensors load back into a fresh module unchanged.
+    fresh = model_module.Seq2SeqTransformer(config, data.PAD_ID)
+    model_module.load_exported_tensors(fresh, model_module.export_tensors(net))
+    fresh.eval()
+    with torch.no_grad():
+        again = fresh(torch.tensor([source]), torch.tensor([decoder_input]))[0].numpy()
+    np.testing.assert_array_equal(again, expected)
+    assert meta["vocab.source"][data.EOS_ID] == "</s>"
+    assert len(meta["vocab.source"]) == meta["model.source_vocab_size"]

@@ -1,0 +1,1 @@
+"""Training of the default en<->zh model shipped in weights/ (needs the [train] extra)."""
