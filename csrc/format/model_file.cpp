@@ -245,7 +245,8 @@ struct ModelFile::Impl {
 };
 
 void ModelFile::Impl::map_file() {
-  mapping.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (fstat then rejects it).
+  mapping.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (mapping.fd < 0) {
     const int error = errno;
     if (error == ENOENT) fail("no such file");

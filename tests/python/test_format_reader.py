@@ -287,6 +287,10 @@ def test_file_system_errors(tmp_path):
         _core.ModelFile(empty)
     with pytest.raises(ModelFormatError, match="is not a regular file"):
         _core.ModelFile("/dev/null")
+    fifo = tmp_path / "fifo.ptm"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelFormatError, match="is not a regular file"):
+        _core.ModelFile(fifo)  # without waiting for a writer
     with pytest.raises(ModelFormatError, match="cannot open: File name too long"):
         _core.ModelFile(tmp_path / ("y" * 300))
     with pytest.raises(TypeError):
