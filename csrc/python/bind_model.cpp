@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ namespace {
 using models::CrossAttentionRecord;
 using models::EncoderOutput;
 using models::Seq2SeqModel;
+using format::ModelConfig;
 using IdBatch = std::vector<std::vector<int64_t>>;
 
 // Narrows ids to int32, reporting an out-of-range value as the argument at fault.
@@ -125,6 +127,58 @@ void teacher_force(const Seq2SeqModel& model, const IdBatch& source_ids, const I
     previous_active = std::move(active);
   }
 }
+
+// A decoding loop driven from Python one step at a time (tests of the KV cache and ancestry,
+// debugging). Keeps the model alive.
+class DecoderSession {
+ public:
+  DecoderSession(ModelHolder model, const IdBatch& source_ids, int64_t max_hypotheses,
+                 int64_t max_steps)
+      : model_(std::move(model)) {
+    const std::vector<std::vector<int32_t>> sources = to_int32(source_ids, "source_ids");
+    if (sources.empty()) throw InvalidArgument("source_ids is empty");
+    py::gil_scoped_release release;
+    encoded_ = model_->encode(sources);
+    state_ = model_->start_decoding(encoded_, max_hypotheses, max_steps);
+  }
+
+  int64_t step_count() const { return state_->step(); }
+
+  // Returns logits [n, V], and with return_attention the cross-attention probabilities
+  // [layers, heads, n, source max_length] as well.
+  py::object step(const std::vector<int64_t>& tokens, const std::vector<int64_t>& sentence,
+                  const std::optional<std::vector<int64_t>>& parent, bool return_attention) {
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    if (static_cast<int64_t>(sentence.size()) != n || (parent && static_cast<int64_t>(parent->size()) != n)) {
+      throw InvalidArgument("tokens, sentence and parent must have the same length");
+    }
+    if (!parent && state_->step() > 0) throw InvalidArgument("parent is required after step 0");
+    const std::vector<int32_t> tokens32 = to_int32({tokens}, "tokens")[0];
+    const std::vector<int32_t> sentence32 = to_int32({sentence}, "sentence")[0];
+    const std::vector<int32_t> parent32 = parent ? to_int32({*parent}, "parent")[0] : std::vector<int32_t>();
+    const ModelConfig& config = model_->config();
+    py::array_t<float> logits({n, config.target_vocab_size});
+    float* logits_data = logits.mutable_data();
+    CrossAttentionRecord record;
+    {
+      py::gil_scoped_release release;
+      model_->decode_step(*state_, tokens32.data(), sentence32.data(),
+                          parent ? parent32.data() : nullptr, n, logits_data,
+                          return_attention ? &record : nullptr);
+    }
+    if (!return_attention) return std::move(logits);
+    py::array_t<float> attention(
+        {config.decoder_layers, config.decoder_heads, n, encoded_.max_length});
+    std::memcpy(attention.mutable_data(), record.probabilities.data(),
+                sizeof(float) * record.probabilities.size());
+    return py::make_tuple(logits, attention);
+  }
+
+ private:
+  ModelHolder model_;
+  EncoderOutput encoded_;
+  std::unique_ptr<models::DecoderState> state_;
+};
 
 py::tuple encode(const Seq2SeqModel& model, const IdBatch& source_ids) {
   const std::vector<std::vector<int32_t>> sources = to_int32(source_ids, "source_ids");
@@ -230,7 +284,24 @@ void bind_model(py::module_& m) {
            "Logits [T_i, target_vocab] for each sentence, the decoder reading target_ids (its "
            "inputs, starting with the decoder start id) step by step through the KV cache.")
       .def("cross_attention", &cross_attention, py::arg("source_ids"), py::arg("target_ids"),
-           "Cross-attention probabilities [layers, heads, T_i, S_i] for each sentence.");
+           "Cross-attention probabilities [layers, heads, T_i, S_i] for each sentence.")
+      .def(
+          "start_decoding",
+          [](const ModelHolder& model, const IdBatch& source_ids, int64_t max_hypotheses,
+             int64_t max_steps) {
+            return std::make_unique<DecoderSession>(model, source_ids, max_hypotheses, max_steps);
+          },
+          py::arg("source_ids"), py::arg("max_hypotheses"), py::arg("max_steps"),
+          "Encodes the sources and starts a step-by-step decoding loop over them.");
+
+  py::class_<DecoderSession>(m, "DecoderSession",
+                             "One decoding loop over the KV cache (Model.start_decoding).")
+      .def_property_readonly("step_count", &DecoderSession::step_count)
+      .def("step", &DecoderSession::step, py::arg("tokens"), py::arg("sentence"),
+           py::arg("parent") = py::none(), py::arg("return_attention") = false,
+           "One decoder step: tokens[n], sentence[n] (source index), parent[n] (index among the "
+           "previous step's hypotheses; omitted at step 0). Returns logits [n, target_vocab] "
+           "(and the cross-attention [layers, heads, n, source_length] with return_attention).");
 }
 
 }  // namespace pytransformer::python
