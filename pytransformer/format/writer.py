@@ -258,10 +258,11 @@ def _plan_tensors(
     blobs: list[_Blob] = []
     seen: list[tuple[np.ndarray, DType, _Blob, _Blob | None]] = []
     for name, shape, quantizable in expected:
-        original = tensors[name]
-        array = _checked_array(name, original, shape)
+        # Arrays that share memory stay tied through np.asarray (e.g. two torch tensors of one
+        # tied parameter, as state_dict() returns them).
+        array = _checked_array(name, tensors[name], shape)
         dtype = quantized_dtype if quantizable else DType.F32
-        tied = next((s for s in seen if s[1] == dtype and _same_memory(s[0], original)), None)
+        tied = next((s for s in seen if s[1] == dtype and _same_memory(s[0], array)), None)
         if tied is not None:
             blob, scale_blob = tied[2], tied[3]
         else:
@@ -271,7 +272,7 @@ def _plan_tensors(
             if dtype == DType.INT8:
                 scale_blob = _Blob(name + ".scale", array, DType.F32, is_scale=True)
                 blobs.append(scale_blob)
-            seen.append((original, dtype, blob, scale_blob))
+            seen.append((array, dtype, blob, scale_blob))
         entries.append(_Entry(name, dtype, shape, blob))
         if scale_blob is not None:
             entries.append(_Entry(name + ".scale", DType.F32, (shape[0],), scale_blob))
@@ -298,13 +299,9 @@ def _checked_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
-def _same_memory(a: Any, b: Any) -> bool:
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
     """The same array, or two views of exactly the same memory (so identical content)."""
-    if a is b:
-        return True
-    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
-        return False
-    return (
+    return a is b or (
         a.shape == b.shape
         and a.dtype == b.dtype
         and a.strides == b.strides

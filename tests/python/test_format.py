@@ -207,6 +207,26 @@ def test_views_of_the_same_memory_are_tied(model_path):
         "dec.embed.weight")
 
 
+def test_torch_state_dict_tied_parameters_are_tied(model_path):
+    torch = pytest.importorskip("torch")
+    metadata = tiny_metadata()
+    tensors = random_tensors(metadata, tied=False)
+    embedding = torch.nn.Embedding(30, 16)
+    projection = torch.nn.Linear(16, 30, bias=False)
+    projection.weight = embedding.weight  # tied as in Marian
+    module = torch.nn.ModuleDict({"embed": embedding, "out": projection})
+    state = module.state_dict()
+    assert state["embed.weight"] is not state["out.weight"]  # distinct tensors, one storage
+    tensors["dec.embed.weight"] = state["embed.weight"]
+    tensors["dec.out_proj.weight"] = state["out.weight"]
+    write_model(model_path, metadata, tensors)
+    model_file = _core.ModelFile(model_path)
+    assert model_file.tensor_offset("dec.out_proj.weight") == model_file.tensor_offset(
+        "dec.embed.weight")
+    np.testing.assert_array_equal(model_file.tensor("dec.out_proj.weight"),
+                                  embedding.weight.detach().numpy())
+
+
 def test_read_model_output_can_be_written_again(tmp_path):
     write_random_model(tmp_path / "a.ptm", seed=5, quantize="int8", output_bias=True)
     metadata, tensors = read_model(tmp_path / "a.ptm")
