@@ -1,0 +1,156 @@
+"""Text <-> token ids for a pytransformer model, from what its file embeds (docs/format.md).
+
+`tokenizer.type == "sentencepiece"` (Marian / OPUS-MT, argos-translate): the source text is split
+into pieces by the embedded source SentencePiece model, pieces are mapped to ids through
+`vocab.source` (a piece the vocabulary lacks becomes `tokens.unk_id`, as MarianTokenizer does),
+`tokens.source_eos_id` is appended when `tokenizer.add_source_eos`, and a target-language token
+(`>>xx<<`) is put first when requested — or kept from the text when it starts with one, as
+MarianTokenizer does. Output ids are mapped to pieces through `vocab.target` and joined by the
+target SentencePiece model; special tokens (eos, pad, unk, decoder start, language tokens and
+`<...>` control pieces) are left out of the text.
+
+`tokenizer.type == "none"`: the caller's text is pieces separated by whitespace, mapped through
+the vocabularies; output text is the pieces joined by single spaces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import sentencepiece
+
+_WORD_BOUNDARY = "\u2581"  # SentencePiece's "▁"
+
+
+class Tokenizer:
+    """Encodes source text into ids and decodes target ids into text. Thread-safe for reading."""
+
+    def __init__(self, metadata: Mapping[str, Any]) -> None:
+        self.type = str(metadata["tokenizer.type"])
+        if self.type not in ("sentencepiece", "none"):
+            raise ValueError(f"tokenizer.type {self.type!r} is not supported")
+        self.source_vocab: list[str] = list(metadata["vocab.source"])
+        self.target_vocab: list[str] = list(metadata["vocab.target"])
+        self.source_ids = _first_ids(self.source_vocab)
+        self.target_ids = _first_ids(self.target_vocab)
+        self.unk_id = int(metadata["tokens.unk_id"])
+        unk_piece = self.source_vocab[self.unk_id]
+        self.target_unk_id = self.target_ids.get(unk_piece, self.unk_id)
+        self.eos_id = int(metadata["tokens.eos_id"])
+        self.pad_id = int(metadata["tokens.pad_id"])
+        self.decoder_start_id = int(metadata["tokens.decoder_start_id"])
+        self.source_eos_id = int(metadata["tokens.source_eos_id"])
+        self.add_source_eos = bool(metadata["tokenizer.add_source_eos"])
+        self.target_languages: list[str] = list(metadata.get("tokenizer.target_languages", []))
+        self._source_model: sentencepiece.SentencePieceProcessor | None = None
+        self._target_model: sentencepiece.SentencePieceProcessor | None = None
+        if self.type == "sentencepiece":
+            self._source_model = _load_model(metadata["tokenizer.source_model"], "source")
+            self._target_model = _load_model(metadata["tokenizer.target_model"], "target")
+        self._hidden_target_ids = {self.eos_id, self.pad_id, self.decoder_start_id,
+                                   self.target_unk_id}
+        self._hidden_target_ids.update(self.target_ids[language]
+                                       for language in self.target_languages
+                                       if language in self.target_ids)
+
+    # -- source -------------------------------------------------------------------------------
+
+    def language_token(self, target_language: str) -> str:
+        """The vocabulary token for `target_language` ("fra" or ">>fra<<"); ValueError listing
+        the known ones when the model has none such."""
+        token = target_language if target_language.startswith(">>") else f">>{target_language}<<"
+        if token not in self.target_languages:
+            known = ", ".join(self.target_languages) or "none (not a multilingual model)"
+            raise ValueError(f"unknown target language {target_language!r}; the model knows: "
+                             f"{known}")
+        return token
+
+    def source_pieces(self, text: str) -> list[str]:
+        """The pieces of `text` (a leading `>>xx<<` token stays one piece)."""
+        check_text(text)
+        if self.type == "none":
+            return text.split()
+        language, rest = _split_language_code(text)
+        pieces = self._source_model.encode(rest, out_type=str)
+        return ([language] if language else []) + pieces
+
+    def encode_pieces(self, pieces: Sequence[str], target_language: str | None = None
+                      ) -> list[int]:
+        """Source ids for `pieces`: the language token first if requested (unless the pieces
+        already start with one), unknown pieces as unk, then the source EOS if the model
+        appends one."""
+        ids = [self.source_ids.get(piece, self.unk_id) for piece in pieces]
+        if target_language is not None:
+            token = self.language_token(target_language)
+            if not (pieces and _is_language_token(pieces[0])):
+                ids.insert(0, self.source_ids.get(token, self.unk_id))
+        if self.add_source_eos:
+            ids.append(self.source_eos_id)
+        return ids
+
+    def encode(self, text: str, target_language: str | None = None) -> list[int]:
+        return self.encode_pieces(self.source_pieces(text), target_language)
+
+    # -- target -------------------------------------------------------------------------------
+
+    def target_id(self, piece: str) -> int:
+        return self.target_ids.get(piece, self.target_unk_id)
+
+    def target_pieces(self, ids: Sequence[int]) -> list[str]:
+        return [self.target_vocab[i] for i in ids]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of generated target ids, special tokens left out."""
+        pieces = [self.target_vocab[i] for i in ids if i not in self._hidden_target_ids]
+        pieces = [p for p in pieces if p and not (p.startswith("<") and p.endswith(">"))]
+        if self.type == "none":
+            return " ".join(pieces)
+        # A piece the target model lacks (a shared vocabulary holds source pieces too) comes
+        # back verbatim with its word-boundary marks; MarianTokenizer turns those into spaces.
+        return self._target_model.decode_pieces(pieces).replace(_WORD_BOUNDARY, " ").strip()
+
+
+def check_text(text: object) -> None:
+    """ValueError unless `text` is a str that encodes to UTF-8 (no lone surrogates, which is
+    what undecodable bytes read with errors='surrogateescape' become)."""
+    if isinstance(text, (bytes, bytearray)):
+        raise ValueError("expected text (str), got bytes: decode it first (e.g. "
+                         "data.decode('utf-8'))")
+    if not isinstance(text, str):
+        raise TypeError(f"expected text (str), got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"input is not valid UTF-8 text: character {error.start} is a lone "
+                         f"surrogate ({text[error.start]!r}); invalid bytes in the input?"
+                         ) from None
+
+
+def _first_ids(vocab: Sequence[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for index, piece in enumerate(vocab):
+        ids.setdefault(piece, index)
+    return ids
+
+
+def _load_model(blob: bytes, side: str) -> sentencepiece.SentencePieceProcessor:
+    processor = sentencepiece.SentencePieceProcessor()
+    try:
+        processor.LoadFromSerializedProto(bytes(blob))
+    except (RuntimeError, OSError) as error:
+        raise ValueError(f"tokenizer.{side}_model is not a valid SentencePiece model: {error}"
+                         ) from None
+    return processor
+
+
+def _is_language_token(piece: str) -> bool:
+    return piece.startswith(">>") and piece.endswith("<<") and len(piece) > 4
+
+
+def _split_language_code(text: str) -> tuple[str, str]:
+    """(">>xx<<", rest) when text starts with a language code, as MarianTokenizer splits it."""
+    if text.startswith(">>"):
+        end = text.find("<<")
+        if end != -1:
+            return text[:end + 2], text[end + 2:]
+    return "", text
