@@ -25,6 +25,9 @@ struct SearchOptions {
   double length_penalty = 1.0;
   std::vector<int64_t> suppressed_ids;
   bool forced_eos = false;       // force EOS as the token that reaches max_length
+  // transformers beam search only: renormalise the log-probabilities after the processors
+  // (transformers' renormalize_logits; ctranslate2 always does, by masking before log-softmax).
+  bool renormalize_logits = false;
   format::SearchConvention convention = format::SearchConvention::TRANSFORMERS;
   // Sampling (beam_size must be 1). temperature 0 or sampling=false means greedy.
   bool sampling = false;
@@ -53,11 +56,17 @@ struct SentenceResult {
 // Called after each step of greedy/sampling decoding with the token chosen for a sentence
 // (in input order). Return false to stop decoding all sentences now; results then hold the
 // tokens produced so far. May throw to abort (the exception propagates out of generate()).
+// Tokens of a forced target prefix are not reported; the EOS that ends a sentence is. Requires
+// beam_size 1 and n_best 1 (InvalidArgument otherwise).
 using TokenCallback = std::function<bool(int64_t sentence, int32_t token)>;
 
+// Decodes every sentence; throws InvalidArgument for options the model cannot honour.
+// `between_steps`, if set, is called before every decoder step and may throw to abort (the
+// Python binding checks for Ctrl-C there).
 std::vector<SentenceResult> generate(const models::Seq2SeqModel& model,
                                      const std::vector<std::vector<int32_t>>& source_ids,
                                      const SearchOptions& options,
-                                     const TokenCallback& on_token = nullptr);
+                                     const TokenCallback& on_token = nullptr,
+                                     const std::function<void()>& between_steps = nullptr);
 
 }  // namespace pytransformer::decoding

@@ -1,0 +1,49 @@
+#include "decoding/beam_candidates.h"
+
+#include <algorithm>
+
+namespace pytransformer::decoding {
+
+namespace {
+bool better(const Candidate& a, const Candidate& b) {
+  if (a.score != b.score) return a.score > b.score;
+  if (a.beam != b.beam) return a.beam < b.beam;
+  return a.token < b.token;
+}
+
+// The `count` best tokens of one row, best first (ties: lower id first), in one pass: a token is
+// inserted into the short sorted list only when it beats the current last entry.
+void best_tokens(const float* row, int64_t vocab, int64_t count, std::vector<int32_t>& best) {
+  best.clear();
+  for (int64_t token = 0; token < vocab; ++token) {
+    const float score = row[token];
+    if (static_cast<int64_t>(best.size()) == count && !(score > row[best.back()])) continue;
+    auto position = best.end();
+    while (position != best.begin() && score > row[*(position - 1)]) --position;
+    best.insert(position, static_cast<int32_t>(token));
+    if (static_cast<int64_t>(best.size()) > count) best.pop_back();
+  }
+}
+
+}  // namespace
+
+std::vector<Candidate> best_candidates(const float* log_probs, const std::vector<float>& beam_scores,
+                                       int64_t vocab, int64_t count) {
+  const int64_t beams = static_cast<int64_t>(beam_scores.size());
+  std::vector<Candidate> pool;
+  pool.reserve(beams * std::min(count, vocab));
+  std::vector<int32_t> best;
+  for (int64_t b = 0; b < beams; ++b) {
+    // Only the best `count` tokens of a row can be among the best `count` candidates.
+    const float* row = log_probs + b * vocab;
+    best_tokens(row, vocab, count, best);
+    for (int32_t token : best)
+      pool.push_back({beam_scores[b] + row[token], static_cast<int32_t>(b), token});
+  }
+  const int64_t selected = std::min<int64_t>(count, pool.size());
+  std::partial_sort(pool.begin(), pool.begin() + selected, pool.end(), better);
+  pool.resize(selected);
+  return pool;
+}
+
+}  // namespace pytransformer::decoding

@@ -1,0 +1,158 @@
+// Beam search with the conventions of CTranslate2's BeamSearch (patience 1, no coverage
+// penalty, hypotheses without the end token, prefix returned): see docs/decoding.md.
+#include <algorithm>
+#include <cmath>
+
+#include "decoding/beam_candidates.h"
+#include "decoding/strategies.h"
+
+namespace pytransformer::decoding {
+
+namespace {
+
+// Score CTranslate2 gives a secondary candidate it disables (during a forced prefix, and an EOS
+// among the secondary candidates at the first free step after a prefix).
+constexpr float DISABLED_SCORE = -1e10f;
+
+struct Beam {
+  std::vector<int32_t> tokens;  // prefix and generated ids
+  float score = 0.0f;           // sum of log-probabilities (forced prefix tokens score 0)
+};
+
+struct Sentence {
+  std::vector<Beam> beams;  // one at the first step, beam_size afterwards
+  std::vector<Hypothesis> hypotheses;  // registered in order, scores not yet normalised
+  bool top_beam_finished = false;
+};
+
+}  // namespace
+
+std::vector<SentenceResult> beam_search_ctranslate2(const models::Seq2SeqModel& model,
+                                                    const models::EncoderOutput& encoded,
+                                                    const SubBatch& batch,
+                                                    const SearchOptions& options,
+                                                    DecodingHooks& hooks) {
+  const auto& config = model.config();
+  const int64_t beam_size = options.beam_size;
+  const int64_t n_candidates = 2 * beam_size;
+  const int64_t n_sentences = static_cast<int64_t>(batch.input_index.size());
+  const int32_t eos = static_cast<int32_t>(config.eos_id);
+  const LogitsProcessorList processors = model_processors(options, config);
+  const float length_penalty = static_cast<float>(options.length_penalty);
+  // Without a length penalty a sentence may stop as soon as its best beam has finished.
+  const bool allow_early_exit = length_penalty == 0.0f;
+
+  std::vector<Sentence> sentences(n_sentences);
+  for (auto& sentence : sentences) sentence.beams.resize(1);
+
+  StepRunner runner(model, encoded, n_sentences * beam_size, options.max_length);
+  const int64_t vocab = runner.vocab();
+
+  std::vector<int32_t> tokens(n_sentences, static_cast<int32_t>(config.decoder_start_id));
+  std::vector<int32_t> row_sentence(n_sentences), row_parent;
+  for (int64_t i = 0; i < n_sentences; ++i) row_sentence[i] = static_cast<int32_t>(i);
+  std::vector<int32_t> next_tokens, next_sentence, next_parent;
+  std::vector<float> beam_scores;
+
+  for (int64_t step = 0; step < options.max_length && !row_sentence.empty(); ++step) {
+    if (hooks.between_steps && *hooks.between_steps) (*hooks.between_steps)();
+    float* logits = runner.step(tokens, row_sentence, row_parent);
+    const bool last_step = step + 1 == options.max_length;
+
+    next_tokens.clear();
+    next_sentence.clear();
+    next_parent.clear();
+    for (size_t first_row = 0; first_row < row_sentence.size();) {
+      const int32_t s = row_sentence[first_row];
+      Sentence& sentence = sentences[s];
+      const auto& prefix = batch.prefix[s];
+      const int64_t prefix_length = static_cast<int64_t>(prefix.size());
+      const int64_t beams = static_cast<int64_t>(sentence.beams.size());
+      float* rows = logits + first_row * vocab;
+
+      beam_scores.resize(beams);
+      for (int64_t b = 0; b < beams; ++b) {
+        processors.apply(rows + b * vocab, vocab, step);
+        log_softmax(rows + b * vocab, vocab);
+        beam_scores[b] = sentence.beams[b].score;
+      }
+      std::vector<Candidate> candidates = best_candidates(rows, beam_scores, vocab, n_candidates);
+
+      if (batch.request_has_prefix && step <= prefix_length) {
+        for (size_t k = 0; k < candidates.size(); ++k) {
+          Candidate& candidate = candidates[k];
+          if (step < prefix_length) {
+            candidate = {k == 0 ? 0.0f : DISABLED_SCORE, 0, prefix[step]};
+          } else if (k > 0 && candidate.token == eos) {
+            candidate = {DISABLED_SCORE, 0, 0};
+          }
+        }
+      }
+
+      std::vector<Beam> next_beams;
+      size_t secondary = static_cast<size_t>(beam_size);
+      for (int64_t k = 0; k < std::min<int64_t>(beam_size, candidates.size()); ++k) {
+        const Candidate& candidate = candidates[k];
+        size_t next = static_cast<size_t>(k);
+        const bool is_eos = candidate.token == eos && step >= prefix_length;
+        if (is_eos || last_step) {
+          if (k == 0) sentence.top_beam_finished = true;
+          Hypothesis hypothesis;
+          hypothesis.tokens = sentence.beams[candidate.beam].tokens;
+          if (!is_eos) hypothesis.tokens.push_back(candidate.token);
+          hypothesis.score = candidate.score;
+          hypothesis.finished = is_eos;
+          sentence.hypotheses.push_back(std::move(hypothesis));
+          // Continue this beam with the next secondary candidate that does not end.
+          for (size_t j = secondary; j < candidates.size(); ++j) {
+            if (candidates[j].token != eos) {
+              next = j;
+              secondary = j + 1;
+              break;
+            }
+          }
+        }
+        const Candidate& continued = candidates[next];
+        next_beams.push_back({sentence.beams[continued.beam].tokens, continued.score});
+        next_beams.back().tokens.push_back(continued.token);
+        next_parent.push_back(static_cast<int32_t>(first_row + continued.beam));
+        next_tokens.push_back(continued.token);
+        next_sentence.push_back(s);
+      }
+
+      const int64_t registered = static_cast<int64_t>(sentence.hypotheses.size());
+      bool finished;
+      if (last_step)
+        finished = true;
+      else if (allow_early_exit)
+        finished = sentence.top_beam_finished && registered >= options.n_best;
+      else
+        finished = registered >= beam_size;
+      if (finished) {
+        next_tokens.resize(next_tokens.size() - next_beams.size());
+        next_sentence.resize(next_tokens.size());
+        next_parent.resize(next_tokens.size());
+        next_beams.clear();
+      }
+      sentence.beams = std::move(next_beams);
+      first_row += beams;
+    }
+    tokens.swap(next_tokens);
+    row_sentence.swap(next_sentence);
+    row_parent.swap(next_parent);
+  }
+
+  std::vector<SentenceResult> results(n_sentences);
+  for (int64_t i = 0; i < n_sentences; ++i) {
+    auto& hypotheses = sentences[i].hypotheses;
+    for (Hypothesis& hypothesis : hypotheses)
+      hypothesis.score /= std::pow(static_cast<float>(hypothesis.tokens.size()), length_penalty);
+    std::stable_sort(hypotheses.begin(), hypotheses.end(),
+                     [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
+    if (static_cast<int64_t>(hypotheses.size()) > options.n_best) hypotheses.resize(options.n_best);
+    results[i].hypotheses = std::move(hypotheses);
+  }
+  return results;
+}
+
+}  // namespace pytransformer::decoding

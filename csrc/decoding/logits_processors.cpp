@@ -1,0 +1,100 @@
+#include "decoding/logits_processors.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace pytransformer::decoding {
+
+namespace {
+constexpr float NEG_INF = -std::numeric_limits<float>::infinity();
+}  // namespace
+
+void LogitsProcessorList::add(std::unique_ptr<LogitsProcessor> processor) {
+  processors_.push_back(std::move(processor));
+}
+
+void LogitsProcessorList::apply(float* scores, int64_t vocab, int64_t generated) const {
+  for (const auto& processor : processors_) processor->apply(scores, vocab, generated);
+}
+
+SuppressTokens::SuppressTokens(std::vector<int64_t> ids) : ids_(std::move(ids)) {}
+
+void SuppressTokens::apply(float* scores, int64_t vocab, int64_t) const {
+  for (int64_t id : ids_)
+    if (id >= 0 && id < vocab) scores[id] = NEG_INF;
+}
+
+MinLength::MinLength(int64_t eos, int64_t min_length) : eos_(eos), min_length_(min_length) {}
+
+void MinLength::apply(float* scores, int64_t vocab, int64_t generated) const {
+  if (generated < min_length_ && eos_ < vocab) scores[eos_] = NEG_INF;
+}
+
+ForcedEos::ForcedEos(int64_t eos, int64_t max_length) : eos_(eos), max_length_(max_length) {}
+
+void ForcedEos::apply(float* scores, int64_t vocab, int64_t generated) const {
+  if (generated != max_length_ - 1) return;
+  std::fill(scores, scores + vocab, NEG_INF);
+  if (eos_ < vocab) scores[eos_] = 0.0f;
+}
+
+Temperature::Temperature(double temperature) : temperature_(static_cast<float>(temperature)) {}
+
+void Temperature::apply(float* scores, int64_t vocab, int64_t) const {
+  for (int64_t i = 0; i < vocab; ++i) scores[i] /= temperature_;
+}
+
+TopK::TopK(int64_t k) : k_(k) {}
+
+void TopK::apply(float* scores, int64_t vocab, int64_t) const {
+  if (k_ <= 0 || k_ >= vocab) return;
+  std::vector<float> sorted(scores, scores + vocab);
+  std::nth_element(sorted.begin(), sorted.begin() + (k_ - 1), sorted.end(), std::greater<float>());
+  const float threshold = sorted[k_ - 1];
+  for (int64_t i = 0; i < vocab; ++i)
+    if (scores[i] < threshold) scores[i] = NEG_INF;
+}
+
+TopP::TopP(double p) : p_(p) {}
+
+void TopP::apply(float* scores, int64_t vocab, int64_t) const {
+  if (p_ >= 1.0 || vocab == 0) return;
+  std::vector<int64_t> order(vocab);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [scores](int64_t a, int64_t b) { return scores[a] > scores[b]; });
+  const float best = scores[order[0]];
+  if (best == NEG_INF) return;
+  double total = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) total += std::exp(double(scores[i]) - best);
+  // Walk from the best token down; once the kept mass reaches p, forbid the rest.
+  double kept = 0.0;
+  int64_t keep = 0;
+  while (keep < vocab && kept < p_) {
+    kept += std::exp(double(scores[order[keep]]) - best) / total;
+    ++keep;
+  }
+  for (int64_t i = std::max<int64_t>(keep, 1); i < vocab; ++i) scores[order[i]] = NEG_INF;
+}
+
+void log_softmax(float* scores, int64_t vocab) {
+  float max_score = NEG_INF;
+  for (int64_t i = 0; i < vocab; ++i) max_score = std::max(max_score, scores[i]);
+  if (max_score == NEG_INF) return;
+  double sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(double(scores[i]) - max_score);
+  const double log_sum = std::log(sum);
+  for (int64_t i = 0; i < vocab; ++i)
+    scores[i] = static_cast<float>(double(scores[i]) - max_score - log_sum);
+}
+
+int64_t argmax(const float* scores, int64_t vocab) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < vocab; ++i)
+    if (scores[i] > scores[best]) best = i;
+  return best;
+}
+
+}  // namespace pytransformer::decoding

@@ -1,0 +1,173 @@
+// generate(): option checks, batching (sort by length, split by max_batch_tokens), dispatch to
+// a strategy per sub-batch, results back in input order.
+#include "decoding/search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+#include "decoding/strategies.h"
+#include "pytransformer/error.h"
+
+namespace pytransformer::decoding {
+
+namespace {
+
+void require(bool condition, const std::string& message) {
+  if (!condition) throw InvalidArgument(message);
+}
+
+void validate(const SearchOptions& options, const format::ModelConfig& config,
+              size_t n_sentences, bool has_callback) {
+  require(options.beam_size >= 1,
+          "beam_size must be >= 1, got " + std::to_string(options.beam_size));
+  require(options.n_best >= 1, "n_best must be >= 1, got " + std::to_string(options.n_best));
+  require(options.max_length >= 1,
+          "max_length must be >= 1, got " + std::to_string(options.max_length));
+  require(options.max_length <= config.max_positions,
+          "max_length " + std::to_string(options.max_length) +
+              " exceeds the model's max_positions " + std::to_string(config.max_positions));
+  require(options.min_length >= 0,
+          "min_length must be >= 0, got " + std::to_string(options.min_length));
+  require(options.min_length <= options.max_length,
+          "min_length " + std::to_string(options.min_length) + " exceeds max_length " +
+              std::to_string(options.max_length));
+  require(std::isfinite(options.length_penalty), "length_penalty must be finite");
+  for (int64_t id : options.suppressed_ids)
+    require(id >= 0 && id < config.target_vocab_size,
+            "suppressed_ids: id " + std::to_string(id) + " is outside the target vocabulary (size " +
+                std::to_string(config.target_vocab_size) + ")");
+  require(options.max_batch_tokens >= 0,
+          "max_batch_tokens must be >= 0, got " + std::to_string(options.max_batch_tokens));
+
+  if (options.sampling) {
+    require(options.beam_size == 1, "sampling requires beam_size 1, got " +
+                                        std::to_string(options.beam_size));
+    require(std::isfinite(options.temperature) && options.temperature >= 0.0,
+            "temperature must be >= 0, got " + std::to_string(options.temperature));
+    require(options.top_k >= 0, "top_k must be >= 0, got " + std::to_string(options.top_k));
+    require(options.top_p > 0.0 && options.top_p <= 1.0,
+            "top_p must be in (0, 1], got " + std::to_string(options.top_p));
+  }
+  const bool samples_differ = options.sampling && options.temperature > 0.0;
+  if (!samples_differ)
+    require(options.n_best <= options.beam_size,
+            "n_best " + std::to_string(options.n_best) + " exceeds beam_size " +
+                std::to_string(options.beam_size));
+  if (has_callback) {
+    require(options.beam_size == 1, "a token callback requires beam_size 1 (greedy or sampling)");
+    require(options.n_best == 1, "a token callback requires n_best 1");
+  }
+
+  if (!options.target_prefix.empty()) {
+    require(options.target_prefix.size() == n_sentences,
+            "target_prefix has " + std::to_string(options.target_prefix.size()) +
+                " entries for " + std::to_string(n_sentences) + " sentences");
+    for (const auto& prefix : options.target_prefix) {
+      for (int32_t id : prefix)
+        require(id >= 0 && id < config.target_vocab_size,
+                "target_prefix: id " + std::to_string(id) +
+                    " is outside the target vocabulary (size " +
+                    std::to_string(config.target_vocab_size) + ")");
+      // transformers counts max_length after the prefix, ctranslate2 from the decoder start.
+      const int64_t steps =
+          options.convention == format::SearchConvention::TRANSFORMERS
+              ? static_cast<int64_t>(prefix.size()) + options.max_length
+              : options.max_length;
+      require(steps <= config.max_positions,
+              "target_prefix of length " + std::to_string(prefix.size()) +
+                  " plus max_length exceeds the model's max_positions " +
+                  std::to_string(config.max_positions));
+    }
+  }
+}
+
+// Sub-batches of sentence indices: sentences sorted by decreasing source length, each
+// sub-batch at most max_batch_tokens padded source tokens (and at least one sentence).
+std::vector<std::vector<int64_t>> split_batches(const std::vector<std::vector<int32_t>>& source_ids,
+                                                int64_t max_batch_tokens) {
+  std::vector<int64_t> order(source_ids.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return source_ids[a].size() > source_ids[b].size();
+  });
+  std::vector<std::vector<int64_t>> batches;
+  int64_t longest = 0;
+  for (int64_t index : order) {
+    const int64_t length = static_cast<int64_t>(source_ids[index].size());
+    if (batches.empty() || (max_batch_tokens > 0 &&
+                            (static_cast<int64_t>(batches.back().size()) + 1) *
+                                    std::max(longest, length) >
+                                max_batch_tokens)) {
+      batches.emplace_back();
+      longest = 0;
+    }
+    batches.back().push_back(index);
+    longest = std::max(longest, length);
+  }
+  return batches;
+}
+
+}  // namespace
+
+SearchOptions SearchOptions::from_config(const format::ModelConfig& config) {
+  SearchOptions options;
+  options.beam_size = config.beam_size;
+  options.max_length = config.max_length;
+  options.length_penalty = config.length_penalty;
+  options.suppressed_ids = config.suppressed_ids;
+  options.forced_eos = config.forced_eos;
+  options.convention = config.search_convention;
+  // CTranslate2's translate_batch never returns an empty translation by default
+  // (min_decoding_length=1); Hugging Face generate() has no such default.
+  options.min_length = config.search_convention == format::SearchConvention::CTRANSLATE2 ? 1 : 0;
+  return options;
+}
+
+std::vector<SentenceResult> generate(const models::Seq2SeqModel& model,
+                                     const std::vector<std::vector<int32_t>>& source_ids,
+                                     const SearchOptions& options, const TokenCallback& on_token,
+                                     const std::function<void()>& between_steps) {
+  validate(options, model.config(), source_ids.size(), static_cast<bool>(on_token));
+  std::vector<SentenceResult> results(source_ids.size());
+  if (source_ids.empty()) return results;
+
+  bool request_has_prefix = false;
+  for (const auto& prefix : options.target_prefix) request_has_prefix |= !prefix.empty();
+
+  DecodingHooks hooks;
+  hooks.on_token = on_token ? &on_token : nullptr;
+  hooks.between_steps = between_steps ? &between_steps : nullptr;
+
+  for (const auto& indices : split_batches(source_ids, options.max_batch_tokens)) {
+    if (hooks.stopped) {
+      // The caller stopped decoding: sentences not yet started get an empty hypothesis.
+      for (int64_t index : indices) results[index].hypotheses.resize(1);
+      continue;
+    }
+    if (hooks.between_steps) (*hooks.between_steps)();
+    SubBatch batch;
+    batch.input_index = indices;
+    batch.request_has_prefix = request_has_prefix;
+    std::vector<std::vector<int32_t>> batch_source;
+    for (int64_t index : indices) {
+      batch_source.push_back(source_ids[index]);
+      batch.prefix.push_back(options.target_prefix.empty() ? std::vector<int32_t>()
+                                                            : options.target_prefix[index]);
+    }
+    const models::EncoderOutput encoded = model.encode(batch_source);
+
+    std::vector<SentenceResult> batch_results;
+    if (options.beam_size == 1)
+      batch_results = greedy_search(model, encoded, batch, options, hooks);
+    else if (options.convention == format::SearchConvention::CTRANSLATE2)
+      batch_results = beam_search_ctranslate2(model, encoded, batch, options, hooks);
+    else
+      batch_results = beam_search_transformers(model, encoded, batch, options, hooks);
+    for (size_t i = 0; i < indices.size(); ++i) results[indices[i]] = std::move(batch_results[i]);
+  }
+  return results;
+}
+
+}  // namespace pytransformer::decoding

@@ -1,0 +1,80 @@
+// The search strategies behind generate() (search.cpp), one sub-batch at a time. Internal to
+// csrc/decoding/: generate() validates the options, sorts and splits the batch and encodes it.
+//
+// Each strategy decodes the sentences of `encoded` and returns one SentenceResult per sentence,
+// in the order of `encoded`. Conventions (what is scored, counted and when a sentence stops)
+// follow options.convention exactly as described in docs/decoding.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "decoding/logits_processors.h"
+#include "decoding/search.h"
+#include "models/seq2seq_model.h"
+
+namespace pytransformer::decoding {
+
+// The sentences of one sub-batch: sentence i of the encoded batch is input sentence
+// input_index[i] and its target starts with prefix[i] (possibly empty).
+struct SubBatch {
+  std::vector<int64_t> input_index;
+  std::vector<std::vector<int32_t>> prefix;
+  // Whether any sentence of the whole request has a target prefix (CTranslate2 then treats the
+  // first free step of every sentence specially, see docs/decoding.md).
+  bool request_has_prefix = false;
+};
+
+// What the caller observes between and after steps.
+struct DecodingHooks {
+  const TokenCallback* on_token = nullptr;           // greedy and sampling only
+  const std::function<void()>* between_steps = nullptr;  // may throw to abort
+  bool stopped = false;  // set once on_token returned false: every strategy then stops
+};
+
+std::vector<SentenceResult> greedy_search(const models::Seq2SeqModel& model,
+                                          const models::EncoderOutput& encoded,
+                                          const SubBatch& batch, const SearchOptions& options,
+                                          DecodingHooks& hooks);
+
+std::vector<SentenceResult> beam_search_transformers(const models::Seq2SeqModel& model,
+                                                     const models::EncoderOutput& encoded,
+                                                     const SubBatch& batch,
+                                                     const SearchOptions& options,
+                                                     DecodingHooks& hooks);
+
+std::vector<SentenceResult> beam_search_ctranslate2(const models::Seq2SeqModel& model,
+                                                    const models::EncoderOutput& encoded,
+                                                    const SubBatch& batch,
+                                                    const SearchOptions& options,
+                                                    DecodingHooks& hooks);
+
+// The processors every strategy applies to the model's scores (suppressed ids, min length,
+// forced EOS, in the transformers order) and, for sampling, the warpers applied after them
+// (temperature, top-k, top-p).
+LogitsProcessorList model_processors(const SearchOptions& options,
+                                     const format::ModelConfig& config);
+LogitsProcessorList sampling_warpers(const SearchOptions& options);
+
+// One decoding loop over the model: owns the cache and the logits of the current step.
+class StepRunner {
+ public:
+  StepRunner(const models::Seq2SeqModel& model, const models::EncoderOutput& encoded,
+             int64_t max_hypotheses, int64_t max_steps);
+  ~StepRunner();
+
+  // Runs one decoder step (see Seq2SeqModel::decode_step) and returns the logits
+  // [tokens.size(), vocab()], writable, valid until the next call.
+  float* step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& sentence,
+              const std::vector<int32_t>& parent);
+  int64_t vocab() const { return vocab_; }
+
+ private:
+  const models::Seq2SeqModel& model_;
+  std::unique_ptr<models::DecoderState> state_;
+  int64_t vocab_;
+  std::vector<float> logits_;
+};
+
+}  // namespace pytransformer::decoding

@@ -1,0 +1,46 @@
+#include "decoding/strategies.h"
+
+namespace pytransformer::decoding {
+
+StepRunner::StepRunner(const models::Seq2SeqModel& model, const models::EncoderOutput& encoded,
+                       int64_t max_hypotheses, int64_t max_steps)
+    : model_(model),
+      state_(model.start_decoding(encoded, max_hypotheses, max_steps)),
+      vocab_(model.config().target_vocab_size) {
+  logits_.resize(static_cast<size_t>(max_hypotheses * vocab_));
+}
+
+StepRunner::~StepRunner() = default;
+
+float* StepRunner::step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& sentence,
+                        const std::vector<int32_t>& parent) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  model_.decode_step(*state_, tokens.data(), sentence.data(), parent.data(), n, logits_.data());
+  return logits_.data();
+}
+
+}  // namespace pytransformer::decoding
+
+namespace pytransformer::decoding {
+
+LogitsProcessorList model_processors(const SearchOptions& options,
+                                     const format::ModelConfig& config) {
+  LogitsProcessorList processors;
+  if (!options.suppressed_ids.empty())
+    processors.add(std::make_unique<SuppressTokens>(options.suppressed_ids));
+  if (options.min_length > 0)
+    processors.add(std::make_unique<MinLength>(config.eos_id, options.min_length));
+  if (options.forced_eos)
+    processors.add(std::make_unique<ForcedEos>(config.eos_id, options.max_length));
+  return processors;
+}
+
+LogitsProcessorList sampling_warpers(const SearchOptions& options) {
+  LogitsProcessorList warpers;
+  if (options.temperature != 1.0) warpers.add(std::make_unique<Temperature>(options.temperature));
+  if (options.top_k > 0) warpers.add(std::make_unique<TopK>(options.top_k));
+  if (options.top_p < 1.0) warpers.add(std::make_unique<TopP>(options.top_p));
+  return warpers;
+}
+
+}  // namespace pytransformer::decoding
