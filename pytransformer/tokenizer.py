@@ -2,7 +2,9 @@
 
 `tokenizer.type == "sentencepiece"` (Marian / OPUS-MT, argos-translate): the source text is split
 into pieces by the embedded source SentencePiece model, pieces are mapped to ids through
-`vocab.source` (a piece the vocabulary lacks becomes `tokens.unk_id`, as MarianTokenizer does),
+`vocab.source` (a piece the vocabulary lacks becomes `tokens.source_unk_id`, else
+`tokens.unk_id`, as
+MarianTokenizer maps it to its unknown token),
 `tokens.source_eos_id` is appended when `tokenizer.add_source_eos`, and a target-language token
 (`>>xx<<`) is put first when requested — or kept from the text when it starts with one, as
 MarianTokenizer does. Output ids are mapped to pieces through `vocab.target` and joined by the
@@ -33,9 +35,10 @@ class Tokenizer:
         self.target_vocab: list[str] = list(metadata["vocab.target"])
         self.source_ids = _first_ids(self.source_vocab)
         self.target_ids = _first_ids(self.target_vocab)
-        self.unk_id = int(metadata["tokens.unk_id"])
-        unk_piece = self.source_vocab[self.unk_id]
-        self.target_unk_id = self.target_ids.get(unk_piece, self.unk_id)
+        # tokens.unk_id is a target id; tokens.source_unk_id (written by our converters) the
+        # source one, which files without it share.
+        self.target_unk_id = int(metadata["tokens.unk_id"])
+        self.unk_id = int(metadata.get("tokens.source_unk_id", self.target_unk_id))
         self.eos_id = int(metadata["tokens.eos_id"])
         self.pad_id = int(metadata["tokens.pad_id"])
         self.decoder_start_id = int(metadata["tokens.decoder_start_id"])

@@ -571,7 +571,8 @@ class _Builder:
         return {
             "tokens.pad_id": target.index(pad) if pad in target else target.index(eos),
             "tokens.eos_id": target.index(eos),
-            "tokens.unk_id": source.index(unk),
+            "tokens.unk_id": target.index(unk),
+            "tokens.source_unk_id": source.index(unk),
             "tokens.decoder_start_id": target.index(str(start)),
             "tokens.source_eos_id": source.index(eos) if eos in source else 0,
             "tokenizer.add_source_eos": add_source_eos,

@@ -210,7 +210,9 @@ def _vocabulary_metadata(config: dict[str, Any], tokenizer_config: dict[str, Any
         # MarianTokenizer.build_inputs_with_special_tokens appends its eos token.
         "tokenizer.add_source_eos": True,
         "tokens.source_eos_id": source_encoder[eos_token],
-        "tokens.unk_id": source_encoder[unk_token],
+        # tokens.unk_id is a target id; the source side's has its own key.
+        "tokens.unk_id": target_encoder.get(unk_token, source_encoder[unk_token]),
+        "tokens.source_unk_id": source_encoder[unk_token],
         "tokens.pad_id": _config_id(config, "pad_token_id", 58100, target_size, model_dir),
         "tokens.eos_id": _config_id(config, "eos_token_id", 0, target_size, model_dir),
         "tokens.decoder_start_id": _config_id(config, "decoder_start_token_id", 58100,

@@ -1,0 +1,278 @@
+"""The public translation API: Translator, Translation and Hypothesis.
+
+A Translator loads one model file (memory-mapped weights), turns text into ids with the
+tokenizer the file embeds, runs the C++ core's search (the GIL is released while it computes)
+and turns ids back into text. Options left at None take the defaults recorded in the file
+(generation.*: for a converted Hugging Face or CTranslate2 model, that reference's defaults).
+
+Input rules:
+- an empty (or whitespace-only) text gives an empty Translation without running the model, and
+  an empty list gives [];
+- a text whose ids exceed the model's `max_positions` is truncated to fit (the source EOS and a
+  target-language token are kept) and a UserWarning says so;
+- text that is not valid Unicode (bytes, or a str holding lone surrogates, which is what
+  undecodable input read with errors='surrogateescape' becomes) raises ValueError.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from pytransformer import _core
+from pytransformer.tokenizer import Tokenizer, check_text
+
+# Where Translator(None) looks for the model shipped with the package.
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default.ptm"
+_QUEUE_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One candidate translation."""
+
+    text: str
+    tokens: list[str]        # target pieces, without the final EOS
+    score: float | None      # as the model's reference reports it; None unless return_scores
+    finished: bool           # ended with EOS (False: stopped by max_length)
+
+
+@dataclass(frozen=True)
+class Translation:
+    """The best hypothesis of one input, and all n-best hypotheses (best first)."""
+
+    text: str
+    tokens: list[str]
+    score: float | None
+    hypotheses: list[Hypothesis] = field(default_factory=list)
+
+    @staticmethod
+    def empty() -> Translation:
+        return Translation(text="", tokens=[], score=None, hypotheses=[])
+
+
+class Translator:
+    """Translates with one pytransformer model file.
+
+    Thread-safety: a Translator may be shared by threads; calls run independently.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, threads: int = 0) -> None:
+        """model_path: a .ptm file; None: the model shipped with the package.
+        threads: compute threads for the core, 0 for its default.
+
+        Raises FileNotFoundError when the file does not exist, ModelFormatError (a ValueError)
+        naming the file when it is not a valid model.
+        """
+        if model_path is None:
+            if not DEFAULT_MODEL_PATH.exists():
+                raise FileNotFoundError(
+                    f"no default model is installed (expected {DEFAULT_MODEL_PATH}); pass a "
+                    "model file, e.g. one made by pytransformer.convert_marian")
+            model_path = DEFAULT_MODEL_PATH
+        path = Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such model file")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
+        self._path = path
+        self._model = _core.Model(str(path), threads)
+        self._metadata: dict[str, Any] = dict(_core.ModelFile(str(path)).metadata)
+        self._tokenizer = Tokenizer(self._metadata)
+        self._max_positions = int(self._metadata["model.max_positions"])
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The file's metadata (docs/format.md), without the embedded tokenizer models."""
+        return {key: value for key, value in self._metadata.items()
+                if not isinstance(value, bytes)}
+
+    @property
+    def target_languages(self) -> list[str]:
+        """Target-language tokens a multilingual model accepts (e.g. `>>fra<<`), else []."""
+        return list(self._tokenizer.target_languages)
+
+    @property
+    def max_positions(self) -> int:
+        return self._max_positions
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self._tokenizer
+
+    # -- translation --------------------------------------------------------------------------
+
+    def translate(self, texts: Sequence[str], *, beam_size: int | None = None,
+                  max_length: int | None = None, n_best: int = 1, return_scores: bool = False,
+                  target_language: str | None = None, length_penalty: float | None = None,
+                  min_length: int | None = None, sampling: bool = False,
+                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+                  max_batch_tokens: int = 0) -> list[Translation]:
+        """Translates each text; returns one Translation per text, in order.
+
+        beam_size, max_length (generated tokens), length_penalty, min_length: None takes the
+        model's default. n_best: hypotheses kept per text (<= beam size). sampling: draw tokens
+        (beam size 1) with temperature, top_k (0: off), top_p (1: off) from a `seed`.
+        target_language: for multilingual models, e.g. "fra" or ">>fra<<".
+        """
+        texts = _as_text_list(texts)
+        pieces = [self._tokenizer.source_pieces(text) if text.strip() else None
+                  for text in texts]
+        return self._translate_pieces(pieces, target_language, _search_options(
+            beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
+            top_k, top_p, seed, max_batch_tokens), return_scores)
+
+    def translate_tokens(self, pieces: Sequence[Sequence[str]], *,
+                         beam_size: int | None = None, max_length: int | None = None,
+                         n_best: int = 1, return_scores: bool = False,
+                         target_language: str | None = None,
+                         length_penalty: float | None = None, min_length: int | None = None,
+                         sampling: bool = False, temperature: float = 1.0, top_k: int = 0,
+                         top_p: float = 1.0, seed: int = 0,
+                         max_batch_tokens: int = 0) -> list[Translation]:
+        """Like translate() for pre-tokenized input: one list of source pieces per sentence
+        (the model's EOS and language token are still added as the model requires)."""
+        if isinstance(pieces, (str, bytes)):
+            raise TypeError("pieces must be a list of lists of str")
+        checked: list[list[str] | None] = []
+        for sentence in pieces:
+            if isinstance(sentence, (str, bytes)):
+                raise TypeError("pieces must be a list of lists of str, got a list of str")
+            sentence = list(sentence)
+            for piece in sentence:
+                check_text(piece)
+            checked.append(sentence if sentence else None)
+        return self._translate_pieces(checked, target_language, _search_options(
+            beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
+            top_k, top_p, seed, max_batch_tokens), return_scores)
+
+    def stream(self, text: str, *, beam_size: int | None = 1, max_length: int | None = None,
+               target_language: str | None = None, min_length: int | None = None,
+               sampling: bool = False, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, seed: int = 0) -> Iterator[str]:
+        """Yields the translation of `text` in increments as tokens are decoded; their
+        concatenation equals translate([text], same options)[0].text.
+
+        Tokens arrive one by one with greedy search or sampling (beam_size 1, the default
+        here); with a larger beam the whole text comes at the end. Closing the generator (or a
+        KeyboardInterrupt while iterating) stops the generation.
+        """
+        check_text(text)
+        if not text.strip():
+            return
+        options = _search_options(beam_size, max_length, 1, None, min_length, sampling,
+                                  temperature, top_k, top_p, seed, 0)
+        ids = self._source_ids(self._tokenizer.source_pieces(text), target_language)
+        tokens: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
+
+        def on_token(_sentence: int, token: int) -> bool:
+            tokens.put(("token", token))
+            return not stop.is_set()
+
+        def run() -> None:
+            try:
+                result = _core.generate(self._model, [ids], callback=on_token, **options)
+                tokens.put(("done", result))
+            except BaseException as error:  # handed to the consumer thread
+                tokens.put(("error", error))
+
+        worker = threading.Thread(target=run, name="pytransformer-stream", daemon=True)
+        worker.start()
+        generated: list[int] = []
+        emitted = ""
+        try:
+            while True:
+                try:
+                    kind, value = tokens.get(timeout=_QUEUE_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    final = self._tokenizer.decode(value[0][0][0])
+                    if final.startswith(emitted) and len(final) > len(emitted):
+                        yield final[len(emitted):]
+                    return
+                generated.append(value)
+                text_so_far = self._tokenizer.decode(generated)
+                # A piece can change how earlier text detokenizes only at its start (the
+                # leading space SentencePiece strips): hold back text until it is stable.
+                if text_so_far.startswith(emitted) and len(text_so_far) > len(emitted):
+                    yield text_so_far[len(emitted):]
+                    emitted = text_so_far
+        finally:
+            stop.set()
+            worker.join()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _source_ids(self, pieces: list[str], target_language: str | None) -> list[int]:
+        ids = self._tokenizer.encode_pieces(pieces, target_language)
+        if len(ids) <= self._max_positions:
+            return ids
+        warnings.warn(f"input of {len(ids)} tokens exceeds the model's limit of "
+                      f"{self._max_positions}: truncated", UserWarning, stacklevel=4)
+        keep_end = 1 if self._tokenizer.add_source_eos else 0
+        return ids[:self._max_positions - keep_end] + ids[len(ids) - keep_end:]
+
+    def _translate_pieces(self, pieces: list[list[str] | None], target_language: str | None,
+                          options: dict[str, Any], return_scores: bool) -> list[Translation]:
+        if target_language is not None:
+            self._tokenizer.language_token(target_language)  # fail early on unknown ones
+        ids = [self._source_ids(p, target_language) for p in pieces if p is not None]
+        results = iter(_core.generate(self._model, ids, **options) if ids else [])
+        translations = []
+        for sentence in pieces:
+            if sentence is None:
+                translations.append(Translation.empty())
+                continue
+            hypotheses = [self._hypothesis(tokens, score, finished, return_scores)
+                          for tokens, score, finished in next(results)]
+            best = hypotheses[0]
+            translations.append(Translation(text=best.text, tokens=best.tokens,
+                                            score=best.score, hypotheses=hypotheses))
+        return translations
+
+    def _hypothesis(self, ids: Sequence[int], score: float, finished: bool,
+                    return_scores: bool) -> Hypothesis:
+        return Hypothesis(text=self._tokenizer.decode(ids),
+                          tokens=self._tokenizer.target_pieces(ids),
+                          score=float(score) if return_scores else None,
+                          finished=bool(finished))
+
+
+def _as_text_list(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, (str, bytes, bytearray)):
+        raise TypeError("texts must be a list of str (wrap a single text in a list)")
+    texts = list(texts)
+    for text in texts:
+        check_text(text)
+    return texts
+
+
+def _search_options(beam_size: int | None, max_length: int | None, n_best: int,
+                    length_penalty: float | None, min_length: int | None, sampling: bool,
+                    temperature: float, top_k: int, top_p: float, seed: int,
+                    max_batch_tokens: int) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "beam_size": beam_size, "max_length": max_length, "n_best": n_best,
+        "length_penalty": length_penalty, "min_length": min_length,
+        "max_batch_tokens": max_batch_tokens,
+    }
+    if sampling:
+        options.update(sampling=True, temperature=temperature, top_k=top_k, top_p=top_p,
+                       seed=seed)
+        if beam_size is None:
+            options["beam_size"] = 1
+    return options
