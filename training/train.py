@@ -192,6 +192,8 @@ def build_metadata(config: ModelConfig, sp_model: bytes, processor, state: dict,
         "generation.suppressed_ids": [data.PAD_ID, data.BOS_ID] + language_ids,
         "generation.forced_eos": True,
         "generation.search_convention": "transformers",
+        "training.dev_size": int(state["dev_size"]),
+        "training.dev_seed": int(state["dev_seed"]),
         "training.steps": int(state["global_step"]),
         "training.seconds": float(state["total_seconds"]),
         "training.dev_en_zh_bleu": float(scores["en-zh"]["bleu"]),
@@ -478,6 +480,12 @@ def main(argv: list[str] | None = None) -> None:
     shipped = None
     if checkpoint is None and shipped_path.exists() and not args.from_scratch:
         shipped = read_shipped_model(shipped_path)
+        # The dev split must stay the one the shipped model never saw.
+        args.dev_size = int(shipped[0].get("training.dev_size", args.dev_size))
+        args.seed = int(shipped[0].get("training.dev_seed", args.seed))
+    elif checkpoint is not None:
+        args.dev_size = checkpoint["state"].get("dev_size", args.dev_size)
+        args.seed = checkpoint["state"].get("dev_seed", args.seed)
     sp_model, processor, examples, dev_pairs = prepare(args, log, shipped)
 
     if checkpoint is not None:
@@ -497,6 +505,8 @@ def main(argv: list[str] | None = None) -> None:
                              decoder_layers=args.decoder_layers, heads=args.heads,
                              ffn_dim=args.ffn_dim, dropout=args.dropout)
         state = {"global_step": 0, "total_seconds": 0.0, "continued": False}
+    state.setdefault("dev_size", args.dev_size)
+    state.setdefault("dev_seed", args.seed)
     if checkpoint is None:
         state.update({"local_step": 0, "run_seconds": 0.0, "epoch": 0, "target_tokens": 0,
                       "include_wmt": args.include_wmt,

@@ -196,7 +196,8 @@ def test_exported_tensors_and_metadata_reproduce_the_torch_model(processor):
             if parameter.dim() == 1:
                 parameter.add_(torch.randn_like(parameter) * 0.1)
     net.eval()
-    state = {"global_step": 3, "total_seconds": 1.0, "include_wmt": False}
+    state = {"global_step": 3, "total_seconds": 1.0, "include_wmt": False, "dev_size": 500,
+             "dev_seed": 1}
     scores = {direction: {"bleu": 0.0, "chrf": 0.0} for direction in ("en-zh", "zh-en")}
     meta = train_module.build_metadata(config, b"", processor, state, scores)
     tensors = {name: value.numpy().astype(np.float64)
