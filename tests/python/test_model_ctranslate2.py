@@ -82,3 +82,37 @@ def test_marian_scores_match_ctranslate2(tmp_path: Path, variant: str) -> None:
         worst = max(worst, float(np.abs(picked - expected).max()))
     print(variant, "max |log p| difference vs CTranslate2:", worst)
     assert worst < 1e-4
+
+
+# The trained peer models live next to the repository (../shared/peer-models).
+PEER_MODEL = (Path(__file__).resolve().parents[3] / "shared" / "peer-models" /
+              "ctranslate2-aren-transliteration")
+
+
+def test_trained_pre_norm_model_scores_match_ctranslate2(tmp_path: Path) -> None:
+    """A real trained CTranslate2 model (pre-norm, tensor2tensor positions from 1)."""
+    converter = pytest.importorskip("pytransformer.convert.ctranslate2",
+                                    reason="the CTranslate2 converter is not available")
+    if not (PEER_MODEL / "model.bin").exists():
+        pytest.skip(f"{PEER_MODEL} is missing")
+    path = tmp_path / "aren.ptm"
+    converter.convert_ctranslate2(PEER_MODEL, path)
+    metadata, _ = read_model(path)
+    assert metadata["model.pre_norm"]
+    source_vocab, target_vocab = metadata["vocab.source"], metadata["vocab.target"]
+    eos, start = metadata["tokens.eos_id"], metadata["tokens.decoder_start_id"]
+    rng = np.random.default_rng(1)
+    sources = [[int(i) for i in rng.integers(4, len(source_vocab) - 1, size=n)] for n in (7, 3, 12)]
+    targets = [[int(i) for i in rng.integers(4, len(target_vocab) - 1, size=n)] for n in (5, 2, 9)]
+    translator = ctranslate2.Translator(str(PEER_MODEL), device="cpu", inter_threads=1,
+                                        intra_threads=1)
+    results = translator.score_batch([[source_vocab[i] for i in s] for s in sources],
+                                     [[target_vocab[i] for i in t] for t in targets])
+    logits = _core.Model(str(path), threads=1).teacher_forced_logits(
+        sources, [[start] + t for t in targets])
+    worst = 0.0
+    for ours, target, result in zip(logits, targets, results):
+        picked = log_softmax(ours)[np.arange(len(target) + 1), target + [eos]]
+        worst = max(worst, float(np.abs(picked - np.array(result.log_probs)).max()))
+    print("trained CTranslate2 model, max |log p| difference:", worst)
+    assert worst < 1e-4
