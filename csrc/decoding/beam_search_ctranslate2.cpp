@@ -1,5 +1,5 @@
 // Beam search with the conventions of CTranslate2's BeamSearch (patience 1, no coverage
-// penalty, hypotheses without the end token, prefix returned): see docs/decoding.md.
+// penalty, prefix returned): see docs/decoding.md.
 #include <algorithm>
 #include <cmath>
 
@@ -145,8 +145,11 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::Seq2SeqModel& 
   std::vector<SentenceResult> results(n_sentences);
   for (int64_t i = 0; i < n_sentences; ++i) {
     auto& hypotheses = sentences[i].hypotheses;
+    // CTranslate2 keeps the end token in its hypotheses until after this normalisation.
     for (Hypothesis& hypothesis : hypotheses)
-      hypothesis.score /= std::pow(static_cast<float>(hypothesis.tokens.size()), length_penalty);
+      hypothesis.score /= std::pow(
+          static_cast<float>(hypothesis.tokens.size() + (hypothesis.finished ? 1 : 0)),
+          length_penalty);
     std::stable_sort(hypotheses.begin(), hypotheses.end(),
                      [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
     if (static_cast<int64_t>(hypotheses.size()) > options.n_best) hypotheses.resize(options.n_best);

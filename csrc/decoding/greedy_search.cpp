@@ -144,9 +144,10 @@ std::vector<SentenceResult> greedy_search(const models::Seq2SeqModel& model,
       GreedyRow& row = rows[i * samples + k];
       Hypothesis hypothesis;
       hypothesis.score = row.score;
-      if (ctranslate2)
-        hypothesis.score = row.score / std::pow(static_cast<float>(row.tokens.size()),
-                                                static_cast<float>(options.length_penalty));
+      if (ctranslate2)  // normalised by the length with the end token, as CTranslate2 does
+        hypothesis.score =
+            row.score / std::pow(static_cast<float>(row.tokens.size() + (row.finished ? 1 : 0)),
+                                 static_cast<float>(options.length_penalty));
       hypothesis.finished = row.finished;
       hypothesis.tokens = std::move(row.tokens);
       hypotheses.push_back(std::move(hypothesis));
