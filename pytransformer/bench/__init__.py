@@ -1,0 +1,74 @@
+"""Benchmarks of pytransformer against other engines on the same weights.
+
+    from pytransformer.bench import BenchmarkSettings, run_benchmark, format_report
+    report = run_benchmark(BenchmarkSettings(random_shape="opus-mt",
+                                             compare=("ctranslate2", "transformers")))
+    print(format_report(report))        # or report.to_json()
+
+Measures batch-1 greedy decoding, batched beam search and the encoder in tokens per second
+(median of several runs, output length forced with EOS suppressed), load time and peak RSS,
+each engine in a process of its own, plus a roofline of batch-1 decoding against the measured
+memory bandwidth. From the shell: `python -m pytransformer.bench --help`.
+"""
+
+from pytransformer.bench.machine import MachineInfo, machine_info, measure_memory_bandwidth
+from pytransformer.bench.random_model import (
+    OPUS_MT_SHAPE,
+    SHAPES,
+    TINY_SHAPE,
+    MarianShape,
+    cached_random_marian,
+    default_cache_dir,
+    write_random_marian,
+)
+from pytransformer.bench.report import (
+    TABLE_HEADERS,
+    format_report,
+    ratio_lines,
+    roofline_lines,
+    table_rows,
+)
+from pytransformer.bench.runner import (
+    COMPARABLE_ENGINES,
+    PRECISIONS,
+    WORKLOADS,
+    BenchmarkError,
+    BenchmarkReport,
+    BenchmarkSettings,
+    EngineResult,
+    Ratio,
+    Roofline,
+    WorkloadResult,
+    decoder_bytes_per_token,
+    run_benchmark,
+)
+
+__all__ = [
+    "COMPARABLE_ENGINES",
+    "OPUS_MT_SHAPE",
+    "PRECISIONS",
+    "SHAPES",
+    "TABLE_HEADERS",
+    "TINY_SHAPE",
+    "WORKLOADS",
+    "BenchmarkError",
+    "BenchmarkReport",
+    "BenchmarkSettings",
+    "EngineResult",
+    "MachineInfo",
+    "MarianShape",
+    "Ratio",
+    "Roofline",
+    "WorkloadResult",
+    "cached_random_marian",
+    "decoder_bytes_per_token",
+    "default_cache_dir",
+    "format_report",
+    "machine_info",
+    "measure_memory_bandwidth",
+    "ratio_lines",
+    "roofline_lines",
+    "run_benchmark",
+    "table_rows",
+    "write_random_marian",
+]

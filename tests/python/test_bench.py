@@ -1,0 +1,213 @@
+"""pytransformer.bench end to end on a tiny random Marian model: the module runs, its JSON has
+the fields, the forced output lengths hold in every engine, comparisons with CTranslate2 and
+transformers run when they are installed, and bad input gives clear errors. No timing is
+asserted: speed goals live in the benchmark command, not in tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytransformer import _core
+from pytransformer.bench import (
+    TABLE_HEADERS,
+    TINY_SHAPE,
+    BenchmarkError,
+    BenchmarkSettings,
+    MarianShape,
+    decoder_bytes_per_token,
+    format_report,
+    measure_memory_bandwidth,
+    run_benchmark,
+    table_rows,
+    write_random_marian,
+)
+from pytransformer.bench.machine import physical_cores
+from pytransformer.convert import convert_marian
+from pytransformer.convert._safetensors import read_safetensors
+
+GREEDY_LENGTH = 6
+BATCH_SIZE = 3
+BATCH_LENGTH = 4
+
+
+def quick_settings(cache: Path, **overrides) -> BenchmarkSettings:
+    values = dict(random_shape="tiny", cache_dir=str(cache), runs=2, batch_runs=1, warmup=1,
+                  source_length=8, greedy_length=GREEDY_LENGTH, batch_size=BATCH_SIZE,
+                  beam_size=2, batch_length=BATCH_LENGTH, threads=1, timeout_s=300)
+    values.update(overrides)
+    return BenchmarkSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bench-cache")
+
+
+@pytest.fixture(scope="module")
+def tiny_report(cache):
+    return run_benchmark(quick_settings(cache), command="test")
+
+
+def test_random_marian_directory_has_the_shape_and_converts(tmp_path):
+    shape = MarianShape(d_model=24, encoder_layers=1, decoder_layers=3, heads=3, ffn_dim=40,
+                        vocab_size=90, max_positions=32)
+    directory = write_random_marian(tmp_path / "model", shape, seed=3)
+    config = json.loads((directory / "config.json").read_text())
+    assert (config["d_model"], config["encoder_layers"], config["decoder_layers"],
+            config["encoder_attention_heads"], config["decoder_ffn_dim"],
+            config["vocab_size"]) == (24, 1, 3, 3, 40, 90)
+    vocab = json.loads((directory / "vocab.json").read_text())
+    assert sorted(vocab.values()) == list(range(90))
+    assert vocab["</s>"] == 0 and vocab["<unk>"] == 1 and vocab["<pad>"] == 89
+
+    state = read_safetensors(directory / "model.safetensors")
+    stored = sum(v.size for k, v in state.items() if k != "final_logits_bias")
+    assert stored == shape.parameter_count()
+    assert np.all(state["model.shared.weight"][shape.pad_id] == 0)
+
+    model = _core.Model(str(convert_marian(directory, tmp_path / "m.ptm")), threads=1)
+    assert model.config["decoder_layers"] == 3 and model.config["target_vocab_size"] == 90
+    # Same seed, same weights: the cache can rebuild a model identically.
+    again = write_random_marian(tmp_path / "again", shape, seed=3)
+    assert (again / "model.safetensors").read_bytes() == \
+        (directory / "model.safetensors").read_bytes()
+
+
+def test_tiny_benchmark_reports_every_workload(tiny_report):
+    (result,) = tiny_report.results[:1]
+    assert result.engine == "pytransformer" and result.error is None
+    assert [r.precision for r in tiny_report.results] == ["float32", "int8"]
+    for result in tiny_report.results:
+        assert result.error is None
+        assert result.load_s >= 0 and result.peak_rss_mb >= result.baseline_rss_mb > 0
+        greedy, batch, encoder = (result.workloads[n] for n in ("greedy", "batch", "encoder"))
+        assert greedy.tokens == GREEDY_LENGTH  # forced length, checked by the worker too
+        assert batch.tokens == BATCH_SIZE * BATCH_LENGTH
+        assert BATCH_SIZE * 2 <= encoder.tokens <= BATCH_SIZE * 12
+        for workload in (greedy, encoder):
+            assert len(workload.times_s) == 2
+            assert workload.median_s == pytest.approx(float(np.median(workload.times_s)))
+            assert workload.tokens_per_s == pytest.approx(workload.tokens / workload.median_s)
+        assert 0 < result.roofline.fraction_of_limit
+        assert result.roofline.measured_ms_per_token == pytest.approx(
+            greedy.median_s / GREEDY_LENGTH * 1e3)
+    assert tiny_report.machine.memory_bandwidth_gbs > 0
+    assert tiny_report.machine.physical_cores == physical_cores() >= 1
+    assert tiny_report.ratios == [] and tiny_report.skipped == {}
+
+
+def test_report_is_json_and_text(tiny_report):
+    data = json.loads(tiny_report.to_json())
+    assert set(data) >= {"date", "command", "settings", "machine", "model", "results",
+                         "ratios", "skipped", "load_average_after"}
+    result = data["results"][0]
+    assert set(result) >= {"engine", "precision", "artifact", "load_s", "peak_rss_mb",
+                           "workloads", "roofline", "error"}
+    assert set(result["workloads"]["greedy"]) == {"name", "tokens", "times_s", "median_s",
+                                                  "tokens_per_s", "note"}
+    assert set(result["roofline"]) >= {"weight_bytes_per_token", "bandwidth_gbs",
+                                       "min_ms_per_token", "fraction_of_limit"}
+    assert data["model"]["d_model"] == TINY_SHAPE.d_model
+
+    text = format_report(tiny_report)
+    assert all(header in text for header in TABLE_HEADERS)
+    assert "pytransformer float32" in text and "pytransformer int8" in text
+    rows = table_rows(tiny_report)
+    assert len(rows) == 2 and all(len(row) == len(TABLE_HEADERS) for row in rows)
+
+
+def test_decoder_bytes_per_token_counts_what_one_step_reads(tiny_report):
+    d, f, v, layers = (TINY_SHAPE.d_model, TINY_SHAPE.ffn_dim, TINY_SHAPE.vocab_size,
+                       TINY_SHAPE.decoder_layers)
+    f32, int8 = (Path(r.artifact) for r in tiny_report.results)
+    # per layer: self q,k,v,out + cross q,out (weights and biases), FFN, three LayerNorms;
+    # then the output projection (tied with the embeddings: one row read for the input).
+    matrices = layers * (6 * d * d + 2 * d * f) + v * d
+    vectors = layers * (6 * d + f + d + 3 * 2 * d)
+    assert decoder_bytes_per_token(f32) == 4 * (matrices + vectors + d)
+    # int8: one byte per matrix element plus a float32 scale per row.
+    rows = layers * (6 * d + f + d) + v
+    assert decoder_bytes_per_token(int8) == matrices + 4 * (rows + vectors) + d + 4
+
+
+def test_memory_bandwidth_is_measured():
+    assert 0.1 < measure_memory_bandwidth(threads=1, megabytes=32, repeats=2) < 10_000
+
+
+def test_command_line_json_and_table(cache):
+    arguments = ["--random", "tiny", "--cache-dir", str(cache), "--runs", "1", "--batch-runs",
+                 "1", "--greedy-length", "3", "--batch-size", "2", "--batch-length", "2",
+                 "--precision", "int8", "--workloads", "greedy,encoder", "--threads", "1"]
+    completed = subprocess.run([sys.executable, "-m", "pytransformer.bench", *arguments,
+                                "--json"], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    data = json.loads(completed.stdout)
+    (result,) = data["results"]
+    assert result["precision"] == "int8" and set(result["workloads"]) == {"greedy", "encoder"}
+    assert data["command"].startswith("python -m pytransformer.bench --random tiny")
+
+    completed = subprocess.run([sys.executable, "-m", "pytransformer.bench", *arguments],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert "greedy tok/s" in completed.stdout and "roofline" in completed.stdout
+
+
+def test_a_model_file_runs_alone_and_comparisons_say_why_not(tiny_report, cache):
+    int8_file = tiny_report.results[1].artifact
+    report = run_benchmark(quick_settings(cache, random_shape=None, model=int8_file,
+                                          compare=("ctranslate2", "transformers"),
+                                          workloads=("greedy",)))
+    (result,) = report.results
+    assert (result.engine, result.precision, result.error) == ("pytransformer", "int8", None)
+    assert set(report.skipped) == {"ctranslate2", "transformers"}
+
+
+def test_missing_model_and_bad_settings_raise(tmp_path):
+    with pytest.raises(BenchmarkError, match="no such model file or directory"):
+        run_benchmark(BenchmarkSettings(model=str(tmp_path / "absent")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BenchmarkError, match="not a pytransformer file"):
+        run_benchmark(BenchmarkSettings(model=str(tmp_path / "empty")))
+    with pytest.raises(BenchmarkError, match="unknown engine to compare 'marian'"):
+        run_benchmark(BenchmarkSettings(random_shape="tiny", compare=("marian",)))
+    with pytest.raises(BenchmarkError, match="either a model path or a random"):
+        run_benchmark(BenchmarkSettings())
+    with pytest.raises(BenchmarkError, match="runs must be at least 1"):
+        run_benchmark(BenchmarkSettings(random_shape="tiny", runs=0))
+
+
+def test_command_line_reports_a_missing_model(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "pytransformer.bench",
+                                str(tmp_path / "absent")], capture_output=True, text=True,
+                               timeout=120)
+    assert completed.returncode == 2
+    assert "no such model file or directory" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("engine", ["ctranslate2", "transformers"])
+def test_compare_runs_the_same_workload(cache, engine):
+    pytest.importorskip(engine, reason=f"{engine} is not installed")
+    if engine == "transformers":
+        pytest.importorskip("torch", reason="transformers needs torch")
+    report = run_benchmark(quick_settings(cache, compare=(engine,)))
+    others = [r for r in report.results if r.engine == engine]
+    assert [r.precision for r in others] == (["float32", "int8"] if engine == "ctranslate2"
+                                             else ["float32"])
+    for result in others:
+        # The worker fails an engine whose output is not exactly the forced length.
+        assert result.error is None, result.error
+        assert result.workloads["greedy"].tokens == GREEDY_LENGTH
+        assert result.workloads["batch"].tokens == BATCH_SIZE * BATCH_LENGTH
+        assert result.roofline is not None
+    measures = {(r.other, r.precision, r.measure) for r in report.ratios}
+    for result in others:
+        for measure in ("greedy", "batch", "encoder", "load", "peak_rss"):
+            assert (engine, result.precision, measure) in measures
+    assert all(r.value > 0 for r in report.ratios)
