@@ -23,7 +23,7 @@ class ModelConfig:
 
     vocab_size: int = 8000
     d_model: int = 256
-    encoder_layers: int = 4
+    encoder_layers: int = 3
     decoder_layers: int = 2
     heads: int = 4
     ffn_dim: int = 1024

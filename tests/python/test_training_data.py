@@ -9,6 +9,7 @@ Skipped without the [train] extra (torch, sentencepiece).
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import random
 import sys
@@ -219,3 +220,22 @@ def test_exported_tensors_and_metadata_reproduce_the_torch_model(processor):
     np.testing.assert_array_equal(again, expected)
     assert meta["vocab.source"][data.EOS_ID] == "</s>"
     assert len(meta["vocab.source"]) == meta["model.source_vocab_size"]
+
+
+def test_model_card_takes_every_number_from_the_run_log(tmp_path):
+    from training import model_card
+
+    record = {"run": "run7", "command": "python -m training.train --run-dir r --minutes 5",
+              "config": model_module.ModelConfig().to_dict(), "include_wmt": False,
+              "steps": 1234, "run_minutes": 5.0, "total_minutes": 65.5, "shipped": True,
+              "dev": {"en-zh": {"bleu": 11.11, "chrf": 22.22},
+                      "zh-en": {"bleu": 33.33, "chrf": 44.44}}}
+    log = tmp_path / "training_log.jsonl"
+    log.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    card = model_card.render(log)
+    assert "| run7 | 11.11 | 22.22 | 33.33 | 44.44 |" in card
+    assert "| 1234 | 5.0 | 65.5 | yes |" in card
+    assert "Tatoeba (tatoeba.org)" in card
+    parameters = sum(p.numel() for p in
+                     model_module.Seq2SeqTransformer(model_module.ModelConfig(), 0).parameters())
+    assert f"{parameters / 1e6:.2f}M parameters" in card
