@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import typer
 
+import pytransformer
+
 from pytransformer.cli.console import stderr_console
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,6 +54,10 @@ def describe_error(error: BaseException) -> str:
         return "out of memory"
     name = type(error).__name__
     message = " ".join(str(error).split())  # one line, whatever the exception held
+    if isinstance(error, pytransformer.ModelFormatError):
+        return f"invalid model file: {message}"
+    if isinstance(error, pytransformer.ConversionError):
+        return f"cannot convert: {message}"
     if name in ("ValueError", "RuntimeError", "OSError", "Exception"):
         return message or name
     return f"{name}: {message}" if message else name

@@ -26,6 +26,11 @@ def normalize(code: str) -> str:
     return code
 
 
+def bare(code: str) -> str:
+    """A language token such as `>>zho<<` as its code, `zho`."""
+    return code.strip().removeprefix(">>").removesuffix("<<")
+
+
 def same_language(a: str, b: str) -> bool:
     a, b = normalize(a), normalize(b)
     if a == b:
@@ -60,7 +65,11 @@ class LanguageChoice:
             if same_language(code, name):
                 return name
         raise CliError(f"unknown {role} language '{code}' for this model "
-                       f"(it knows: {', '.join(known)})")
+                       f"(it knows: {', '.join(bare(name) for name in known)})")
+
+    def knows_languages(self) -> bool:
+        """Whether --from/--to can be checked (the model names its languages)."""
+        return bool(self.selectable or self.sources or self.targets)
 
     def resolve_fixed(self, source: str | None, target: str | None) -> str | None | bool:
         """For --from/--to: the language token to request, None when the model has a single
@@ -82,11 +91,11 @@ class LanguageChoice:
             others = [name for name in self.selectable if not same_language(name, source)]
             if len(others) == 1:
                 return others[0]
-            raise CliError(f"--from {source} leaves several target languages "
-                           f"({', '.join(others)}): pass --to")
+            raise CliError(f"--from {bare(source)} leaves several target languages "
+                           f"({', '.join(bare(name) for name in others)}): pass --to")
         if self._script_pair() is None:
             raise CliError("this model translates into several languages "
-                           f"({', '.join(self.selectable)}): pass --to")
+                           f"({', '.join(bare(name) for name in self.selectable)}): pass --to")
         return False
 
     def _script_pair(self) -> tuple[str, str] | None:

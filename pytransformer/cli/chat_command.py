@@ -1,0 +1,319 @@
+"""`pytransformer chat`: the interactive translator (REPL).
+
+Lines are read with the standard library's readline (editing, and history kept across sessions
+in the user's data directory); a multi-line paste is read as one input. Translations stream
+token by token with a live tokens/s count. Ctrl-C stops the current generation and returns to
+the prompt; Ctrl-D (or /quit) leaves.
+"""
+
+from __future__ import annotations
+
+import select
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from pytransformer.cli.console import stdout_console
+from pytransformer.cli.errors import CliError, print_error, reports_errors
+from pytransformer.cli.model_store import history_file
+from pytransformer.cli.options import MODEL_OPTION, THREADS_OPTION
+from pytransformer.cli.session import Session, Settings
+from pytransformer.cli.text import join_two, split_sentences
+
+PROMPT = "› "
+HISTORY_LENGTH = 2000
+# Lines arriving within this delay after one another belong to one paste.
+PASTE_DELAY_SECONDS = 0.05
+# The streamed translation is redrawn at most this often (every token on slow models).
+REFRESH_SECONDS = 1 / 30
+
+HELP = [
+    ("/to LANG", "translate into LANG ('/to auto': from the text's script)"),
+    ("/from LANG", "the source language ('/from auto': detect)"),
+    ("/beam N", "beam size (1: greedy, streams token by token)"),
+    ("/max-length N", "maximum generated tokens per sentence"),
+    ("/model PATH", "load another model (a file or a name from `pytransformer models`)"),
+    ("/stats", "model, settings and speed of this session"),
+    ("/help", "this list"),
+    ("/quit", "leave (or Ctrl-D)"),
+]
+
+
+@dataclass
+class Statistics:
+    translations: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    last_tokens: int = 0
+    last_seconds: float = 0.0
+
+
+class _Readline:
+    """The standard library's readline when available, with a history file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        try:
+            import readline
+        except ImportError:  # not on every platform: plain input() still works
+            self.module: Any = None
+            return
+        self.module = readline
+        readline.set_history_length(HISTORY_LENGTH)
+        if path is not None and path.is_file():
+            try:
+                readline.read_history_file(path)
+            except OSError:
+                pass
+
+    def remember(self) -> None:
+        """Saves the history now, so a killed session loses nothing."""
+        if self.module is None or self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.module.write_history_file(self.path)
+        except OSError:
+            pass  # a read-only home must not stop the translator
+
+
+def _more_input_waiting(stream: Any) -> bool:
+    try:
+        ready, _, _ = select.select([stream], [], [], PASTE_DELAY_SECONDS)
+    except (OSError, ValueError):
+        return False
+    return bool(ready)
+
+
+class Repl:
+    def __init__(self, session: Session, settings: Settings, history: Path | None,
+                 read_line: Callable[[str], str] = input) -> None:
+        self.session = session
+        self.settings = settings
+        self.console = stdout_console()
+        self.readline = _Readline(history)
+        self.read_line = read_line
+        self.stats = Statistics()
+        self.interactive = sys.stdin.isatty()
+
+    # ---- input
+
+    def read_entry(self) -> str:
+        """One entry: a typed line, or every line of a paste (read_line raises EOFError at the
+        end of input and KeyboardInterrupt on Ctrl-C)."""
+        lines = [self.read_line(PROMPT if self.interactive else "")]
+        while self.interactive and _more_input_waiting(sys.stdin):
+            try:
+                lines.append(self.read_line(""))
+            except EOFError:
+                break
+        self.readline.remember()
+        return "\n".join(lines)
+
+    # ---- commands
+
+    def run(self) -> None:
+        self.console.print(f"[bold]pytransformer chat[/] · {self._model_name()} · "
+                           "/help for commands, Ctrl-D to quit", highlight=False)
+        while True:
+            try:
+                entry = self.read_entry()
+            except EOFError:
+                self.console.print()
+                return
+            except KeyboardInterrupt:
+                self.console.print()
+                continue
+            if not entry.strip():
+                continue
+            if entry.lstrip().startswith("/") and "\n" not in entry.strip():
+                if not self.command(entry.strip()):
+                    return
+                continue
+            try:
+                self.translate(entry)
+            except KeyboardInterrupt:
+                self.console.print("[yellow]⏹ interrupted[/]")
+            except Exception as error:  # noqa: BLE001 - show it and keep the session
+                print_error(error)
+
+    def command(self, line: str) -> bool:
+        """Runs a slash command; False when the session should end."""
+        name, _, argument = line.partition(" ")
+        argument = argument.strip()
+        name = name.lower()
+        try:
+            if name in ("/quit", "/exit", "/q"):
+                return False
+            if name in ("/help", "/?"):
+                self._help()
+            elif name == "/to":
+                self._set_language(target=argument)
+            elif name == "/from":
+                self._set_language(source=argument)
+            elif name == "/beam":
+                self.settings.beam_size = self._positive(argument, "/beam N")
+                self.console.print(f"beam size {self.settings.beam_size}")
+            elif name in ("/max-length", "/max_length"):
+                self.settings.max_length = self._positive(argument, "/max-length N")
+                self.console.print(f"max length {self.settings.max_length}")
+            elif name == "/model":
+                self._load_model(argument)
+            elif name == "/stats":
+                self._show_stats()
+            else:
+                raise CliError(f"unknown command {name} (/help lists the commands)")
+        except Exception as error:  # noqa: BLE001 - a bad command must not end the session
+            print_error(error)
+        return True
+
+    def _help(self) -> None:
+        table = Table(show_header=False, box=None, pad_edge=False)
+        for usage, meaning in HELP:
+            table.add_row(f"[bold]{usage}[/]", meaning)
+        self.console.print(table)
+
+    @staticmethod
+    def _positive(argument: str, usage: str) -> int:
+        if not argument.isdigit() or int(argument) < 1:
+            raise CliError(f"usage: {usage} (N a positive integer)")
+        return int(argument)
+
+    def _set_language(self, source: str | None = None, target: str | None = None) -> None:
+        value = source if source is not None else target
+        if not value:
+            raise CliError("usage: /to LANG or /from LANG (or 'auto')")
+        value = None if value.lower() == "auto" else value
+        new_source = value if source is not None else self.settings.source_language
+        new_target = value if target is not None else self.settings.target_language
+        if target is not None and value is not None:
+            new_source = None  # a new target overrides an earlier /from
+        self.session.languages.resolve_fixed(new_source, new_target)
+        self.settings.source_language, self.settings.target_language = new_source, new_target
+        self.console.print(f"{'from' if source is not None else 'to'} {value or 'auto'}")
+        if value is not None and not self.session.languages.knows_languages():
+            self.console.print("note: this model translates one way and does not say which "
+                               "languages; the setting is not checked", style="yellow")
+
+    def _load_model(self, argument: str) -> None:
+        if not argument:
+            raise CliError("usage: /model PATH")
+        session = Session(argument, self.session.threads)
+        session.languages.resolve_fixed(self.settings.source_language,
+                                        self.settings.target_language)
+        self.session = session
+        self.console.print(f"loaded {self._model_name()}")
+
+    def _model_name(self) -> str:
+        return str(self.session.model_path)
+
+    def _show_stats(self) -> None:
+        table = Table(show_header=False, box=None, pad_edge=False)
+        languages = self.session.languages.selectable
+        table.add_row("model", self._model_name())
+        if languages:
+            table.add_row("languages", ", ".join(languages))
+        table.add_row("from / to", f"{self.settings.source_language or 'auto'} / "
+                                   f"{self.settings.target_language or 'auto'}")
+        table.add_row("beam size", str(self.settings.beam_size or "model default"))
+        table.add_row("max length", str(self.settings.max_length or "model default"))
+        stats = self.stats
+        table.add_row("translations", str(stats.translations))
+        table.add_row("tokens", str(stats.tokens))
+        if stats.seconds > 0:
+            table.add_row("average speed", f"{stats.tokens / stats.seconds:.1f} tokens/s")
+        if stats.last_seconds > 0:
+            table.add_row("last speed", f"{stats.last_tokens / stats.last_seconds:.1f} tokens/s")
+        self.console.print(table)
+
+    # ---- translation
+
+    def translate(self, entry: str) -> None:
+        """Translates each line of the entry, streaming; empty lines stay empty."""
+        for line in entry.split("\n"):
+            sentences = split_sentences(line)
+            if not sentences:
+                self.console.print()
+                continue
+            self._stream_line(sentences)
+
+    def _stream_line(self, sentences: list[str]) -> None:
+        shown = ""
+        tokens = 0
+        started = time.perf_counter()
+        last_refresh = 0.0
+
+        def view(final: bool = False) -> Group:
+            seconds = time.perf_counter() - started
+            rate = tokens / seconds if seconds > 0 else 0.0
+            status = f"{tokens} tokens · {seconds:.2f} s · {rate:.1f} tokens/s"
+            return Group(Text(shown, style="bold green"),
+                         Text(status + ("" if final else " …"), style="dim"))
+
+        interrupted = False
+        with Live(view(), console=self.console, auto_refresh=False,
+                  redirect_stdout=False, redirect_stderr=False) as live:
+            try:
+                for sentence in sentences:
+                    prefix = shown
+                    sentence_text = ""
+                    pieces = self.session.stream(sentence, self.settings)
+                    try:
+                        for piece in pieces:
+                            sentence_text += piece
+                            tokens += 1
+                            shown = join_two(prefix, sentence_text.strip())
+                            now = time.perf_counter()
+                            if now - last_refresh >= REFRESH_SECONDS:
+                                live.update(view(), refresh=True)
+                                last_refresh = now
+                    finally:
+                        close = getattr(pieces, "close", None)
+                        if close is not None:
+                            close()  # stops decoding when interrupted
+            except KeyboardInterrupt:
+                interrupted = True
+                raise
+            finally:
+                seconds = time.perf_counter() - started
+                live.update(view(final=True), refresh=True)
+                self.stats.translations += 0 if interrupted else 1
+                self.stats.tokens += tokens
+                self.stats.seconds += seconds
+                self.stats.last_tokens, self.stats.last_seconds = tokens, seconds
+
+
+@reports_errors
+def chat(
+    source_language: Optional[str] = typer.Option(
+        None, "--from", help="Source language (default: detected from the text)."),
+    target_language: Optional[str] = typer.Option(
+        None, "--to", help="Target language (default: the other language of the model)."),
+    beam: Optional[int] = typer.Option(
+        None, "--beam", "-b", min=1, help="Beam size (default: the model's)."),
+    max_length: Optional[int] = typer.Option(
+        None, "--max-length", min=1, help="Maximum generated tokens per sentence."),
+    history: bool = typer.Option(
+        True, "--history/--no-history",
+        help="Keep the input history in $XDG_DATA_HOME/pytransformer/history."),
+    model: Optional[str] = MODEL_OPTION,
+    threads: int = THREADS_OPTION,
+) -> None:
+    """Interactive translation: type or paste text, watch it stream.
+
+    Slash commands: /to LANG, /from LANG, /beam N, /max-length N, /model PATH, /stats, /help,
+    /quit. Ctrl-C stops a translation, Ctrl-D quits.
+    """
+    settings = Settings(source_language, target_language, beam, 1, max_length)
+    session = Session(model, threads)
+    session.check(settings)
+    Repl(session, settings, history_file() if history else None).run()

@@ -1,0 +1,120 @@
+"""`pytransformer convert`: a Marian (OPUS-MT) or CTranslate2 / argos-translate model directory
+-> a pytransformer model file."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import zipfile
+from contextlib import ExitStack
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+import pytransformer
+from pytransformer.cli.console import print_json, stderr_console, stdout_console
+from pytransformer.cli.errors import CliError, reports_errors
+from pytransformer.cli.model_store import MODEL_SUFFIX, user_models_dir
+from pytransformer.cli.views import model_summary, summary_table
+
+
+class Quantization(str, Enum):
+    int8 = "int8"
+    f16 = "f16"
+    bf16 = "bf16"
+
+
+class SourceKind(str, Enum):
+    auto = "auto"
+    marian = "marian"
+    ctranslate2 = "ctranslate2"
+
+
+def detect_kind(directory: Path) -> str:
+    """'marian' for a Hugging Face Marian directory, 'ctranslate2' for a CTranslate2 model or
+    an argos-translate package (a CTranslate2 model in model/); CliError otherwise."""
+    config = directory / "config.json"
+    if config.is_file() and not (directory / "model.bin").is_file():
+        try:
+            model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError, AttributeError):
+            model_type = None
+        if model_type == "marian":
+            return "marian"
+        raise CliError(f"{directory}: config.json has model_type {model_type!r}; only Marian "
+                       "(OPUS-MT) Hugging Face models are supported")
+    if (directory / "model.bin").is_file():
+        return "ctranslate2"
+    if (directory / "metadata.json").is_file() and (directory / "model" / "model.bin").is_file():
+        return "ctranslate2"  # argos-translate package
+    raise CliError(f"{directory}: not a Marian (config.json + weights) or CTranslate2 "
+                   "(model.bin) model directory, nor an argos-translate package")
+
+
+def _unpack_argos(archive: Path, into: Path) -> Path:
+    """An .argosmodel file is a zip holding one package directory: unpacks it, returns it."""
+    try:
+        with zipfile.ZipFile(archive) as package:
+            package.extractall(into)
+    except zipfile.BadZipFile:
+        raise CliError(f"{archive}: not a directory, nor an .argosmodel package (zip)") from None
+    entries = [path for path in into.iterdir() if path.is_dir()]
+    return entries[0] if len(entries) == 1 else into
+
+
+def _default_output(source: Path) -> Path:
+    return user_models_dir() / (source.name.removesuffix(".argosmodel") + MODEL_SUFFIX)
+
+
+@reports_errors
+def convert(
+    source: Path = typer.Argument(
+        ..., help="A Hugging Face Marian / OPUS-MT directory, a CTranslate2 model directory, "
+        "or an argos-translate package (directory or .argosmodel file)."),
+    output: Optional[Path] = typer.Argument(
+        None, help="The model file to write. Default: NAME.ptm in the user models directory "
+        "(see `pytransformer models`)."),
+    quantize: Optional[Quantization] = typer.Option(
+        None, "--quantize", "-q", help="Store the weight matrices as int8 (per-row "
+        "scales), f16 or bf16 instead of f32."),
+    kind: SourceKind = typer.Option(
+        SourceKind.auto, "--from-format", help="The source format (default: detected)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Convert a Marian (OPUS-MT) or CTranslate2 model into a pytransformer model file."""
+    if not source.exists():
+        raise CliError(f"no such file or directory: {source}")
+    target = output if output is not None else _default_output(source)
+    if target.exists() and not force:
+        raise CliError(f"{target} exists (use --force to overwrite it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    with ExitStack() as stack:
+        directory = source
+        if source.is_file():
+            unpacked = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            directory = _unpack_argos(source, unpacked)
+        detected = detect_kind(directory) if kind is SourceKind.auto else kind.value
+        converter = (pytransformer.convert_marian if detected == "marian"
+                     else pytransformer.convert_ctranslate2)
+        quantization = quantize.value if quantize is not None else None
+        started = time.perf_counter()
+        with stderr_console().status(f"converting {detected} model {source} → {target}"):
+            converter(str(directory), str(target), quantize=quantization)
+        seconds = time.perf_counter() - started
+
+    summary = model_summary(target)
+    summary["converted_from"] = detected
+    # What the writer stores for each choice (docs/format.md): vectors always stay f32.
+    summary["stored_as"] = (f"{quantization} weight matrices, f32 vectors"
+                            + (" and per-row scales" if quantization == "int8" else "")
+                            if quantization else "f32")
+    summary["seconds"] = round(seconds, 3)
+    if as_json:
+        print_json(summary)
+    else:
+        stdout_console().print(summary_table(summary, title="converted"))

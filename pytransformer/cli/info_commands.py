@@ -1,0 +1,63 @@
+"""`pytransformer models` (the models found) and `pytransformer info` (the machine and the
+kernels chosen for it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+import pytransformer
+from pytransformer.cli.console import print_json, stdout_console
+from pytransformer.cli.errors import describe_error, reports_errors
+from pytransformer.cli.model_store import installed_default_model, user_models, user_models_dir
+from pytransformer.cli.views import model_summary, models_table, system_table
+
+
+def _found_models() -> list[dict[str, Any]]:
+    """Summaries of the default model and of every model in the user models directory; a file
+    that cannot be read is listed with its error instead of stopping the listing."""
+    entries: list[tuple[str, Path | None]] = [("default", installed_default_model())]
+    entries += [("user", path) for path in user_models()]
+    found = []
+    for origin, path in entries:
+        if path is None:
+            continue
+        try:
+            summary = model_summary(path)
+        except Exception as error:  # noqa: BLE001 - one bad file must not hide the others
+            summary = {"path": str(path), "error": describe_error(error)}
+        summary["origin"] = origin
+        found.append(summary)
+    return found
+
+
+@reports_errors
+def models(
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+) -> None:
+    """List the models found: the default one and those in the user models directory."""
+    found = _found_models()
+    console = stdout_console()
+    if as_json:
+        print_json({"models_dir": str(user_models_dir()), "models": found})
+        return
+    console.print(models_table(found))
+    console.print(f"user models directory: {user_models_dir()}", style="dim", highlight=False)
+
+
+@reports_errors
+def info(
+    as_json: bool = typer.Option(False, "--json", help="Print the information as JSON."),
+) -> None:
+    """Show the version, CPU features and kernel path in use, and the models found."""
+    system = dict(pytransformer.info())
+    found = _found_models()
+    console = stdout_console()
+    if as_json:
+        print_json({"system": system, "models_dir": str(user_models_dir()),
+                                 "models": found})
+        return
+    console.print(system_table(system))
+    console.print(models_table(found))

@@ -1,0 +1,118 @@
+"""Rich views of models and of the machine: summaries and tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+import pytransformer
+from pytransformer.cli.languages import bare
+from pytransformer.cli.session import language_choice
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def model_summary(path: Path, threads: int = 1) -> dict[str, Any]:
+    """What a model file holds: name, languages, sizes, and tensor dtypes when the API
+    reports them (Translator.tensor_dtypes: dtype name -> tensor count)."""
+
+    translator = pytransformer.Translator(path, threads=threads)
+    metadata = translator.metadata
+    languages = language_choice(translator)
+    dtypes = getattr(translator, "tensor_dtypes", None)
+    return {
+        "path": str(path),
+        "name": metadata.get("general.name"),
+        "source": metadata.get("general.source"),
+        "size_bytes": path.stat().st_size,
+        "target_languages": [bare(code) for code in languages.selectable],
+        "source_language": languages.sources[0] if languages.sources else None,
+        "target_language": languages.targets[0] if languages.targets else None,
+        "dtypes": dict(dtypes) if dtypes is not None else None,
+        "d_model": metadata.get("model.d_model"),
+        "layers": [metadata.get("model.encoder_layers"), metadata.get("model.decoder_layers")],
+        "vocab_sizes": [metadata.get("model.source_vocab_size"),
+                        metadata.get("model.target_vocab_size")],
+        "tokenizer": metadata.get("tokenizer.type"),
+    }
+
+
+def _languages(summary: dict[str, Any]) -> str:
+    targets = summary.get("target_languages") or []
+    if targets:
+        return " ↔ ".join(targets) if len(targets) == 2 else "→ " + ", ".join(targets)
+    source, target = summary.get("source_language"), summary.get("target_language")
+    if source or target:
+        return f"{source or '?'} → {target or '?'}"
+    return "?"
+
+
+def _dtypes(summary: dict[str, Any]) -> str:
+    counts = summary.get("dtypes")
+    if counts is None:
+        return "n/a"
+    return ", ".join(f"{dtype} ×{count}" for dtype, count in sorted(counts.items()))
+
+
+def models_table(found: list[dict[str, Any]]) -> Table:
+    table = Table(title="models", title_justify="left")
+    for column in ("", "model", "languages", "size", "dtypes", "path"):
+        table.add_column(column, overflow="fold")
+    if not found:
+        table.add_row("", "[dim]none found[/]", "", "", "", "")
+    for entry in found:
+        origin = "default" if entry.get("origin") == "default" else ""
+        if "error" in entry:
+            table.add_row(origin, "[red]unreadable[/]", "", "", f"[red]{entry['error']}[/]",
+                          entry["path"])
+            continue
+        table.add_row(origin, entry.get("name") or Path(entry["path"]).stem, _languages(entry),
+                      human_size(entry["size_bytes"]), _dtypes(entry), entry["path"])
+    return table
+
+
+def summary_table(summary: dict[str, Any], title: str) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("file", summary["path"])
+    table.add_row("size", human_size(summary["size_bytes"]))
+    table.add_row("languages", _languages(summary))
+    if summary.get("dtypes") is not None or not summary.get("stored_as"):
+        table.add_row("dtypes", _dtypes(summary))
+    if summary.get("stored_as"):
+        table.add_row("stored as", summary["stored_as"])
+    if summary.get("d_model"):
+        encoder, decoder = summary["layers"]
+        table.add_row("architecture", f"d_model {summary['d_model']}, {encoder} encoder + "
+                      f"{decoder} decoder layers")
+        source_vocab, target_vocab = summary["vocab_sizes"]
+        vocab = str(source_vocab) if source_vocab == target_vocab else \
+            f"{source_vocab} source, {target_vocab} target"
+        table.add_row("vocabulary", f"{vocab} ({summary.get('tokenizer')})")
+    for key in ("name", "source", "converted_from"):
+        if summary.get(key):
+            table.add_row(key.replace("_", " "), str(summary[key]))
+    return table
+
+
+def system_table(system: dict[str, Any]) -> Table:
+    table = Table(title="system", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in system.items():
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(item) for item in value) or "none"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        table.add_row(key.replace("_", " "), str(value))
+    return table

@@ -1,0 +1,412 @@
+"""The `pytransformer` command line through Typer's CliRunner (and real subprocesses where a
+process must be interrupted): every command, its --json output, and its error paths.
+
+Expected translations come from the public API (pytransformer.Translator) on the same model:
+the CLI must add nothing and lose nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import pytransformer
+from cli_models import write_bidirectional_model, write_endless_model
+from conftest import AREN_MODEL, MARIAN_FIXTURES
+from pytransformer.cli.main import app
+from pytransformer.cli.text import join_sentences
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own user data directory (models, history)."""
+    data = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.delenv("PYTRANSFORMER_DEBUG", raising=False)
+    return data
+
+
+@pytest.fixture(scope="module")
+def marian(converted_marian) -> Path:
+    return converted_marian("base")
+
+
+@pytest.fixture(scope="module")
+def bidirectional(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_bidirectional_model(tmp_path_factory.mktemp("bi") / "bi.ptm")
+
+
+def invoke(*args: str, input: str | bytes | None = None):
+    return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+# ---- translate ------------------------------------------------------------------------------
+
+
+def test_translate_text_argument_matches_the_api(marian: Path) -> None:
+    expected = pytransformer.Translator(marian).translate(["Hello world."])[0].text
+    result = invoke("translate", "--model", str(marian), "Hello", "world.")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected + "\n"
+    assert result.stderr == ""
+
+
+def test_stdin_one_line_per_line_empty_lines_kept_sentences_split(marian: Path) -> None:
+    translator = pytransformer.Translator(marian)
+    text = "Good morning.\n\nThe cat sleeps. The dog barks! Birds sing?\n   \nlast line"
+    result = invoke("translate", "-m", str(marian), input=text)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")
+    assert lines[-1] == "" and len(lines) - 1 == 5
+    sentences = ["The cat sleeps.", "The dog barks!", "Birds sing?"]
+    assert lines[0] == translator.translate(["Good morning."])[0].text
+    assert lines[1] == "" and lines[3] == ""
+    assert lines[2] == join_sentences([t.text for t in translator.translate(sentences)])
+    assert lines[4] == translator.translate(["last line"])[0].text
+
+
+def test_file_to_atomic_output_file(marian: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("One.\nTwo three.\n", encoding="utf-8")
+    output = tmp_path / "out.txt"
+    output.write_text("old content\n")
+    result = invoke("translate", "-m", str(marian), "--file", str(source), "-o", str(output))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # the translation went to the file only
+    on_stdout = invoke("translate", "-m", str(marian), "--file", str(source)).stdout
+    assert output.read_text(encoding="utf-8") == on_stdout
+    assert sorted(os.listdir(tmp_path)) == ["in.txt", "out.txt"]  # no temporary file left
+
+
+def test_search_options_reach_the_translator(marian: Path) -> None:
+    translator = pytransformer.Translator(marian)
+    expected = translator.translate(["Hello there."], beam_size=3, n_best=2, max_length=5)[0]
+    result = invoke("translate", "-m", str(marian), "--beam", "3", "--n-best", "2",
+                    "--max-length", "5", "Hello there.")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "\t".join(h.text for h in expected.hypotheses) + "\n"
+    greedy = translator.translate(["Hello there."], beam_size=1)[0].text
+    assert invoke("translate", "-m", str(marian), "-b", "1", "Hello there.").stdout == \
+        greedy + "\n"
+
+
+def test_json_has_translations_scores_and_timings(marian: Path) -> None:
+    translator = pytransformer.Translator(marian)
+    result = invoke("translate", "-m", str(marian), "--json", "--n-best", "2",
+                    input="First one. Second one.\n\nThird.\n")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["model"] == str(marian)
+    records = document["translations"]
+    assert [r["source"] for r in records] == ["First one. Second one.", "", "Third."]
+    first = translator.translate(["First one.", "Second one."], n_best=2, beam_size=2,
+                                 return_scores=True)
+    sentences = records[0]["sentences"]
+    assert [s["source"] for s in sentences] == ["First one.", "Second one."]
+    for sentence, expected in zip(sentences, first):
+        assert sentence["hypotheses"] == [h.text for h in expected.hypotheses]
+        assert sentence["scores"] == pytest.approx([h.score for h in expected.hypotheses])
+    assert records[0]["translation"] == join_sentences([t.text for t in first])
+    assert records[1] == {"source": "", "translation": "", "hypotheses": ["", ""],
+                          "sentences": []}
+    timings = document["timings"]
+    assert timings["lines"] == 3 and timings["sentences"] == 3
+    assert timings["translate_seconds"] > 0 and timings["load_seconds"] > 0
+    assert timings["tokens"] == sum(len(t.tokens) for t in first) + len(
+        translator.translate(["Third."], n_best=2, beam_size=2)[0].tokens)
+
+
+def test_two_language_model_detects_the_script(bidirectional: Path) -> None:
+    translator = pytransformer.Translator(bidirectional)
+    latin, han = "▁w3 ▁w4", "你 好"
+
+    def api(text: str, language: str) -> str:
+        return translator.translate([text], target_language=language)[0].text
+
+    # The test means something only if the direction changes the output.
+    assert api(latin, "zh") != api(latin, "en") and api(han, "en") != api(han, "zh")
+    result = invoke("translate", "-m", str(bidirectional), input=f"{latin}\n{han}\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{api(latin, 'zh')}\n{api(han, 'en')}\n"
+    forced = invoke("translate", "-m", str(bidirectional), "--to", "zh", input=f"{han}\n")
+    assert forced.stdout == api(han, "zh") + "\n"
+    from_zh = invoke("translate", "-m", str(bidirectional), "--from", "zh", latin)
+    assert from_zh.stdout == api(latin, "en") + "\n"
+    three_letter = invoke("translate", "-m", str(bidirectional), "--to", "zho", latin)
+    assert three_letter.stdout == api(latin, "zh") + "\n"
+
+
+def test_unknown_language_is_a_one_line_error(bidirectional: Path) -> None:
+    assert_one_line_error(invoke("translate", "-m", str(bidirectional), "--to", "de", "▁w3"),
+                          "unknown target language 'de'", "en, zh")
+    assert_one_line_error(invoke("translate", "-m", str(bidirectional), "--from", "fr", "▁w3"),
+                          "unknown source language 'fr'")
+
+
+def test_model_errors_are_one_line(tmp_path: Path, marian: Path) -> None:
+    assert_one_line_error(invoke("translate", "-m", "no-such-model", "hi"),
+                          "unknown model 'no-such-model'")
+    assert_one_line_error(invoke("translate", "-m", str(MARIAN_FIXTURES / "base"), "hi"),
+                          "is a directory", "pytransformer convert")
+    corrupt = tmp_path / "corrupt.ptm"
+    corrupt.write_bytes(marian.read_bytes()[:1000])
+    assert_one_line_error(invoke("translate", "-m", str(corrupt), "hi"),
+                          "invalid model file", "corrupt.ptm")
+    garbage = tmp_path / "garbage.ptm"
+    garbage.write_bytes(b"not a model at all")
+    assert_one_line_error(invoke("translate", "-m", str(garbage), "hi"), "invalid model file")
+
+
+def test_input_errors_are_one_line(tmp_path: Path, marian: Path) -> None:
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("fine\ncaf\xe9 au lait\n".encode("latin-1"))
+    assert_one_line_error(invoke("translate", "-m", str(marian), "-f", str(bad)),
+                          "latin1.txt: invalid UTF-8 on line 2 (byte 0xe9)")
+    assert_one_line_error(invoke("translate", "-m", str(marian), input=b"ok\n\xff\xfe\n"),
+                          "stdin: invalid UTF-8 on line 2")
+    assert_one_line_error(invoke("translate", "-m", str(marian), "-f", str(tmp_path / "nope")),
+                          "no such file")
+    assert_one_line_error(invoke("translate", "-m", str(marian), "-f", str(bad), "text"),
+                          "not both")
+    out = tmp_path / "missing-dir" / "out.txt"
+    assert_one_line_error(invoke("translate", "-m", str(marian), "-o", str(out), "hi"),
+                          "missing-dir")
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.ptm"
+    garbage.write_bytes(b"not a model at all")
+    result = invoke("--debug", "translate", "-m", str(garbage), "hi")
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "error: invalid model file" in result.stderr
+
+
+def test_empty_input_gives_empty_output(marian: Path) -> None:
+    result = invoke("translate", "-m", str(marian), input="")
+    assert result.exit_code == 0 and result.stdout == ""
+
+
+def test_missing_default_model_is_reported() -> None:
+    from pytransformer.translator import DEFAULT_MODEL_PATH
+
+    if DEFAULT_MODEL_PATH.is_file():
+        pytest.skip("a default model is installed")
+    assert_one_line_error(invoke("translate", "hi"), "default model is not installed")
+
+
+def test_models_in_the_user_directory_are_found_by_name(marian: Path,
+                                                          isolated_data_dir: Path) -> None:
+    models_dir = isolated_data_dir / "pytransformer" / "models"
+    models_dir.mkdir(parents=True)
+    shutil.copy(marian, models_dir / "mine.ptm")
+    expected = pytransformer.Translator(marian).translate(["Hi."])[0].text
+    assert invoke("translate", "-m", "mine", "Hi.").stdout == expected + "\n"
+    assert invoke("translate", "-m", "mine.ptm", "Hi.").stdout == expected + "\n"
+
+
+# ---- interrupted output ---------------------------------------------------------------------
+
+
+def _cli(*args: str) -> list[str]:
+    """`python -m pytransformer ARGS` (run it with a cwd outside the source tree)."""
+    return [sys.executable, "-m", "pytransformer", *args]
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_output_leaves_no_file(tmp_path: Path, how: signal.Signals) -> None:
+    endless = write_endless_model(tmp_path / "endless.ptm", max_length=3000)
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(f"▁w{3 + i % 20} ▁w4" for i in range(40)) + "\n")
+    output = tmp_path / "out.txt"
+    process = subprocess.Popen(_cli("translate", "-m", str(endless), "-f", str(source),
+                                    "-o", str(output)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not any(name.endswith(".partial") for name in os.listdir(tmp_path)):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # well into the translation (the whole run takes far longer)
+    assert process.poll() is None
+    process.send_signal(how)
+    _, stderr = process.communicate(timeout=60)
+    assert not output.exists()
+    if how == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL  # no chance to clean up, but no out.txt
+    else:
+        assert process.returncode == 130, stderr
+        assert b"Traceback" not in stderr
+        assert sorted(os.listdir(tmp_path)) == ["endless.ptm", "in.txt"]  # temp file removed
+
+
+# ---- convert --------------------------------------------------------------------------------
+
+
+def test_convert_marian_matches_the_api_converter(tmp_path: Path) -> None:
+    output = tmp_path / "base.ptm"
+    result = invoke("convert", str(MARIAN_FIXTURES / "base"), str(output))
+    assert result.exit_code == 0, result.output
+    assert "converted" in result.stdout and "marian" in result.stdout
+    reference = pytransformer.convert_marian(MARIAN_FIXTURES / "base", tmp_path / "ref.ptm")
+    ours, theirs = pytransformer.Translator(output), pytransformer.Translator(reference)
+    text = ["A short test sentence."]
+    assert ours.translate(text)[0].text == theirs.translate(text)[0].text
+    assert ours.metadata["model.d_model"] == theirs.metadata["model.d_model"]
+
+
+@pytest.mark.parametrize("quantize", ["int8", "f16"])
+def test_convert_quantized_json_summary(tmp_path: Path, quantize: str) -> None:
+    output = tmp_path / f"{quantize}.ptm"
+    result = invoke("convert", str(MARIAN_FIXTURES / "base"), str(output), "--quantize",
+                    quantize, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["path"] == str(output)
+    assert summary["size_bytes"] == output.stat().st_size
+    assert summary["converted_from"] == "marian"
+    assert summary["stored_as"].startswith(quantize)
+    assert summary["d_model"] == 32 and summary["vocab_sizes"] == [263, 263]
+    f32_size = (tmp_path / "f32.ptm")
+    pytransformer.convert_marian(MARIAN_FIXTURES / "base", f32_size)
+    assert output.stat().st_size < f32_size.stat().st_size
+
+
+def test_convert_defaults_to_the_user_models_directory(isolated_data_dir: Path) -> None:
+    result = invoke("convert", str(MARIAN_FIXTURES / "relu"))
+    assert result.exit_code == 0, result.output
+    written = isolated_data_dir / "pytransformer" / "models" / "relu.ptm"
+    assert written.is_file()
+    again = invoke("convert", str(MARIAN_FIXTURES / "relu"))
+    assert_one_line_error(again, "exists", "--force")
+    assert invoke("convert", str(MARIAN_FIXTURES / "relu"), "--force").exit_code == 0
+
+
+@pytest.mark.skipif(not AREN_MODEL.is_dir(), reason="peer model not available")
+def test_convert_ctranslate2_and_argos_layouts(tmp_path: Path) -> None:
+    plain = tmp_path / "aren.ptm"
+    result = invoke("convert", str(AREN_MODEL), str(plain), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["converted_from"] == "ctranslate2"
+    reference = pytransformer.convert_ctranslate2(AREN_MODEL, tmp_path / "ref.ptm")
+    source = "م ر ح ب ا"
+    expected = pytransformer.Translator(reference).translate([source])[0].text
+    assert pytransformer.Translator(plain).translate([source])[0].text == expected
+    # argos-translate: the CTranslate2 model in model/, as a directory and zipped.
+    package = tmp_path / "translate-ar_en-1_0"
+    shutil.copytree(AREN_MODEL, package / "model")
+    (package / "metadata.json").write_text('{"from_code": "ar", "to_code": "en"}')
+    archive = tmp_path / "translate-ar_en-1_0.argosmodel"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in package.rglob("*"):
+            bundle.write(path, path.relative_to(tmp_path))
+    for source_path, name in ((package, "argos-dir.ptm"), (archive, "argos-zip.ptm")):
+        result = invoke("convert", str(source_path), str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        translated = pytransformer.Translator(tmp_path / name).translate([source])[0].text
+        assert translated == expected
+
+
+def test_convert_errors_are_one_line(tmp_path: Path) -> None:
+    assert_one_line_error(invoke("convert", str(tmp_path / "nope"), str(tmp_path / "o.ptm")),
+                          "no such file or directory")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(invoke("convert", str(empty), str(tmp_path / "o.ptm")),
+                          "not a Marian")
+    other = tmp_path / "bert"
+    other.mkdir()
+    (other / "config.json").write_text('{"model_type": "bert"}')
+    assert_one_line_error(invoke("convert", str(other), str(tmp_path / "o.ptm")),
+                          "model_type 'bert'")
+    broken = tmp_path / "broken"
+    shutil.copytree(MARIAN_FIXTURES / "base", broken)
+    (broken / "vocab.json").unlink()
+    assert_one_line_error(invoke("convert", str(broken), str(tmp_path / "o.ptm")),
+                          "cannot convert", "vocab.json")
+    not_zip = tmp_path / "fake.argosmodel"
+    not_zip.write_bytes(b"not a zip")
+    assert_one_line_error(invoke("convert", str(not_zip), str(tmp_path / "o.ptm")),
+                          "not a directory, nor an .argosmodel")
+    assert not (tmp_path / "o.ptm").exists()
+    unknown = invoke("convert", str(empty), str(tmp_path / "o.ptm"), "--quantize", "int4")
+    assert unknown.exit_code == 2  # a usage error, reported by Typer
+
+
+# ---- models / info --------------------------------------------------------------------------
+
+
+def test_models_lists_user_models_with_languages(isolated_data_dir: Path, marian: Path,
+                                                bidirectional: Path) -> None:
+    models_dir = isolated_data_dir / "pytransformer" / "models"
+    models_dir.mkdir(parents=True)
+    shutil.copy(marian, models_dir / "opus-mt-en-de.ptm")
+    shutil.copy(bidirectional, models_dir / "bi.ptm")
+    (models_dir / "broken.ptm").write_bytes(b"nonsense")
+    (models_dir / "notes.txt").write_text("not a model")
+    result = invoke("models", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["models_dir"] == str(models_dir)
+    by_name = {Path(entry["path"]).name: entry for entry in document["models"]
+               if entry["origin"] == "user"}
+    assert sorted(by_name) == ["bi.ptm", "broken.ptm", "opus-mt-en-de.ptm"]
+    assert by_name["bi.ptm"]["target_languages"] == ["en", "zh"]
+    assert by_name["bi.ptm"]["size_bytes"] == bidirectional.stat().st_size
+    assert by_name["opus-mt-en-de.ptm"]["tokenizer"] == "sentencepiece"
+    assert "invalid model file" in by_name["broken.ptm"]["error"]
+    table = invoke("models")
+    assert table.exit_code == 0
+    assert "en ↔ zh" in table.stdout and "unreadable" in table.stdout
+
+
+def test_info_reports_the_system(isolated_data_dir: Path) -> None:
+    result = invoke("info", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["system"] == json.loads(json.dumps(pytransformer.info()))
+    assert invoke("info").stdout.count(pytransformer.info()["version"]) >= 1
+
+
+# ---- the program itself ---------------------------------------------------------------------
+
+
+def test_python_dash_m_and_help(marian: Path, tmp_path: Path) -> None:
+    # (run outside the source tree, whose pytransformer/ has no compiled core)
+    completed = subprocess.run(_cli("--help"), capture_output=True, text=True, timeout=60,
+                               cwd=tmp_path)
+    assert completed.returncode == 0
+    for command in ("translate", "chat", "convert", "models", "info"):
+        assert command in completed.stdout
+    translated = subprocess.run(_cli("translate", "-m", str(marian), "Hello."),
+                                capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    expected = pytransformer.Translator(marian).translate(["Hello."])[0].text
+    assert translated.returncode == 0 and translated.stdout == expected + "\n"
+    assert invoke("--version").stdout.strip() == f"pytransformer {pytransformer.__version__}"
+
+
+def test_usage_errors_exit_2() -> None:
+    result = runner.invoke(app, ["translate", "--beam", "0", "x"])
+    assert result.exit_code == 2
+    assert runner.invoke(app, ["no-such-command"]).exit_code == 2
