@@ -24,6 +24,7 @@ from rich.text import Text
 
 from pytransformer.cli.console import stdout_console
 from pytransformer.cli.errors import CliError, print_error, reports_errors
+from pytransformer.cli.languages import bare
 from pytransformer.cli.model_store import history_file
 from pytransformer.cli.options import MODEL_OPTION, THREADS_OPTION
 from pytransformer.cli.session import Session, Settings
@@ -39,7 +40,7 @@ REFRESH_SECONDS = 1 / 30
 HELP = [
     ("/to LANG", "translate into LANG ('/to auto': from the text's script)"),
     ("/from LANG", "the source language ('/from auto': detect)"),
-    ("/beam N", "beam size (1: greedy, streams token by token)"),
+    ("/beam N", "beam size (1, the default: greedy, streamed token by token)"),
     ("/max-length N", "maximum generated tokens per sentence"),
     ("/model PATH", "load another model (a file or a name from `pytransformer models`)"),
     ("/stats", "model, settings and speed of this session"),
@@ -221,7 +222,7 @@ class Repl:
         languages = self.session.languages.selectable
         table.add_row("model", self._model_name())
         if languages:
-            table.add_row("languages", ", ".join(languages))
+            table.add_row("languages", ", ".join(bare(language) for language in languages))
         table.add_row("from / to", f"{self.settings.source_language or 'auto'} / "
                                    f"{self.settings.target_language or 'auto'}")
         table.add_row("beam size", str(self.settings.beam_size or "model default"))
@@ -268,24 +269,22 @@ class Repl:
                     sentence_text = ""
                     pieces = self.session.stream(sentence, self.settings)
                     try:
-                        for piece in pieces:
+                        for piece, count in pieces:
                             sentence_text += piece
-                            tokens += 1
+                            tokens += count
                             shown = join_two(prefix, sentence_text.strip())
                             now = time.perf_counter()
                             if now - last_refresh >= REFRESH_SECONDS:
                                 live.update(view(), refresh=True)
                                 last_refresh = now
                     finally:
-                        close = getattr(pieces, "close", None)
-                        if close is not None:
-                            close()  # stops decoding when interrupted
+                        pieces.close()  # stops the decoding when interrupted
             except KeyboardInterrupt:
                 interrupted = True
                 raise
             finally:
                 seconds = time.perf_counter() - started
-                live.update(view(final=True), refresh=True)
+                live.update(view(final=True))  # drawn once, when the Live display stops
                 self.stats.translations += 0 if interrupted else 1
                 self.stats.tokens += tokens
                 self.stats.seconds += seconds
@@ -299,7 +298,8 @@ def chat(
     target_language: Optional[str] = typer.Option(
         None, "--to", help="Target language (default: the other language of the model)."),
     beam: Optional[int] = typer.Option(
-        None, "--beam", "-b", min=1, help="Beam size (default: the model's)."),
+        None, "--beam", "-b", min=1, help="Beam size (default 1: greedy search, streamed "
+        "token by token; a larger beam shows each translation when it is complete)."),
     max_length: Optional[int] = typer.Option(
         None, "--max-length", min=1, help="Maximum generated tokens per sentence."),
     history: bool = typer.Option(
