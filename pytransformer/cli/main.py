@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
+from pytransformer.cli.bench_command import bench_command
 from pytransformer.cli.chat_command import chat
 from pytransformer.cli.convert_command import convert
 from pytransformer.cli.errors import set_debug
@@ -54,6 +55,7 @@ app.command()(chat)
 app.command()(convert)
 app.command()(models)
 app.command()(info)
+app.command("bench")(bench_command)
 
 
 def _terminate(signum: int, frame: object) -> None:

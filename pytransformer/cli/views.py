@@ -105,14 +105,24 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
     return table
 
 
+def _system_rows(prefix: str, values: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    for key, value in values.items():
+        name = f"{prefix}{key.replace('_', ' ')}"
+        if isinstance(value, dict):
+            rows += _system_rows(name + " ", value)
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(item) for item in value) or "none"
+        rows.append((name, str(value)))
+    return rows
+
+
 def system_table(system: dict[str, Any]) -> Table:
+    """pytransformer.info(): nested dictionaries (e.g. the CPU report) as prefixed rows."""
     table = Table(title="system", title_justify="left", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    for key, value in system.items():
-        if isinstance(value, (list, tuple)):
-            value = ", ".join(str(item) for item in value) or "none"
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        table.add_row(key.replace("_", " "), str(value))
+    for name, value in _system_rows("", system):
+        table.add_row(name, value)
     return table

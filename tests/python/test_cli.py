@@ -389,6 +389,25 @@ def test_info_reports_the_system(isolated_data_dir: Path) -> None:
     assert invoke("info").stdout.count(pytransformer.info()["version"]) >= 1
 
 
+# ---- bench ----------------------------------------------------------------------------------
+
+
+def test_bench_reports_a_tiny_random_model(tmp_path: Path) -> None:
+    result = invoke("bench", "--random", "tiny", "--runs", "1", "--workloads", "greedy",
+                    "--precision", "float32", "--greedy-length", "4", "--cache-dir",
+                    str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["settings"]["random_shape"] == "tiny"
+    assert report["settings"]["greedy_length"] == 4
+    assert report["command"].startswith("pytransformer")
+    [engine] = report["results"]
+    assert engine["engine"] == "pytransformer"
+    assert_one_line_error(invoke("bench"), "give either a model path or a random model shape")
+    assert_one_line_error(invoke("bench", "--random", "tiny", "--compare", "foo"),
+                          "unknown engine foo")
+
+
 # ---- the program itself ---------------------------------------------------------------------
 
 
@@ -397,7 +416,7 @@ def test_python_dash_m_and_help(marian: Path, tmp_path: Path) -> None:
     completed = subprocess.run(_cli("--help"), capture_output=True, text=True, timeout=60,
                                cwd=tmp_path)
     assert completed.returncode == 0
-    for command in ("translate", "chat", "convert", "models", "info"):
+    for command in ("translate", "chat", "convert", "models", "info", "bench"):
         assert command in completed.stdout
     translated = subprocess.run(_cli("translate", "-m", str(marian), "Hello."),
                                 capture_output=True, text=True, timeout=60, cwd=tmp_path)
