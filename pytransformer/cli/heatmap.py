@@ -59,7 +59,7 @@ def render_heatmap(source_pieces: Sequence[str], target_pieces: Sequence[str],
         out.append(_fit(piece, row_label_width) + " ", style="green")
         for column in range(len(source_pieces)):
             value = float(scaled[row, column])
-            level = min(int(round(value * (len(SHADES) - 1))), len(SHADES) - 1)
+            level = min(int(value * (len(SHADES) - 1) + 0.5), len(SHADES) - 1)
             out.append(SHADES[level] * cell_width, style=_shade_style(value))
             out.append(" ")
         out.append("\n")

@@ -425,6 +425,24 @@ def test_python_dash_m_and_help(marian: Path, tmp_path: Path) -> None:
     assert invoke("--version").stdout.strip() == f"pytransformer {pytransformer.__version__}"
 
 
+def test_docs_cover_every_command_and_option() -> None:
+    """docs/cli.md documents each command with an example and names each of its options."""
+    import typer.main
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    group = typer.main.get_command(app)
+    missing = []
+    for name, command in group.commands.items():
+        assert f"## {name}" in docs or f"## models and {name}" in docs, name
+        assert f"pytransformer {name}" in docs, name
+        for parameter in command.params:
+            for option in getattr(parameter, "opts", []) + getattr(parameter,
+                                                                   "secondary_opts", []):
+                if option.startswith("--") and option != "--help" and option not in docs:
+                    missing.append(f"{name} {option}")
+    assert missing == []
+
+
 def test_usage_errors_exit_2() -> None:
     result = runner.invoke(app, ["translate", "--beam", "0", "x"])
     assert result.exit_code == 2
