@@ -115,8 +115,11 @@ class Session:
     def _options(self, settings: Settings, with_scores: bool) -> dict[str, Any]:
         options: dict[str, Any] = {"n_best": settings.n_best, "return_scores": with_scores}
         beam = settings.beam_size
-        if settings.n_best > 1 and (beam is None or beam < settings.n_best):
-            beam = settings.n_best  # n-best needs at least that many beams
+        if beam is None and settings.n_best > 1:
+            default = int(self.translator.metadata.get("generation.beam_size", 1))
+            beam = max(default, settings.n_best)  # n-best needs at least that many beams
+        elif beam is not None and beam < settings.n_best:
+            beam = settings.n_best
         if beam is not None:
             options["beam_size"] = beam
         if settings.max_length is not None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from contextlib import ExitStack, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
@@ -37,31 +38,21 @@ def decode_input(data: bytes, name: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-def read_input(texts: list[str] | None, file: Path | None) -> tuple[list[str], str]:
-    """The input lines and a name for messages."""
+def read_input(texts: list[str] | None, file: Path | None) -> list[str]:
+    """The input lines: from the arguments, the file (`-`: stdin) or stdin."""
     if texts and file is not None:
         raise CliError("give TEXT or --file, not both")
     if texts:
-        return decode_input(" ".join(texts).encode("utf-8", "surrogateescape"), "argument"), \
-            "argument"
+        return decode_input(" ".join(texts).encode("utf-8", "surrogateescape"), "argument")
     if file is not None and str(file) != "-":
         if file.is_dir():
             raise CliError(f"{file} is a directory")
-        return decode_input(file.read_bytes(), str(file)), str(file)
+        return decode_input(file.read_bytes(), str(file))
     if file is None and sys.stdin.isatty():
         raise CliError("no text to translate: give TEXT, --file FILE, or pipe text on stdin")
     stream = getattr(sys.stdin, "buffer", None)
     data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
-    return decode_input(data, "stdin"), "stdin"
-
-
-def _progress(enabled: bool, total: int) -> tuple[Any, Any]:
-    if not enabled:
-        return nullcontext(), None
-    progress = Progress(TextColumn("translating"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("sentences"), TimeRemainingColumn(),
-                        console=stderr_console(), transient=True)
-    return progress, total
+    return decode_input(data, "stdin")
 
 
 def _json_line(result: LineResult, n_best: int) -> dict[str, Any]:
@@ -116,55 +107,60 @@ def translate(
 
     Lines with several sentences are split into sentences, translated, and rejoined.
     """
-    lines, _ = read_input(text, file)
+    lines = read_input(text, file)
     settings = Settings(source_language, target_language, beam, n_best, max_length)
     session = Session(model, threads)
     session.check(settings)
     show_progress = progress if progress is not None else (
         file is not None and stderr_console().is_terminal)
-
-    started = time.perf_counter()
-    sentences_done = 0
-    tokens_done = 0
-    records: list[dict[str, Any]] = []
     with ExitStack() as stack:
         sink: TextIO = (stack.enter_context(atomic_text_output(output)) if output is not None
                         else sys.stdout)
-        bar_context, total = _progress(show_progress, count_sentences(lines) if show_progress
-                                       else 0)
-        bar = stack.enter_context(bar_context)
-        task = bar.add_task("translate", total=total) if bar is not None else None
-
-        def advance(count: int) -> None:
-            if bar is not None:
-                bar.advance(task, count)
-
-        for result in session.translate_lines(lines, settings, with_scores=as_json,
-                                              on_sentences=advance):
-            sentences_done += len(result.sentences)
-            tokens_done += sum(s.tokens or 0 for s in result.sentences)
-            if as_json:
-                records.append(_json_line(result, n_best))
-            else:
-                sink.write("\t".join(result.hypotheses(n_best)) + "\n")
-                if sink is sys.stdout:
-                    sink.flush()
+        advance = (stack.enter_context(_progress_bar(count_sentences(lines))) if show_progress
+                   else None)
+        results = session.translate_lines(lines, settings, with_scores=as_json,
+                                          on_sentences=advance)
         if as_json:
-            seconds = time.perf_counter() - started
-            timings: dict[str, Any] = {
-                "load_seconds": round(session.load_seconds, 6),
-                "translate_seconds": round(seconds, 6),
-                "lines": len(lines),
-                "sentences": sentences_done,
-                "sentences_per_second": round(sentences_done / seconds, 3) if seconds else None,
-            }
-            if tokens_done:
-                timings["tokens"] = tokens_done
-                timings["tokens_per_second"] = round(tokens_done / seconds, 3) if seconds else None
-            document = {
-                "model": str(session.model_path),
-                "translations": records,
-                "timings": timings,
-            }
-            json.dump(document, sink, ensure_ascii=False, indent=2)
-            sink.write("\n")
+            _write_json(sink, session, lines, results, n_best)
+        else:
+            for result in results:
+                sink.write("\t".join(result.hypotheses(n_best)) + "\n")
+                sink.flush()  # a line as soon as it is translated (pipes, `tail -f`)
+
+
+@contextmanager
+def _progress_bar(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar in sentences on stderr; yields the function that advances it."""
+    with Progress(TextColumn("translating"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("sentences"), TimeRemainingColumn(), console=stderr_console(),
+                  transient=True) as bar:
+        task = bar.add_task("translate", total=total)
+        yield lambda count: bar.advance(task, count)
+
+
+def _write_json(sink: TextIO, session: Session, lines: list[str],
+                results: Iterable[LineResult], n_best: int) -> None:
+    started = time.perf_counter()
+    records = []
+    sentences = tokens = 0
+    for result in results:
+        records.append(_json_line(result, n_best))
+        sentences += len(result.sentences)
+        tokens += sum(sentence.tokens for sentence in result.sentences)
+    seconds = time.perf_counter() - started
+
+    def per_second(count: int) -> float | None:
+        return round(count / seconds, 3) if seconds > 0 else None
+
+    timings = {
+        "load_seconds": round(session.load_seconds, 6),
+        "translate_seconds": round(seconds, 6),
+        "lines": len(lines),
+        "sentences": sentences,
+        "sentences_per_second": per_second(sentences),
+        "tokens": tokens,
+        "tokens_per_second": per_second(tokens),
+    }
+    document = {"model": str(session.model_path), "translations": records, "timings": timings}
+    json.dump(document, sink, ensure_ascii=False, indent=2)
+    sink.write("\n")

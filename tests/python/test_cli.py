@@ -120,8 +120,9 @@ def test_json_has_translations_scores_and_timings(marian: Path) -> None:
     assert document["model"] == str(marian)
     records = document["translations"]
     assert [r["source"] for r in records] == ["First one. Second one.", "", "Third."]
-    first = translator.translate(["First one.", "Second one."], n_best=2, beam_size=2,
-                                 return_scores=True)
+    # n-best 2 within the model's default beam (4 for this fixture)
+    assert translator.metadata["generation.beam_size"] == 4
+    first = translator.translate(["First one.", "Second one."], n_best=2, return_scores=True)
     sentences = records[0]["sentences"]
     assert [s["source"] for s in sentences] == ["First one.", "Second one."]
     for sentence, expected in zip(sentences, first):
@@ -134,7 +135,7 @@ def test_json_has_translations_scores_and_timings(marian: Path) -> None:
     assert timings["lines"] == 3 and timings["sentences"] == 3
     assert timings["translate_seconds"] > 0 and timings["load_seconds"] > 0
     assert timings["tokens"] == sum(len(t.tokens) for t in first) + len(
-        translator.translate(["Third."], n_best=2, beam_size=2)[0].tokens)
+        translator.translate(["Third."], n_best=2)[0].tokens)
 
 
 def test_two_language_model_detects_the_script(bidirectional: Path) -> None:
@@ -224,6 +225,26 @@ def test_models_in_the_user_directory_are_found_by_name(marian: Path,
     expected = pytransformer.Translator(marian).translate(["Hi."])[0].text
     assert invoke("translate", "-m", "mine", "Hi.").stdout == expected + "\n"
     assert invoke("translate", "-m", "mine.ptm", "Hi.").stdout == expected + "\n"
+
+
+def test_progress_bar_on_a_terminal_stdout_stays_clean(tmp_path: Path) -> None:
+    """stderr on a pseudo-terminal shows the progress bar; stdout (redirected to a file)
+    receives the translations only."""
+    import pexpect
+
+    endless = write_endless_model(tmp_path / "endless.ptm", max_length=300)
+    lines = [f"▁w{3 + i} ▁w4" for i in range(20)]
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n")
+    command = " ".join(_cli("translate", "-m", str(endless), "-f", "in.txt", "--max-length",
+                            "60")) + " > out.txt"
+    child = pexpect.spawn("/bin/sh", ["-c", command], cwd=str(tmp_path), encoding="utf-8",
+                          dimensions=(24, 120), timeout=120)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "translating" in child.before and "sentences" in child.before
+    expected = pytransformer.Translator(endless).translate(lines, max_length=60)
+    assert (tmp_path / "out.txt").read_text() == "".join(t.text + "\n" for t in expected)
 
 
 # ---- interrupted output ---------------------------------------------------------------------
