@@ -109,12 +109,15 @@ def _system_rows(prefix: str, values: dict[str, Any]) -> list[tuple[str, str]]:
     rows = []
     for key, value in values.items():
         name = f"{prefix}{key.replace('_', ' ')}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value and all(isinstance(v, bool)
+                                                      for v in value.values()):
+            value = [flag for flag, present in value.items() if present]  # e.g. CPU features
+        elif isinstance(value, dict):
             rows += _system_rows(name + " ", value)
             continue
         if isinstance(value, (list, tuple)):
             value = ", ".join(str(item) for item in value) or "none"
-        rows.append((name, str(value)))
+        rows.append((name, "-" if value is None else str(value)))
     return rows
 
 

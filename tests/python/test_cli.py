@@ -204,6 +204,17 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert "error: invalid model file" in result.stderr
 
 
+def test_warnings_are_one_line(marian: Path) -> None:
+    long_line = " ".join(["word"] * 80)  # one segment, over the fixture's 64 positions
+    with pytest.warns(UserWarning, match="truncated"):
+        expected = pytransformer.Translator(marian).translate([long_line])[0].text
+    result = invoke("translate", "-m", str(marian), long_line)
+    assert result.exit_code == 0
+    assert result.stdout == expected + "\n"
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith("warning: input of ") and warning.endswith("truncated")
+
+
 def test_empty_input_gives_empty_output(marian: Path) -> None:
     result = invoke("translate", "-m", str(marian), input="")
     assert result.exit_code == 0 and result.stdout == ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from rich.console import Console
@@ -51,6 +53,10 @@ def test_sizes_and_system_rows() -> None:
     assert human_size(512) == "512 B"
     assert human_size(1536) == "1.5 KB"
     assert human_size(3 * 1024**3) == "3.0 GB"
-    text = rendered(system_table({"version": "1", "cpu": {"features": ["avx2", "fma"],
-                                                           "kernel": "avx2"}}))
-    assert "cpu features  avx2, fma" in text and "cpu kernel    avx2" in text
+    text = rendered(system_table({"version": "1", "cpu": {
+        "features": {"avx2": True, "fma": True, "neon": False},
+        "supported_isas": ["scalar", "avx2"], "selected_isa": "avx2", "isa_error": None}}))
+    assert re.search(r"cpu features\s+avx2, fma *$", text, re.MULTILINE)
+    assert re.search(r"cpu supported isas\s+scalar, avx2 *$", text, re.MULTILINE)
+    assert re.search(r"cpu selected isa\s+avx2 *$", text, re.MULTILINE)
+    assert re.search(r"cpu isa error\s+- *$", text, re.MULTILINE)
