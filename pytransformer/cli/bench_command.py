@@ -10,6 +10,7 @@ from typing import Optional
 
 import click
 import typer
+from rich.markup import escape
 
 from pytransformer import bench
 from pytransformer.cli.console import stderr_console
@@ -89,7 +90,7 @@ def bench_command(
     try:
         with stderr_console().status("benchmarking") as status:
             report = bench.run_benchmark(settings, command=command,
-                                         progress=lambda message: status.update(message))
+                                         progress=lambda message: status.update(escape(message)))
     except bench.BenchmarkError as error:
         raise CliError(str(error)) from None
     if as_json:

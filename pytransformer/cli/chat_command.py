@@ -11,7 +11,6 @@ from __future__ import annotations
 import select
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -19,6 +18,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -96,25 +96,23 @@ def _more_input_waiting(stream: Any) -> bool:
 
 
 class Repl:
-    def __init__(self, session: Session, settings: Settings, history: Path | None,
-                 read_line: Callable[[str], str] = input) -> None:
+    def __init__(self, session: Session, settings: Settings, history: Path | None) -> None:
         self.session = session
         self.settings = settings
         self.console = stdout_console()
         self.readline = _Readline(history)
-        self.read_line = read_line
         self.stats = Statistics()
         self.interactive = sys.stdin.isatty()
 
     # ---- input
 
     def read_entry(self) -> str:
-        """One entry: a typed line, or every line of a paste (read_line raises EOFError at the
+        """One entry: a typed line, or every line of a paste (input() raises EOFError at the
         end of input and KeyboardInterrupt on Ctrl-C)."""
-        lines = [self.read_line(PROMPT if self.interactive else "")]
+        lines = [input(PROMPT if self.interactive else "")]
         while self.interactive and _more_input_waiting(sys.stdin):
             try:
-                lines.append(self.read_line(""))
+                lines.append(input(""))
             except EOFError:
                 break
         self.readline.remember()
@@ -123,7 +121,7 @@ class Repl:
     # ---- commands
 
     def run(self) -> None:
-        self.console.print(f"[bold]pytransformer chat[/] · {self._model_name()} · "
+        self.console.print(f"[bold]pytransformer chat[/] · {escape(self._model_name())} · "
                            "/help for commands, Ctrl-D to quit", highlight=False)
         while True:
             try:
@@ -163,10 +161,10 @@ class Repl:
                 self._set_language(source=argument)
             elif name == "/beam":
                 self.settings.beam_size = self._positive(argument, "/beam N")
-                self.console.print(f"beam size {self.settings.beam_size}")
+                self.console.print(f"beam size {self.settings.beam_size}", markup=False)
             elif name in ("/max-length", "/max_length"):
                 self.settings.max_length = self._positive(argument, "/max-length N")
-                self.console.print(f"max length {self.settings.max_length}")
+                self.console.print(f"max length {self.settings.max_length}", markup=False)
             elif name == "/model":
                 self._load_model(argument)
             elif name == "/stats":
@@ -200,7 +198,8 @@ class Repl:
             new_source = None  # a new target overrides an earlier /from
         self.session.languages.resolve_fixed(new_source, new_target)
         self.settings.source_language, self.settings.target_language = new_source, new_target
-        self.console.print(f"{'from' if source is not None else 'to'} {value or 'auto'}")
+        self.console.print(f"{'from' if source is not None else 'to'} {value or 'auto'}",
+                           markup=False, highlight=False)
         if value is not None and not self.session.languages.knows_languages():
             self.console.print("note: this model translates one way and does not say which "
                                "languages; the setting is not checked", style="yellow")
@@ -212,7 +211,7 @@ class Repl:
         session.languages.resolve_fixed(self.settings.source_language,
                                         self.settings.target_language)
         self.session = session
-        self.console.print(f"loaded {self._model_name()}")
+        self.console.print(f"loaded {self._model_name()}", markup=False, highlight=False)
 
     def _model_name(self) -> str:
         return str(self.session.model_path)
@@ -220,11 +219,12 @@ class Repl:
     def _show_stats(self) -> None:
         table = Table(show_header=False, box=None, pad_edge=False)
         languages = self.session.languages.selectable
-        table.add_row("model", self._model_name())
+        table.add_row("model", escape(self._model_name()))
         if languages:
-            table.add_row("languages", ", ".join(bare(language) for language in languages))
-        table.add_row("from / to", f"{self.settings.source_language or 'auto'} / "
-                                   f"{self.settings.target_language or 'auto'}")
+            table.add_row("languages", escape(", ".join(bare(language)
+                                                        for language in languages)))
+        table.add_row("from / to", escape(f"{self.settings.source_language or 'auto'} / "
+                                          f"{self.settings.target_language or 'auto'}"))
         table.add_row("beam size", str(self.settings.beam_size or "model default"))
         table.add_row("max length", str(self.settings.max_length or "model default"))
         stats = self.stats

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 import pytransformer
 from pytransformer.cli.console import print_json, stderr_console, stdout_console
@@ -103,7 +104,7 @@ def convert(
                      else pytransformer.convert_ctranslate2)
         quantization = quantize.value if quantize is not None else None
         started = time.perf_counter()
-        with stderr_console().status(f"converting {detected} model {source} → {target}"):
+        with stderr_console().status(escape(f"converting {detected} model {source} → {target}")):
             converter(str(directory), str(target), quantize=quantization)
         seconds = time.perf_counter() - started
 

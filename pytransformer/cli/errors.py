@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 import pytransformer
 
@@ -67,8 +68,8 @@ def describe_error(error: BaseException) -> str:
 def print_error(error: BaseException) -> None:
     if _debug:
         traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
-    stderr_console().print(f"[bold red]error:[/] {describe_error(error)}", highlight=False,
-                           markup=True, soft_wrap=True)
+    stderr_console().print(f"[bold red]error:[/] {escape(describe_error(error))}",
+                           highlight=False, soft_wrap=True)
 
 
 def reports_errors(command: F) -> F:
@@ -100,7 +101,8 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   file: Any = None, line: str | None = None) -> None:
     """Warnings (e.g. an input truncated to the model's limit) as one line on stderr."""
     text = " ".join(str(message).split())
-    stderr_console().print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+    stderr_console().print(f"[yellow]warning:[/] {escape(text)}", highlight=False,
+                           soft_wrap=True)
 
 
 def _silence_stdout() -> None:

@@ -44,7 +44,8 @@ def models(
         print_json({"models_dir": str(user_models_dir()), "models": found})
         return
     console.print(models_table(found))
-    console.print(f"user models directory: {user_models_dir()}", style="dim", highlight=False)
+    console.print(f"user models directory: {user_models_dir()}", style="dim", highlight=False,
+                  markup=False)
 
 
 @reports_errors

@@ -34,7 +34,7 @@ def user_models() -> list[Path]:
 
 
 def looks_convertible(directory: Path) -> bool:
-    """A Marian / CTranslate2 / argos-translate directory that `convert` could turn into a model."""
+    """A Marian / CTranslate2 / argos-translate directory that `convert` can turn into a model."""
     return any((directory / name).exists() for name in
                ("config.json", "model.bin", "metadata.json", "model"))
 

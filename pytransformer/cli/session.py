@@ -14,7 +14,6 @@ from typing import Any
 
 import pytransformer
 from pytransformer.cli.console import stderr_console
-from pytransformer.cli.errors import CliError
 from pytransformer.cli.languages import LanguageChoice
 from pytransformer.cli.model_store import default_model_path, resolve_model
 from pytransformer.cli.text import join_sentences, split_sentences

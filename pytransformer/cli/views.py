@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 import pytransformer
@@ -72,11 +73,12 @@ def models_table(found: list[dict[str, Any]]) -> Table:
     for entry in found:
         origin = "default" if entry.get("origin") == "default" else ""
         if "error" in entry:
-            table.add_row(origin, "[red]unreadable[/]", "", "", f"[red]{entry['error']}[/]",
-                          entry["path"])
+            table.add_row(origin, "[red]unreadable[/]", "", "",
+                          f"[red]{escape(entry['error'])}[/]", escape(entry["path"]))
             continue
-        table.add_row(origin, entry.get("name") or Path(entry["path"]).stem, _languages(entry),
-                      human_size(entry["size_bytes"]), _dtypes(entry), entry["path"])
+        table.add_row(origin, escape(entry.get("name") or Path(entry["path"]).stem),
+                      escape(_languages(entry)), human_size(entry["size_bytes"]),
+                      _dtypes(entry), escape(entry["path"]))
     return table
 
 
@@ -84,9 +86,9 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    table.add_row("file", summary["path"])
+    table.add_row("file", escape(summary["path"]))
     table.add_row("size", human_size(summary["size_bytes"]))
-    table.add_row("languages", _languages(summary))
+    table.add_row("languages", escape(_languages(summary)))
     if summary.get("dtypes") is not None or not summary.get("stored_as"):
         table.add_row("dtypes", _dtypes(summary))
     if summary.get("stored_as"):
@@ -101,7 +103,7 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
         table.add_row("vocabulary", f"{vocab} ({summary.get('tokenizer')})")
     for key in ("name", "source", "converted_from"):
         if summary.get(key):
-            table.add_row(key.replace("_", " "), str(summary[key]))
+            table.add_row(key.replace("_", " "), escape(str(summary[key])))
     return table
 
 
@@ -127,5 +129,5 @@ def system_table(system: dict[str, Any]) -> Table:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for name, value in _system_rows("", system):
-        table.add_row(name, value)
+        table.add_row(name, escape(value))
     return table

@@ -174,9 +174,10 @@ def test_model_errors_are_one_line(tmp_path: Path, marian: Path) -> None:
     corrupt.write_bytes(marian.read_bytes()[:1000])
     assert_one_line_error(invoke("translate", "-m", str(corrupt), "hi"),
                           "invalid model file", "corrupt.ptm")
-    garbage = tmp_path / "garbage.ptm"
+    garbage = tmp_path / "[bold]garbage.ptm"  # printed as is, not as Rich markup
     garbage.write_bytes(b"not a model at all")
-    assert_one_line_error(invoke("translate", "-m", str(garbage), "hi"), "invalid model file")
+    assert_one_line_error(invoke("translate", "-m", str(garbage), "hi"), "invalid model file",
+                          "[bold]garbage.ptm")
 
 
 def test_input_errors_are_one_line(tmp_path: Path, marian: Path) -> None:
