@@ -23,7 +23,10 @@ from pytransformer.bench.random_model import (
 )
 from pytransformer.bench.report import (
     TABLE_HEADERS,
+    context_lines,
+    format_markdown,
     format_report,
+    note_lines,
     ratio_lines,
     roofline_lines,
     table_rows,
@@ -63,7 +66,10 @@ __all__ = [
     "cached_random_marian",
     "decoder_bytes_per_token",
     "default_cache_dir",
+    "context_lines",
+    "format_markdown",
     "format_report",
+    "note_lines",
     "machine_info",
     "measure_memory_bandwidth",
     "ratio_lines",

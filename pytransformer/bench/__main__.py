@@ -3,21 +3,24 @@
     python -m pytransformer.bench --random opus-mt --compare ctranslate2,transformers
     python -m pytransformer.bench path/to/opus-mt-en-de --json
     python -m pytransformer.bench make-model DIR [--shape opus-mt] [--seed 0]
+    python -m pytransformer.bench show REPORT.json [--markdown]     (a saved --json report)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 
 from pytransformer.bench.random_model import SHAPES, write_random_marian
-from pytransformer.bench.report import format_report
+from pytransformer.bench.report import format_markdown, format_report
 from pytransformer.bench.runner import (
     COMPARABLE_ENGINES,
     PRECISIONS,
     WORKLOADS,
     BenchmarkError,
+    BenchmarkReport,
     BenchmarkSettings,
     run_benchmark,
 )
@@ -62,7 +65,10 @@ def _benchmark_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", dest="timeout_s", type=float, default=None,
                         help="seconds allowed per engine")
     parser.add_argument("--cache-dir", help="where random models and conversions are kept")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the report as JSON")
+    output.add_argument("--markdown", action="store_true",
+                        help="print the report as a Markdown section (docs/benchmarks.md)")
     return parser
 
 
@@ -77,12 +83,26 @@ def _make_model(argv: list[str]) -> int:
     return 0
 
 
+def _show(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytransformer.bench show",
+                                     description="Print a report saved with --json.")
+    parser.add_argument("report", help="a JSON file written by --json")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+    with open(args.report, encoding="utf-8") as file:
+        report = BenchmarkReport.from_dict(json.load(file))
+    print(format_markdown(report) if args.markdown else format_report(report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["make-model"]:
         return _make_model(argv[1:])
+    if argv[:1] == ["show"]:
+        return _show(argv[1:])
     args = vars(_benchmark_parser().parse_args(argv))
-    as_json = args.pop("json")
+    as_json, as_markdown = args.pop("json"), args.pop("markdown")
     settings = BenchmarkSettings(**args)
     command = "python -m pytransformer.bench " + shlex.join(argv)
     progress = None if as_json else (lambda message: print(f"... {message}", file=sys.stderr))
@@ -91,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(report.to_json() if as_json else format_report(report))
+    if as_json:
+        print(report.to_json())
+    else:
+        print(format_markdown(report) if as_markdown else format_report(report))
     return 0
 
 

@@ -71,26 +71,32 @@ def load_average() -> tuple[float, float, float]:
 
 
 def measure_memory_bandwidth(threads: int = 0, megabytes: int = 256, repeats: int = 5) -> float:
-    """Read bandwidth of main memory in GB/s: the best of `repeats` passes of `threads` threads
-    (0: the physical cores) each taking the maximum of its share of a `megabytes` float32 array
-    (numpy's SIMD reduction; it releases the GIL). The array is far larger than any cache, so
-    this is the rate at which weights can stream from memory, the bound of batch-1 decoding."""
+    """Read bandwidth of main memory in GB/s: the best pass over a `megabytes` float32 array
+    (far larger than any cache) of two read-only kernels (numpy's SIMD maximum, and BLAS's dot
+    product) split over 1 and over `threads` threads (0: the physical cores), `repeats` passes
+    each. numpy and BLAS release the GIL, so the threads run in parallel. The best pass is
+    taken because other processes share the memory bus: this estimates what the hardware can
+    do, the bound of batch-1 decoding, which streams every decoder weight once per token."""
     threads = threads or physical_cores()
     data = np.ones(megabytes * (1 << 20) // 4, dtype=np.float32)
-    parts = np.array_split(data, threads)
     best = float("inf")
-    for _ in range(repeats):
-        workers = [threading.Thread(target=np.max, args=(part,)) for part in parts]
-        start = time.perf_counter()
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        best = min(best, time.perf_counter() - start)
+    for count in sorted({1, threads}):
+        parts = np.array_split(data, count)
+        for kernel in (np.max, lambda part: np.dot(part, part)):
+            for _ in range(repeats):
+                workers = [threading.Thread(target=kernel, args=(part,)) for part in parts]
+                start = time.perf_counter()
+                for worker in workers:
+                    worker.start()
+                for worker in workers:
+                    worker.join()
+                best = min(best, time.perf_counter() - start)
     return data.nbytes / best / 1e9
 
 
-def machine_info(bandwidth_threads: int = 0) -> MachineInfo:
+def machine_info() -> MachineInfo:
+    """The machine now; the bandwidth is measured with every physical core, whatever number of
+    threads the engines use: the roofline is the hardware's limit."""
     return MachineInfo(cpu_model=cpu_model(), physical_cores=physical_cores(),
                        logical_cpus=usable_cpus(), load_average=load_average(),
-                       memory_bandwidth_gbs=measure_memory_bandwidth(bandwidth_threads))
+                       memory_bandwidth_gbs=measure_memory_bandwidth())

@@ -64,13 +64,14 @@ def format_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
                       *(line(row) for row in rows)])
 
 
-def format_report(report: BenchmarkReport) -> str:
-    """The whole report as plain text: context, table, roofline, ratios, notes."""
+def context_lines(report: BenchmarkReport) -> list[str]:
+    """The model, the machine (with its load) and the workload, one line each."""
     s, m, model = report.settings, report.machine, report.model
     shape = (f"d_model {model['d_model']}, {model['encoder_layers']}+{model['decoder_layers']} "
              f"layers, {model['encoder_heads']} heads, FFN {model['encoder_ffn_dim']}, "
              f"vocab {model['target_vocab_size']}")
-    parts = [
+    threads = s.threads or m.physical_cores
+    return [
         f"model: {model['name']} ({model['kind']}; {shape})",
         f"machine: {m.cpu_model}, {m.physical_cores} physical cores, {m.logical_cpus} CPUs; "
         f"load average {m.load_average[0]:.2f} before, {report.load_average_after[0]:.2f} "
@@ -78,23 +79,43 @@ def format_report(report: BenchmarkReport) -> str:
         f"workload: greedy = 1 sentence of {s.source_length} tokens -> {s.greedy_length} "
         f"tokens; batch = {s.batch_size} sentences, beam {s.beam_size} -> {s.batch_length} "
         f"tokens each; encoder = the same {s.batch_size} sentences; EOS suppressed; "
-        f"median of {s.runs} runs ({s.batch_runs} for batch); "
-        f"{_threads(report)} threads",
-        "",
-        format_table(TABLE_HEADERS, table_rows(report)),
+        f"median of {s.runs} runs ({s.batch_runs} for batch); {threads} threads",
     ]
-    for title, lines in (("roofline (batch-1 greedy)", roofline_lines(report)),
-                         ("ratios (> 1: pytransformer faster or lighter)", ratio_lines(report))):
-        if lines:
-            parts += ["", title + ":", *("  " + line for line in lines)]
+
+
+def note_lines(report: BenchmarkReport) -> list[str]:
     notes = sorted({w.note for r in report.results for w in r.workloads.values() if w.note})
     notes += [f"{engine}: {reason}" for engine, reason in report.skipped.items()]
-    conversions = [f"{r.label} converted in {r.conversion_s:.1f} s" for r in report.results
-                   if r.conversion_s is not None]
-    if notes or conversions:
-        parts += ["", "notes:", *("  " + note for note in notes + conversions)]
+    notes += [f"{r.label} converted in {r.conversion_s:.1f} s" for r in report.results
+              if r.conversion_s is not None]
+    return notes
+
+
+def _sections(report: BenchmarkReport) -> list[tuple[str, list[str]]]:
+    return [("roofline (batch-1 greedy)", roofline_lines(report)),
+            ("ratios, pytransformer / other (> 1: pytransformer faster or lighter)",
+             ratio_lines(report)),
+            ("notes", note_lines(report))]
+
+
+def format_report(report: BenchmarkReport) -> str:
+    """The whole report as plain text: context, table, roofline, ratios, notes."""
+    parts = [*context_lines(report), "", format_table(TABLE_HEADERS, table_rows(report))]
+    for title, lines in _sections(report):
+        if lines:
+            parts += ["", title + ":", *("  " + line for line in lines)]
     return "\n".join(parts)
 
 
-def _threads(report: BenchmarkReport) -> str:
-    return str(report.settings.threads or report.machine.physical_cores)
+def format_markdown(report: BenchmarkReport) -> str:
+    """The report as a Markdown section for docs/benchmarks.md."""
+    lines = [f"### {report.date[:10]}: {report.model['name']}", "", "```",
+             report.command or "python -m pytransformer.bench", "```", ""]
+    lines += [f"- {line}" for line in context_lines(report)]
+    lines += ["", "| " + " | ".join(TABLE_HEADERS) + " |",
+              "|" + "|".join(["---"] + ["---:"] * (len(TABLE_HEADERS) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
+    for title, items in _sections(report):
+        if items:
+            lines += ["", title[0].upper() + title[1:] + ":", "", *(f"- {i}" for i in items)]
+    return "\n".join(lines) + "\n"

@@ -18,9 +18,11 @@ from pytransformer.bench import (
     TABLE_HEADERS,
     TINY_SHAPE,
     BenchmarkError,
+    BenchmarkReport,
     BenchmarkSettings,
     MarianShape,
     decoder_bytes_per_token,
+    format_markdown,
     format_report,
     measure_memory_bandwidth,
     run_benchmark,
@@ -120,6 +122,19 @@ def test_report_is_json_and_text(tiny_report):
     assert "pytransformer float32" in text and "pytransformer int8" in text
     rows = table_rows(tiny_report)
     assert len(rows) == 2 and all(len(row) == len(TABLE_HEADERS) for row in rows)
+
+
+def test_report_round_trips_through_json_and_renders_markdown(tiny_report, tmp_path):
+    again = BenchmarkReport.from_dict(json.loads(tiny_report.to_json()))
+    assert again == tiny_report
+    markdown = format_markdown(tiny_report)
+    assert markdown.startswith("### ") and "| engine | load s |" in markdown
+    saved = tmp_path / "report.json"
+    saved.write_text(tiny_report.to_json())
+    completed = subprocess.run([sys.executable, "-m", "pytransformer.bench", "show", str(saved)],
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == format_report(tiny_report)
 
 
 def test_decoder_bytes_per_token_counts_what_one_step_reads(tiny_report):
