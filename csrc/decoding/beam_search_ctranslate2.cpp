@@ -27,7 +27,7 @@ struct Sentence {
 
 }  // namespace
 
-std::vector<SentenceResult> beam_search_ctranslate2(const models::Seq2SeqModel& model,
+std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoderModel& model,
                                                     const models::EncoderOutput& encoded,
                                                     const SubBatch& batch,
                                                     const SearchOptions& options,

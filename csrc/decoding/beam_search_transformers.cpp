@@ -32,7 +32,7 @@ void add_finished(std::vector<Hypothesis>& finished, Hypothesis hypothesis, size
 
 }  // namespace
 
-std::vector<SentenceResult> beam_search_transformers(const models::Seq2SeqModel& model,
+std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecoderModel& model,
                                                      const models::EncoderOutput& encoded,
                                                      const SubBatch& batch,
                                                      const SearchOptions& options,

@@ -22,7 +22,7 @@ struct GreedyRow {
 
 }  // namespace
 
-std::vector<SentenceResult> greedy_search(const models::Seq2SeqModel& model,
+std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& model,
                                           const models::EncoderOutput& encoded,
                                           const SubBatch& batch, const SearchOptions& options,
                                           DecodingHooks& hooks) {

@@ -125,7 +125,7 @@ SearchOptions SearchOptions::from_config(const format::ModelConfig& config) {
   return options;
 }
 
-std::vector<SentenceResult> generate(const models::Seq2SeqModel& model,
+std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
                                      const std::vector<std::vector<int32_t>>& source_ids,
                                      const SearchOptions& options, const TokenCallback& on_token,
                                      const std::function<void()>& between_steps) {

@@ -1,7 +1,8 @@
-// Search strategies over a Seq2SeqModel: greedy, beam search and sampling. The model gives
-// logits; this layer applies logits processors (suppressed ids, min length, forced EOS,
-// temperature, top-k, top-p) and chooses tokens, following the conventions of the reference
-// implementation named by SearchOptions::convention (docs/decoding.md) so outputs are
+// Search strategies over an EncoderDecoderModel (the CPU Seq2SeqModel or the CUDA backend's
+// model): greedy, beam search and sampling. The model gives logits; this layer applies logits
+// processors (suppressed ids, min length, forced EOS, temperature, top-k, top-p) and chooses
+// tokens, following the conventions of the reference implementation named by
+// SearchOptions::convention (docs/decoding.md) so outputs are
 // token-identical to it.
 //
 // Batching: sentences are sorted by length internally and split into sub-batches; results come
@@ -13,7 +14,7 @@
 #include <vector>
 
 #include "format/model_config.h"
-#include "models/seq2seq_model.h"
+#include "models/encoder_decoder_model.h"
 
 namespace pytransformer::decoding {
 
@@ -63,7 +64,7 @@ using TokenCallback = std::function<bool(int64_t sentence, int32_t token)>;
 // Decodes every sentence; throws InvalidArgument for options the model cannot honour.
 // `between_steps`, if set, is called before every decoder step and may throw to abort (the
 // Python binding checks for Ctrl-C there).
-std::vector<SentenceResult> generate(const models::Seq2SeqModel& model,
+std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
                                      const std::vector<std::vector<int32_t>>& source_ids,
                                      const SearchOptions& options,
                                      const TokenCallback& on_token = nullptr,

@@ -12,7 +12,7 @@
 
 #include "decoding/logits_processors.h"
 #include "decoding/search.h"
-#include "models/seq2seq_model.h"
+#include "models/encoder_decoder_model.h"
 
 namespace pytransformer::decoding {
 
@@ -33,18 +33,18 @@ struct DecodingHooks {
   bool stopped = false;  // set once on_token returned false: every strategy then stops
 };
 
-std::vector<SentenceResult> greedy_search(const models::Seq2SeqModel& model,
+std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& model,
                                           const models::EncoderOutput& encoded,
                                           const SubBatch& batch, const SearchOptions& options,
                                           DecodingHooks& hooks);
 
-std::vector<SentenceResult> beam_search_transformers(const models::Seq2SeqModel& model,
+std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecoderModel& model,
                                                      const models::EncoderOutput& encoded,
                                                      const SubBatch& batch,
                                                      const SearchOptions& options,
                                                      DecodingHooks& hooks);
 
-std::vector<SentenceResult> beam_search_ctranslate2(const models::Seq2SeqModel& model,
+std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoderModel& model,
                                                     const models::EncoderOutput& encoded,
                                                     const SubBatch& batch,
                                                     const SearchOptions& options,
@@ -60,18 +60,18 @@ LogitsProcessorList sampling_warpers(const SearchOptions& options);
 // One decoding loop over the model: owns the cache and the logits of the current step.
 class StepRunner {
  public:
-  StepRunner(const models::Seq2SeqModel& model, const models::EncoderOutput& encoded,
+  StepRunner(const models::EncoderDecoderModel& model, const models::EncoderOutput& encoded,
              int64_t max_hypotheses, int64_t max_steps);
   ~StepRunner();
 
-  // Runs one decoder step (see Seq2SeqModel::decode_step) and returns the logits
+  // Runs one decoder step (see EncoderDecoderModel::decode_step) and returns the logits
   // [tokens.size(), vocab()], writable, valid until the next call.
   float* step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& sentence,
               const std::vector<int32_t>& parent);
   int64_t vocab() const { return vocab_; }
 
  private:
-  const models::Seq2SeqModel& model_;
+  const models::EncoderDecoderModel& model_;
   std::unique_ptr<models::DecoderState> state_;
   int64_t vocab_;
   std::vector<float> logits_;

@@ -2,7 +2,8 @@
 
 namespace pytransformer::decoding {
 
-StepRunner::StepRunner(const models::Seq2SeqModel& model, const models::EncoderOutput& encoded,
+StepRunner::StepRunner(const models::EncoderDecoderModel& model,
+                       const models::EncoderOutput& encoded,
                        int64_t max_hypotheses, int64_t max_steps)
     : model_(model),
       state_(model.start_decoding(encoded, max_hypotheses, max_steps)),

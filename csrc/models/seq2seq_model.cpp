@@ -21,10 +21,8 @@ namespace {
 
 [[noreturn]] void invalid(const std::string& message) { throw InvalidArgument(message); }
 
-}  // namespace
-
 // The cache of one decoding loop (design in seq2seq_model.h).
-struct DecoderState::Impl {
+struct DecoderCache {
   int64_t batch = 0;
   int64_t source_length = 0;
   std::vector<int64_t> lengths;            // [batch]
@@ -45,9 +43,12 @@ struct DecoderState::Impl {
   std::vector<int32_t> next_ancestry;
 };
 
-DecoderState::DecoderState() : impl_(std::make_unique<Impl>()) {}
-DecoderState::~DecoderState() = default;
-int64_t DecoderState::step() const { return impl_->step; }
+struct Seq2SeqDecoderState final : DecoderState {
+  DecoderCache cache;
+  int64_t step() const override { return cache.step; }
+};
+
+}  // namespace
 
 struct Seq2SeqModel::Impl {
   std::shared_ptr<const format::ModelFile> file;
@@ -172,8 +173,8 @@ std::unique_ptr<DecoderState> Seq2SeqModel::start_decoding(const EncoderOutput& 
     invalid("max_steps = " + std::to_string(max_steps) + " exceeds model.max_positions = " +
             std::to_string(config.max_positions));
   }
-  std::unique_ptr<DecoderState> decoder_state(new DecoderState());
-  DecoderState::Impl* state = decoder_state->impl_.get();
+  auto decoder_state = std::make_unique<Seq2SeqDecoderState>();
+  DecoderCache* state = &decoder_state->cache;
   state->batch = encoded.batch;
   state->source_length = encoded.max_length;
   state->lengths = encoded.lengths;
@@ -201,7 +202,9 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
                                CrossAttentionRecord* attention) const {
   const format::ModelConfig& config = impl_->config;
   const int64_t d = config.d_model;
-  DecoderState::Impl& state = *decoder_state.impl_;
+  auto* own_state = dynamic_cast<Seq2SeqDecoderState*>(&decoder_state);
+  if (!own_state) invalid("decode_step: the state was not made by this model's start_decoding()");
+  DecoderCache& state = own_state->cache;
   const int64_t t = state.step;
   if (t >= state.max_steps) {
     invalid("decode_step: step " + std::to_string(t) + " is past max_steps = " +

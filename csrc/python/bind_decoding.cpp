@@ -36,7 +36,7 @@ std::vector<int32_t> to_ids(const std::vector<int64_t>& values, const std::strin
 
 // generation.renormalize_logits (optional, written by the Marian converter) is not parsed into
 // ModelConfig; read it here until it is.
-bool renormalize_default(const models::Seq2SeqModel& model) {
+bool renormalize_default(const models::EncoderDecoderModel& model) {
   const auto& metadata = model.file().metadata();
   const auto it = metadata.find("generation.renormalize_logits");
   return it != metadata.end() && std::holds_alternative<bool>(it->second) &&

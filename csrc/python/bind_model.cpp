@@ -1,6 +1,7 @@
-// _core.Model: a Seq2SeqModel opened from a file, with the entry points tests and tools need
-// (encode, teacher-forced logits and cross-attention through the cached decode path). The
-// class is registered with a shared_ptr holder (model_handle.h) so other bindings can take it.
+// _core.EncoderDecoderModel: the entry points tests and tools need (encode, teacher-forced
+// logits and cross-attention through the cached decode path) on any model, and _core.Model: the
+// CPU Seq2SeqModel opened from a file. The classes are registered with shared_ptr holders
+// (model_handle.h) so other bindings (and the CUDA module's model) can build on them.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "format/model_file.h"
+#include "models/seq2seq_model.h"
 #include "python/model_handle.h"
 #include "pytransformer/error.h"
 
@@ -21,6 +23,7 @@ namespace pytransformer::python {
 namespace {
 
 using models::CrossAttentionRecord;
+using models::EncoderDecoderModel;
 using models::EncoderOutput;
 using models::Seq2SeqModel;
 using format::ModelConfig;
@@ -91,8 +94,8 @@ py::dict config_dict(const format::ModelConfig& c) {
 // the batch exercise the ancestry table). on_step(t, active, logits [n, V], record) receives
 // each step's results.
 template <typename OnStep>
-void teacher_force(const Seq2SeqModel& model, const IdBatch& source_ids, const IdBatch& target_ids,
-                   bool record_attention, const OnStep& on_step) {
+void teacher_force(const EncoderDecoderModel& model, const IdBatch& source_ids,
+                   const IdBatch& target_ids, bool record_attention, const OnStep& on_step) {
   if (source_ids.size() != target_ids.size()) {
     throw InvalidArgument("source_ids has " + std::to_string(source_ids.size()) +
                           " sentences but target_ids has " + std::to_string(target_ids.size()));
@@ -180,7 +183,7 @@ class DecoderSession {
   std::unique_ptr<models::DecoderState> state_;
 };
 
-py::tuple encode(const Seq2SeqModel& model, const IdBatch& source_ids) {
+py::tuple encode(const EncoderDecoderModel& model, const IdBatch& source_ids) {
   const std::vector<std::vector<int32_t>> sources = to_int32(source_ids, "source_ids");
   EncoderOutput encoded;
   {
@@ -193,7 +196,7 @@ py::tuple encode(const Seq2SeqModel& model, const IdBatch& source_ids) {
   return py::make_tuple(hidden, py::cast(encoded.lengths));
 }
 
-py::list teacher_forced_logits(const Seq2SeqModel& model, const IdBatch& source_ids,
+py::list teacher_forced_logits(const EncoderDecoderModel& model, const IdBatch& source_ids,
                                const IdBatch& target_ids) {
   const int64_t vocab = model.config().target_vocab_size;
   std::vector<std::vector<float>> per_sentence(target_ids.size());
@@ -219,7 +222,7 @@ py::list teacher_forced_logits(const Seq2SeqModel& model, const IdBatch& source_
   return result;
 }
 
-py::list cross_attention(const Seq2SeqModel& model, const IdBatch& source_ids,
+py::list cross_attention(const EncoderDecoderModel& model, const IdBatch& source_ids,
                          const IdBatch& target_ids) {
   const format::ModelConfig& config = model.config();
   const int64_t layers = config.decoder_layers, heads = config.decoder_heads;
@@ -266,17 +269,12 @@ py::list cross_attention(const Seq2SeqModel& model, const IdBatch& source_ids,
 }  // namespace
 
 void bind_model(py::module_& m) {
-  ModelClass(m, "Model",
-             "An encoder-decoder Transformer loaded from a model file (weights memory-mapped).")
-      .def(py::init([](const std::string& path, int threads) {
-             if (threads < 0) throw InvalidArgument("threads must be >= 0 (0: default)");
-             py::gil_scoped_release release;
-             return std::make_shared<Seq2SeqModel>(format::ModelFile::open(path), threads);
-           }),
-           py::arg("path"), py::arg("threads") = 0)
-      .def_property_readonly("path", [](const Seq2SeqModel& model) { return model.file().path(); })
-      .def_property_readonly("config",
-                             [](const Seq2SeqModel& model) { return config_dict(model.config()); })
+  ModelClass(m, "EncoderDecoderModel",
+             "An encoder-decoder Transformer (the CPU Model or the CUDA backend's model).")
+      .def_property_readonly("path",
+                             [](const EncoderDecoderModel& model) { return model.file().path(); })
+      .def_property_readonly(
+          "config", [](const EncoderDecoderModel& model) { return config_dict(model.config()); })
       .def("encode", &encode, py::arg("source_ids"),
            "Encoder output [batch, max_length, d_model] (padding rows zero) and the lengths.")
       .def("teacher_forced_logits", &teacher_forced_logits, py::arg("source_ids"),
@@ -293,6 +291,15 @@ void bind_model(py::module_& m) {
           },
           py::arg("source_ids"), py::arg("max_hypotheses"), py::arg("max_steps"),
           "Encodes the sources and starts a step-by-step decoding loop over them.");
+
+  py::class_<Seq2SeqModel, EncoderDecoderModel, std::shared_ptr<Seq2SeqModel>>(
+      m, "Model", "The CPU model, loaded from a model file (weights memory-mapped).")
+      .def(py::init([](const std::string& path, int threads) {
+             if (threads < 0) throw InvalidArgument("threads must be >= 0 (0: default)");
+             py::gil_scoped_release release;
+             return std::make_shared<Seq2SeqModel>(format::ModelFile::open(path), threads);
+           }),
+           py::arg("path"), py::arg("threads") = 0);
 
   py::class_<DecoderSession>(m, "DecoderSession",
                              "One decoding loop over the KV cache (Model.start_decoding).")

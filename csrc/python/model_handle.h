@@ -1,21 +1,24 @@
-// How other bindings reach the C++ model behind a Python `_core.Model`.
+// How other bindings reach the C++ model behind a Python model object.
 //
-// bind_model.cpp registers models::Seq2SeqModel itself as the Python class `_core.Model`, held
-// by a std::shared_ptr (ModelHolder). Another binding (e.g. bind_decoding.cpp) takes the model
-// as an argument of type `const ModelHolder&` (or `const models::Seq2SeqModel&`) and pybind11
-// converts the Python object; holding the shared_ptr keeps the model (and its memory-mapped
-// file) alive while the GIL is released. The model is immutable, so several threads may use one.
+// bind_model.cpp registers models::EncoderDecoderModel as the Python class
+// `_core.EncoderDecoderModel` (with encode, teacher-forced logits, cross-attention and
+// start_decoding), held by a std::shared_ptr (ModelHolder), and models::Seq2SeqModel as its
+// subclass `_core.Model` (the CPU model). The CUDA backend's module registers its GPU model as
+// another subclass (`_cuda.Model`). Another binding (e.g. bind_decoding.cpp) takes a model as an
+// argument of type `const ModelHolder&` and pybind11 converts either Python object; holding the
+// shared_ptr keeps the model (and its memory-mapped file) alive while the GIL is released. Models
+// are immutable, so several threads may use one.
 #pragma once
 
 #include <memory>
 
 #include <pybind11/pybind11.h>
 
-#include "models/seq2seq_model.h"
+#include "models/encoder_decoder_model.h"
 
 namespace pytransformer::python {
 
-using ModelHolder = std::shared_ptr<models::Seq2SeqModel>;
-using ModelClass = pybind11::class_<models::Seq2SeqModel, ModelHolder>;
+using ModelHolder = std::shared_ptr<models::EncoderDecoderModel>;
+using ModelClass = pybind11::class_<models::EncoderDecoderModel, ModelHolder>;
 
 }  // namespace pytransformer::python

@@ -1,0 +1,77 @@
+// The contract between an encoder-decoder model and the search strategies (csrc/decoding/):
+// encode(), start_decoding() and decode_step() over a KV cache. Seq2SeqModel (the CPU core,
+// seq2seq_model.h) implements it, and so does the GPU model of the CUDA backend
+// (csrc/cuda/cuda_model.h, in the optional _cuda module), so the same search code runs on both.
+// A model never chooses tokens.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "format/model_config.h"
+#include "format/model_file.h"
+
+namespace pytransformer::models {
+
+// Encoder output for a batch. hidden: [batch, max_length, d_model] row-major; rows past a
+// sentence's length are padding (zeros) and are masked by the decoder.
+struct EncoderOutput {
+  int64_t batch = 0;
+  int64_t max_length = 0;
+  std::vector<int64_t> lengths;  // [batch]
+  std::vector<float> hidden;     // [batch, max_length, d_model]
+};
+
+// The KV cache and ancestry of one decoding loop, made by a model's start_decoding() and usable
+// only with that model (decode_step() rejects another's). Not thread-safe: one loop owns it.
+class DecoderState {
+ public:
+  virtual ~DecoderState() = default;
+  DecoderState(const DecoderState&) = delete;
+  DecoderState& operator=(const DecoderState&) = delete;
+
+  virtual int64_t step() const = 0;  // decode_step() calls made so far (the next position)
+
+ protected:
+  DecoderState() = default;
+};
+
+// Cross-attention probabilities of one step, for inspection (the `explain` command):
+// [decoder_layers, decoder_heads, n, source max_length] row-major.
+struct CrossAttentionRecord {
+  std::vector<float> probabilities;
+};
+
+class EncoderDecoderModel {
+ public:
+  virtual ~EncoderDecoderModel() = default;
+
+  virtual const format::ModelConfig& config() const = 0;
+  virtual const format::ModelFile& file() const = 0;
+
+  // source_ids: one id sequence per sentence (already holding any EOS / language token),
+  // lengths 1..max_positions, ids < source_vocab_size (InvalidArgument otherwise).
+  virtual EncoderOutput encode(const std::vector<std::vector<int32_t>>& source_ids) const = 0;
+
+  // Prepares a cache for up to `max_hypotheses` hypotheses per step and `max_steps` steps over
+  // the sentences of `encoded` (which the state copies what it needs from).
+  virtual std::unique_ptr<DecoderState> start_decoding(const EncoderOutput& encoded,
+                                                       int64_t max_hypotheses,
+                                                       int64_t max_steps) const = 0;
+
+  // One decoder step for n active hypotheses (n <= max_hypotheses), all at the same position
+  // (the state's step counter, advanced by this call).
+  //   tokens[n]:   the input token of each hypothesis (decoder start id at step 0);
+  //   sentence[n]: index in the encoded batch of each hypothesis's source sentence;
+  //   parent[n]:   index among the previous step's hypotheses that each one extends
+  //                (ignored at step 0);
+  //   logits:      output [n, target_vocab_size] in host memory, raw scores before any softmax;
+  //   attention:   optional; receives this step's cross-attention probabilities.
+  // Every argument is checked before the state changes (InvalidArgument).
+  virtual void decode_step(DecoderState& state, const int32_t* tokens, const int32_t* sentence,
+                           const int32_t* parent, int64_t n, float* logits,
+                           CrossAttentionRecord* attention = nullptr) const = 0;
+};
+
+}  // namespace pytransformer::models
