@@ -138,18 +138,8 @@ std::shared_ptr<const format::ModelFile> checked_file(std::shared_ptr<const form
   return file;
 }
 
-}  // namespace
-
-bool cublas_available() {
-#ifdef PYTRANSFORMER_CUBLAS
-  return true;
-#else
-  return false;
-#endif
-}
-
 // The cache and workspaces of one decoding loop (design in cuda_model.h).
-struct CudaDecoderState::Impl {
+struct CudaDecoderState final : models::DecoderState {
   const void* owner = nullptr;  // the CudaModel::Impl that made it
   int64_t batch = 0;
   int64_t source_length = 0;
@@ -157,7 +147,7 @@ struct CudaDecoderState::Impl {
   DeviceBuffer<float> cross;      // [layers][2][batch, source_length, d]: keys, then values
   int64_t max_hypotheses = 0;
   int64_t max_steps = 0;
-  int64_t step = 0;
+  int64_t next_step = 0;
   int64_t previous_count = 0;
   std::vector<DeviceBuffer<float>> cache_blocks;  // [layers][2][kStepsPerBlock][max_hypotheses][d]
   std::vector<const float*> step_pointers;        // [layers][2][max_steps]: chunk base per step
@@ -170,11 +160,19 @@ struct CudaDecoderState::Impl {
   Workspace workspace;                     // rows: max_hypotheses
   DeviceBuffer<float> logits;              // [max_hypotheses, target_vocab]
   DeviceBuffer<float> probabilities;       // [layers][max_hypotheses, heads, 1, source_length]
+
+  int64_t step() const override { return next_step; }
 };
 
-CudaDecoderState::CudaDecoderState() : impl_(std::make_unique<Impl>()) {}
-CudaDecoderState::~CudaDecoderState() = default;
-int64_t CudaDecoderState::step() const { return impl_->step; }
+}  // namespace
+
+bool cublas_available() {
+#ifdef PYTRANSFORMER_CUBLAS
+  return true;
+#else
+  return false;
+#endif
+}
 
 struct CudaModel::Impl {
   std::shared_ptr<const format::ModelFile> file;
@@ -404,15 +402,15 @@ struct CudaModel::Impl {
   }
 
   // Chunk base of step t for decoder layer l (kv 0: keys, 1: values).
-  static float* chunk(CudaDecoderState::Impl& state, int64_t d, size_t l, int kv, int64_t t) {
+  static float* chunk(CudaDecoderState& state, int64_t d, size_t l, int kv, int64_t t) {
     float* block = state.cache_blocks[static_cast<size_t>(t / kStepsPerBlock)].get();
     return block + ((static_cast<int64_t>(l) * 2 + kv) * kStepsPerBlock + t % kStepsPerBlock) *
                        state.max_hypotheses * d;
   }
 
   void cached_self_attention(const Attention& layer, size_t l, const float* x, int64_t n,
-                             CudaDecoderState::Impl& state, Workspace& w, float* out) const {
-    const int64_t t = state.step - 1;
+                             CudaDecoderState& state, Workspace& w, float* out) const {
+    const int64_t t = state.next_step - 1;
     const float* const* pointers = state.device_step_pointers.get() + (l * 2) * state.max_steps;
     linear(layer.q, x, n, w.q.get());
     linear(layer.k, x, n, chunk(state, config.d_model, l, 0, t));
@@ -424,7 +422,7 @@ struct CudaModel::Impl {
   }
 
   void cross_attention(const Attention& layer, size_t l, const float* x, int64_t n,
-                       CudaDecoderState::Impl& state, float* probabilities, Workspace& w,
+                       CudaDecoderState& state, float* probabilities, Workspace& w,
                        float* out) const {
     const int64_t memory = state.batch * state.source_length * config.d_model;
     const float* keys = state.cross.get() + (l * 2) * memory;
@@ -436,7 +434,7 @@ struct CudaModel::Impl {
   }
 
   void decoder_layer(const DecoderLayer& layer, size_t l, float* x, int64_t n,
-                     CudaDecoderState::Impl& state, float* probabilities, Workspace& w) const {
+                     CudaDecoderState& state, float* probabilities, Workspace& w) const {
     if (config.pre_norm) {
       layer_norm(layer.self_attention_norm, x, nullptr, n, w.normed.get());
       cached_self_attention(layer.self_attention, l, w.normed.get(), n, state, w, w.sublayer.get());
@@ -520,9 +518,8 @@ models::EncoderOutput CudaModel::encode(const std::vector<std::vector<int32_t>>&
   return output;
 }
 
-std::unique_ptr<CudaDecoderState> CudaModel::start_decoding(const models::EncoderOutput& encoded,
-                                                            int64_t max_hypotheses,
-                                                            int64_t max_steps) const {
+std::unique_ptr<models::DecoderState> CudaModel::start_decoding(
+    const models::EncoderOutput& encoded, int64_t max_hypotheses, int64_t max_steps) const {
   const format::ModelConfig& config = impl_->config;
   const int64_t d = config.d_model;
   if (encoded.batch < 1) invalid("start_decoding: the encoded batch is empty");
@@ -551,8 +548,8 @@ std::unique_ptr<CudaDecoderState> CudaModel::start_decoding(const models::Encode
   std::lock_guard<std::mutex> lock(impl_->mutex);
   DeviceGuard guard(impl_->device);
   cudaStream_t stream = impl_->stream;
-  std::unique_ptr<CudaDecoderState> decoder_state(new CudaDecoderState());
-  CudaDecoderState::Impl& state = *decoder_state->impl_;
+  auto decoder_state = std::make_unique<CudaDecoderState>();
+  CudaDecoderState& state = *decoder_state;
   const int64_t layers = static_cast<int64_t>(impl_->decoder_layers.size());
   const int64_t memory = encoded.batch * encoded.max_length * d;
   state.owner = impl_.get();
@@ -588,14 +585,17 @@ std::unique_ptr<CudaDecoderState> CudaModel::start_decoding(const models::Encode
   return decoder_state;
 }
 
-void CudaModel::decode_step(CudaDecoderState& decoder_state, const int32_t* tokens,
+void CudaModel::decode_step(models::DecoderState& decoder_state, const int32_t* tokens,
                             const int32_t* sentence, const int32_t* parent, int64_t n,
                             float* logits, models::CrossAttentionRecord* attention) const {
   const format::ModelConfig& config = impl_->config;
   const int64_t d = config.d_model;
-  CudaDecoderState::Impl& state = *decoder_state.impl_;
-  const int64_t t = state.step;
-  if (state.owner != impl_.get()) invalid("decode_step: the state was made by another model");
+  auto* own_state = dynamic_cast<CudaDecoderState*>(&decoder_state);
+  if (!own_state || own_state->owner != impl_.get()) {
+    invalid("decode_step: the state was not made by this model's start_decoding()");
+  }
+  CudaDecoderState& state = *own_state;
+  const int64_t t = state.next_step;
   if (t >= state.max_steps) {
     invalid("decode_step: step " + std::to_string(t) + " is past max_steps = " +
             std::to_string(state.max_steps));
@@ -647,7 +647,7 @@ void CudaModel::decode_step(CudaDecoderState& decoder_state, const int32_t* toke
       state.step_pointers[(l * 2 + kv) * stride + t] = Impl::chunk(state, d, l, kv, t);
     }
   }
-  state.step = t + 1;
+  state.next_step = t + 1;
   state.previous_count = n;
 
   const std::vector<int64_t> positions(static_cast<size_t>(n), t);

@@ -1,13 +1,14 @@
-// The encoder-decoder Transformer on an NVIDIA GPU: the same contract as models::Seq2SeqModel
-// (encode, start_decoding, decode_step; it never chooses tokens), computed by the kernels of
-// csrc/kernels/cuda/ with the numerics of the reference kernels, so the search strategies of
-// csrc/decoding/ run unchanged on top of it (logits come back to the host every step).
+// The encoder-decoder Transformer on an NVIDIA GPU: an EncoderDecoderModel like the CPU
+// Seq2SeqModel (encode, start_decoding, decode_step; it never chooses tokens), computed by the
+// kernels of csrc/kernels/cuda/ with the numerics of the reference kernels, so the search
+// strategies of csrc/decoding/ run unchanged on top of it (logits come back to the host every
+// step).
 //
 // Device memory:
 // - weights are uploaded once, in their stored dtype (f16, bf16 and int8 rows are converted while
 //   the GEMM reads them), tied tensors once; plus the sinusoidal tables;
 // - per encode() call, the activations of that batch;
-// - per decoding loop (a CudaDecoderState): the cross-attention keys and values of every decoder
+// - per decoding loop (its DecoderState): the cross-attention keys and values of every decoder
 //   layer ([batch, source_length, d] each, projected once), step workspaces sized for
 //   max_hypotheses, and the self-attention cache, allocated in blocks of kStepsPerBlock steps as
 //   decoding advances. Each step's chunk holds max_hypotheses rows per layer for keys and values;
@@ -16,7 +17,7 @@
 //   never copy the cache.
 //
 // Thread-safety: a CudaModel may be shared by threads; its GPU work is serialised (one stream,
-// one mutex). A CudaDecoderState belongs to one decoding loop.
+// one mutex). A DecoderState belongs to one decoding loop.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,7 @@
 
 #include "format/model_config.h"
 #include "format/model_file.h"
-#include "models/seq2seq_model.h"
+#include "models/encoder_decoder_model.h"
 
 namespace pytransformer::cuda {
 
@@ -44,43 +45,28 @@ class CudaUnavailable : public std::runtime_error {
 enum class GemmBackend { EXACT, CUBLAS };
 bool cublas_available();
 
-class CudaModel;
-
-class CudaDecoderState {
- public:
-  ~CudaDecoderState();
-  CudaDecoderState(const CudaDecoderState&) = delete;
-  CudaDecoderState& operator=(const CudaDecoderState&) = delete;
-
-  int64_t step() const;
-
- private:
-  friend class CudaModel;
-  CudaDecoderState();
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
-class CudaModel {
+class CudaModel final : public models::EncoderDecoderModel {
  public:
   // Uploads the weights of `file` to GPU `device`. Throws CudaUnavailable when the GPU cannot be
   // used, InvalidArgument for a GEMM backend this build lacks, FormatError for a bad file.
   CudaModel(std::shared_ptr<const format::ModelFile> file, int device = 0,
             GemmBackend gemm = GemmBackend::EXACT);
-  ~CudaModel();
+  ~CudaModel() override;
 
-  const format::ModelConfig& config() const;
-  const format::ModelFile& file() const;
+  const format::ModelConfig& config() const override;
+  const format::ModelFile& file() const override;
   int device() const;
   GemmBackend gemm() const;
 
-  // As models::Seq2SeqModel (same arguments, checks and error messages).
-  models::EncoderOutput encode(const std::vector<std::vector<int32_t>>& source_ids) const;
-  std::unique_ptr<CudaDecoderState> start_decoding(const models::EncoderOutput& encoded,
-                                                   int64_t max_hypotheses, int64_t max_steps) const;
-  void decode_step(CudaDecoderState& state, const int32_t* tokens, const int32_t* sentence,
+  // The EncoderDecoderModel contract, with Seq2SeqModel's checks and error messages.
+  // decode_step() accepts only states made by this model's start_decoding().
+  models::EncoderOutput encode(const std::vector<std::vector<int32_t>>& source_ids) const override;
+  std::unique_ptr<models::DecoderState> start_decoding(const models::EncoderOutput& encoded,
+                                                       int64_t max_hypotheses,
+                                                       int64_t max_steps) const override;
+  void decode_step(models::DecoderState& state, const int32_t* tokens, const int32_t* sentence,
                    const int32_t* parent, int64_t n, float* logits,
-                   models::CrossAttentionRecord* attention = nullptr) const;
+                   models::CrossAttentionRecord* attention = nullptr) const override;
 
  private:
   struct Impl;

@@ -13,6 +13,7 @@ namespace py = pybind11;
 
 namespace pytransformer::python::cuda {
 void bind_device(py::module_& m);  // bind_device.cpp: device_count, device_problem, devices
+void bind_model(py::module_& m);   // bind_model.cpp: Model
 void bind_ops(py::module_& m);     // bind_ops.cpp: ops (each kernel vs its reference)
 }  // namespace pytransformer::python::cuda
 
@@ -37,5 +38,6 @@ PYBIND11_MODULE(_cuda, m) {
   });
   m.attr("cublas_available") = pytransformer::cuda::cublas_available();
   pytransformer::python::cuda::bind_device(m);
+  pytransformer::python::cuda::bind_model(m);
   pytransformer::python::cuda::bind_ops(m);
 }
