@@ -24,11 +24,12 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 
 def info() -> dict[str, Any]:
-    """Version and build information: package version, Python, platform, the compiled core's
-    location and the CPU count the core's default thread pool uses."""
+    """Version and build information: package version, Python, platform, the compiled core,
+    the CPU count, and the core's CPU report (features, kernel variant in use) when the build
+    provides one."""
     from pytransformer import _core
 
-    return {
+    information: dict[str, Any] = {
         "version": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -36,6 +37,10 @@ def info() -> dict[str, Any]:
         "core": os.path.basename(_core.__file__),
         "cpu_count": os.cpu_count() or 1,
     }
+    cpu_info = getattr(_core, "cpu_info", None)  # bind_cpu.cpp (kernel ISA dispatch)
+    if cpu_info is not None:
+        information["cpu"] = cpu_info()
+    return information
 
 
 __all__ = [

@@ -4,7 +4,6 @@ transliteration CTranslate2 model)."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import pytest
 

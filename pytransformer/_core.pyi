@@ -1,0 +1,77 @@
+"""Type stubs of the private extension pytransformer._core (csrc/python/bind_*.cpp).
+
+Use the public API (pytransformer.Translator, pytransformer.convert_*) instead.
+"""
+
+from os import PathLike
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+_Ids = Sequence[Sequence[int]]
+_Hypothesis = tuple[list[int], float, bool]  # (tokens without the final EOS, score, finished)
+
+class ModelFormatError(ValueError):
+    """A model file is malformed, truncated, inconsistent or of an unsupported version."""
+
+# bind_format.cpp
+class ModelFile:
+    """A validated, memory-mapped pytransformer model file (docs/format.md)."""
+
+    def __init__(self, path: str | PathLike[str]) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def format_version(self) -> int: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+    def tensor_names(self) -> list[str]: ...
+    def tensor_info(self, name: str) -> tuple[str, tuple[int, ...]]: ...
+    def tensor_offset(self, name: str) -> int: ...
+    def tensor(self, name: str, dequantize: bool = True) -> npt.NDArray[Any]: ...
+
+def expected_tensors(metadata: dict[str, Any]) -> list[tuple[str, tuple[int, ...], bool]]: ...
+def known_metadata_types() -> dict[str, int]: ...
+
+# bind_model.cpp
+class Model:
+    """An encoder-decoder Transformer loaded from a model file (weights memory-mapped)."""
+
+    def __init__(self, path: str, threads: int = 0) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    def encode(self, source_ids: _Ids) -> tuple[npt.NDArray[np.float32], list[int]]: ...
+    def teacher_forced_logits(self, source_ids: _Ids,
+                              target_ids: _Ids) -> list[npt.NDArray[np.float32]]: ...
+    def cross_attention(self, source_ids: _Ids,
+                        target_ids: _Ids) -> list[npt.NDArray[np.float32]]: ...
+    def start_decoding(self, source_ids: _Ids, max_hypotheses: int,
+                       max_steps: int) -> DecoderSession: ...
+
+class DecoderSession:
+    """One decoding loop over the KV cache (Model.start_decoding)."""
+
+    @property
+    def step_count(self) -> int: ...
+    def step(self, tokens: Sequence[int], sentence: Sequence[int],
+             parent: Sequence[int] | None = None, return_attention: bool = False
+             ) -> npt.NDArray[np.float32] | tuple[npt.NDArray[np.float32],
+                                                  npt.NDArray[np.float32]]: ...
+
+# bind_decoding.cpp
+def generate(model: Model, source_ids: _Ids, *, beam_size: int | None = None, n_best: int = 1,
+             max_length: int | None = None, min_length: int | None = None,
+             length_penalty: float | None = None, suppressed_ids: Sequence[int] | None = None,
+             forced_eos: bool | None = None, renormalize_logits: bool | None = None,
+             convention: str | None = None, sampling: bool = False, temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+             target_prefix: Sequence[Sequence[int] | None] | None = None,
+             max_batch_tokens: int = 0,
+             callback: Callable[[int, int], bool | None] | None = None
+             ) -> list[list[_Hypothesis]]: ...
+
+# bind_cpu.cpp
+def cpu_info() -> dict[str, Any]: ...
