@@ -35,10 +35,9 @@ def expected_tensors(metadata: dict[str, Any]) -> list[tuple[str, tuple[int, ...
 def known_metadata_types() -> dict[str, int]: ...
 
 # bind_model.cpp
-class Model:
-    """An encoder-decoder Transformer loaded from a model file (weights memory-mapped)."""
+class EncoderDecoderModel:
+    """What the searches decode with: the CPU Model here, the CUDA model in _cuda."""
 
-    def __init__(self, path: str, threads: int = 0) -> None: ...
     @property
     def path(self) -> str: ...
     @property
@@ -51,6 +50,11 @@ class Model:
     def start_decoding(self, source_ids: _Ids, max_hypotheses: int,
                        max_steps: int) -> DecoderSession: ...
 
+class Model(EncoderDecoderModel):
+    """An encoder-decoder Transformer loaded from a model file (weights memory-mapped)."""
+
+    def __init__(self, path: str, threads: int = 0) -> None: ...
+
 class DecoderSession:
     """One decoding loop over the KV cache (Model.start_decoding)."""
 
@@ -62,7 +66,7 @@ class DecoderSession:
                                                   npt.NDArray[np.float32]]: ...
 
 # bind_decoding.cpp
-def generate(model: Model, source_ids: _Ids, *, beam_size: int | None = None, n_best: int = 1,
+def generate(model: EncoderDecoderModel, source_ids: _Ids, *, beam_size: int | None = None, n_best: int = 1,
              max_length: int | None = None, min_length: int | None = None,
              length_penalty: float | None = None, suppressed_ids: Sequence[int] | None = None,
              forced_eos: bool | None = None, renormalize_logits: bool | None = None,
