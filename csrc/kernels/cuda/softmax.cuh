@@ -1,7 +1,8 @@
 // Softmax of a row held in shared memory by the whole block, as kernels/ref/softmax.cpp computes
 // it: max in f32 (exact in any order), exp(x - max) rounded to f32, the sum in double, then
 // x * f32(1 / sum). exp is evaluated in double and rounded (the correctly rounded value).
-// Every thread of the block must call it; row: shared memory [count], count >= 1.
+// Every thread of the block must call it; row: shared memory [count], count >= 1. Each thread
+// touches the entries threadIdx.x + k * blockDim.x; all entries are final when it returns.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -12,6 +13,7 @@ namespace pytransformer::kernels::cuda {
 
 __device__ inline void block_softmax(float* row, int64_t count, float* float_scratch,
                                      double* double_scratch) {
+  __syncthreads();  // the caller's threads have written the row
   float local_max = row[0];
   for (int64_t c = threadIdx.x; c < count; c += blockDim.x) local_max = MaxOf()(local_max, row[c]);
   const float max_value = block_reduce(local_max, MaxOf(), float_scratch);
