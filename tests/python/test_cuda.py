@@ -5,10 +5,20 @@ then raises RuntimeError("CUDA requested but ..."), never crashes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from cuda_support import IMPORT_PROBLEM, IN_CI, NVCC, cuda, needs_module
+from pytransformer import _core
+
+
+def test_cpu_module_never_links_cuda_libraries() -> None:
+    """_core must load on machines without the CUDA toolkit or driver."""
+    binary = Path(_core.__file__).read_bytes()
+    for library in (b"libcudart.so", b"libcublas.so", b"libcuda.so"):
+        assert library not in binary
 
 
 def test_cuda_module_is_built_and_linked_where_nvcc_exists() -> None:
