@@ -1,11 +1,11 @@
 #include "ops/activation.h"
 
-#include "kernels/ref/activation.h"
+#include "kernels/cpu/kernels.h"
 
 namespace pytransformer::ops {
 
 void activation(format::Activation kind, tensor::Tensor& x) {
-  kernels::ref::activation(kind, x.data(), x.numel());
+  kernels::cpu::kernels().activation(kind, x.data(), x.numel());
 }
 
 }  // namespace pytransformer::ops

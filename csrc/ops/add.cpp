@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "kernels/ref/add.h"
+#include "kernels/cpu/kernels.h"
 
 namespace pytransformer::ops {
 
@@ -10,7 +10,7 @@ void add(const tensor::Tensor& x, tensor::Tensor& y) {
   if (x.shape() != y.shape()) {
     throw std::logic_error("add: " + x.shape_string() + " vs " + y.shape_string());
   }
-  kernels::ref::add(x.data(), y.data(), x.numel());
+  kernels::cpu::kernels().add(x.data(), y.data(), x.numel());
 }
 
 }  // namespace pytransformer::ops

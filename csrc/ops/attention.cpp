@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "kernels/ref/attention.h"
+#include "kernels/cpu/kernels.h"
 
 namespace pytransformer::ops {
 namespace {
@@ -37,17 +37,17 @@ void attention(const tensor::Tensor& q, const tensor::Tensor& keys, const tensor
   out.resize({batch, q_len, width});
   if (probabilities) probabilities->resize({batch, heads, q_len, kv_len});
   const int64_t head_dim = width / heads;
+  const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
   pool.parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
     const int64_t q_offset = begin * q_len * width;
     // With the identity map, the thread's kv entries start at `begin` too.
     const int64_t kv_offset = kv_index ? 0 : begin * kv_len * width;
-    kernels::ref::attention(q.data() + q_offset, keys.data() + kv_offset,
-                            values.data() + kv_offset, end - begin, q_len, kv_len, heads,
-                            head_dim, kv_index ? kv_index + begin : nullptr,
-                            kv_index ? kv_lengths : kv_lengths + begin, scale,
-                            out.data() + q_offset,
-                            probabilities ? probabilities->data() + begin * heads * q_len * kv_len
-                                          : nullptr);
+    kernels.attention(q.data() + q_offset, keys.data() + kv_offset, values.data() + kv_offset,
+                      end - begin, q_len, kv_len, heads, head_dim,
+                      kv_index ? kv_index + begin : nullptr,
+                      kv_index ? kv_lengths : kv_lengths + begin, scale, out.data() + q_offset,
+                      probabilities ? probabilities->data() + begin * heads * q_len * kv_len
+                                    : nullptr);
   });
 }
 
@@ -62,11 +62,11 @@ void cached_attention(const tensor::Tensor& q, int64_t heads, int64_t steps,
   const int64_t n = q.dim(0), width = q.dim(1);
   check_heads(width, heads);
   out.resize({n, width});
+  const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
   pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
-    kernels::ref::cached_attention(q.data() + begin * width, end - begin, heads, width / heads,
-                                   steps, step_keys, step_values,
-                                   ancestry + begin * ancestry_stride, ancestry_stride, scale,
-                                   out.data() + begin * width);
+    kernels.cached_attention(q.data() + begin * width, end - begin, heads, width / heads, steps,
+                             step_keys, step_values, ancestry + begin * ancestry_stride,
+                             ancestry_stride, scale, out.data() + begin * width);
   });
 }
 

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "kernels/ref/layer_norm.h"
+#include "kernels/cpu/kernels.h"
 
 namespace pytransformer::ops {
 
@@ -14,8 +14,8 @@ void layer_norm(const tensor::Tensor& x, const tensor::Tensor* residual, const f
                            x.shape_string());
   }
   if (&y != &x && &y != residual) y.resize(x.shape());
-  kernels::ref::layer_norm(x.data(), residual ? residual->data() : nullptr, gamma, beta, x.rows(),
-                           x.dim(-1), epsilon, y.data());
+  kernels::cpu::kernels().layer_norm(x.data(), residual ? residual->data() : nullptr, gamma, beta,
+                                     x.rows(), x.dim(-1), epsilon, y.data());
 }
 
 }  // namespace pytransformer::ops

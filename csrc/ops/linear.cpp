@@ -1,27 +1,67 @@
 #include "ops/linear.h"
 
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
 
-#include "kernels/ref/linear.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/ref/linear_int8.h"
 
 namespace pytransformer::ops {
 
 void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const float* bias,
-            tensor::Tensor& y, const tensor::ThreadPool& pool) {
+            tensor::Tensor& y, const tensor::ThreadPool& pool,
+            std::optional<format::Activation> activation, const tensor::Tensor* residual) {
   if (x.rank() < 1 || x.dim(-1) != weight.cols) {
     throw std::logic_error("linear: input " + x.shape_string() + " does not match a weight of " +
                            std::to_string(weight.cols) + " columns");
   }
   if (&x == &y) throw std::logic_error("linear: output aliases input");
+  if (activation && residual) throw std::logic_error("linear: both activation and residual");
   std::vector<int64_t> shape = x.shape();
   shape.back() = weight.rows;
-  y.resize(std::move(shape));
-  const int64_t m = x.rows();
-  // Columns per thread: enough work to pay for waking a thread.
-  const int64_t min_columns = 16;
-  pool.parallel_for(weight.rows, min_columns, [&](int64_t begin, int64_t end) {
-    kernels::ref::linear(x.data(), m, weight.cols, weight.data, weight.dtype, weight.row_scales,
-                         bias, weight.rows, begin, end, y.data());
+  if (residual && residual->shape() != shape) {
+    throw std::logic_error("linear: residual " + residual->shape_string() + " vs output " +
+                           x.shape_string() + " x " + std::to_string(weight.rows));
+  }
+  if (&y != residual) y.resize(std::move(shape));
+  const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
+  kernels::cpu::LinearEpilogue epilogue;
+  epilogue.bias = bias;
+  if (activation) {
+    epilogue.activate = true;
+    epilogue.activation = *activation;
+  }
+  if (residual) epilogue.residual = residual->data();
+  const int64_t m = x.rows(), k = weight.cols, n = weight.rows;
+  // Threads take whole blocks of columns (a multiple of every kernel's tile width), and at
+  // least kMinMultiplyAdds of work each: waking a worker costs tens of microseconds, more
+  // than a small decode-step product (512 x 512 at m = 1) takes on one thread.
+  const int64_t block = 16;
+  const int64_t blocks = (n + block - 1) / block;
+  constexpr int64_t kMinMultiplyAdds = int64_t{1} << 19;
+  const int64_t block_work = std::max<int64_t>(1, m * k * block);
+  const int64_t min_blocks = (kMinMultiplyAdds + block_work - 1) / block_work;
+  if (weight.dtype == DType::I8) {
+    // Quantised rows of x, reused across calls (no allocation once grown).
+    thread_local std::vector<int8_t> quantized;
+    thread_local std::vector<float> scales;
+    quantized.resize(static_cast<size_t>(m * kernels::ref::quantized_row_stride(k)));
+    scales.resize(static_cast<size_t>(m));
+    // Pointers, not the thread_local names: those would mean each worker's own buffers.
+    int8_t* const rows = quantized.data();
+    float* const row_scales = scales.data();
+    kernels.quantize_rows(x.data(), m, k, rows, row_scales);
+    pool.parallel_for(blocks, min_blocks, [&](int64_t begin, int64_t end) {
+      kernels.linear_int8(rows, row_scales, m, k,
+                          static_cast<const int8_t*>(weight.data), weight.row_scales, n,
+                          begin * block, std::min(n, end * block), epilogue, y.data());
+    });
+    return;
+  }
+  pool.parallel_for(blocks, min_blocks, [&](int64_t begin, int64_t end) {
+    kernels.linear_float(x.data(), m, k, weight.data, weight.dtype, n, begin * block,
+                         std::min(n, end * block), epilogue, y.data());
   });
 }
 

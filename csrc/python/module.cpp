@@ -10,6 +10,7 @@ namespace pytransformer::python {
 void bind_format(py::module_& m);    // bind_format.cpp: ModelFile, expected_tensors
 void bind_model(py::module_& m);     // bind_model.cpp: Model (encode, logits, attention)
 void bind_decoding(py::module_& m);  // bind_decoding.cpp: generate
+void bind_cpu(py::module_& m);       // bind_cpu.cpp: cpu_info
 }  // namespace pytransformer::python
 
 PYBIND11_MODULE(_core, m) {
@@ -28,4 +29,5 @@ PYBIND11_MODULE(_core, m) {
   pytransformer::python::bind_format(m);
   pytransformer::python::bind_model(m);
   pytransformer::python::bind_decoding(m);
+  pytransformer::python::bind_cpu(m);
 }

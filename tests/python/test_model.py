@@ -104,7 +104,12 @@ def test_quantized_weights_match_their_dequantized_values(tmp_path: Path, quanti
     reference = _core.Model(str(dequantized)).teacher_forced_logits(SOURCES, TARGETS)
     unquantized = _core.Model(str(original)).teacher_forced_logits(SOURCES, TARGETS)
     for ours, exact, full in zip(logits, reference, unquantized):
-        np.testing.assert_allclose(ours, exact, atol=1e-5)
+        if quantize == "int8":
+            # int8 weights multiply activations quantised per row to int8 (exactly as
+            # kernels/ref/linear_int8.h states): close to the dequantized model, not equal.
+            assert np.abs(ours - exact).max() < 2e-2 * np.abs(exact).max()
+        else:
+            np.testing.assert_allclose(ours, exact, atol=1e-5)
         scale = np.abs(full).max()
         assert np.abs(ours - full).max() < loose * scale
 

@@ -1,0 +1,115 @@
+// AVX-512 (F/BW/VL/DQ) vector abstraction for the kernels in *_impl.h. Include only from
+// *_avx512.cpp translation units (compiled with the AVX-512 flags). Internal linkage.
+//
+// int8 products: without VNNI, vpmaddubsw needs an unsigned operand, so it multiplies |W| by
+// the activation carrying W's sign; |W| <= 127 and |q| <= 127 keep each pair sum within int16
+// (2 * 127 * 127 < 32767), so nothing saturates and the int32 sums are exact. With VNNI
+// (Avx512Vnni), vpdpbusd multiplies u8 by s8: the activations are shifted to q + 128 and the
+// excess 128 * sum_c W[j, c] is accumulated alongside (vpdpbusd of 128s with W) and subtracted.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace pytransformer::kernels::cpu {
+namespace {
+
+struct Avx512 {
+  using V = __m512;
+  using I = __m512i;
+  static constexpr int kLanes = 16;
+  static constexpr int kBytes = 64;
+  static constexpr int kRows = 4, kColumns = 4, kSingleRowColumns = 8;
+  static constexpr int kInt8Rows = 4, kInt8Columns = 4, kInt8SingleRowColumns = 8;
+
+  static __mmask16 mask16(int count) { return static_cast<__mmask16>((1u << count) - 1u); }
+  static __mmask64 mask64(int count) {
+    return count >= 64 ? ~0ull : static_cast<__mmask64>((1ull << count) - 1ull);
+  }
+
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(float value) { return _mm512_set1_ps(value); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V load_partial(const float* p, int count) { return _mm512_maskz_loadu_ps(mask16(count), p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static void store_partial(float* p, V v, int count) { _mm512_mask_storeu_ps(p, mask16(count), v); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V min(V a, V b) { return _mm512_min_ps(a, b); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V abs(V a) { return _mm512_abs_ps(a); }
+  static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static V scale_by_power_of_two(V a, V n) { return _mm512_scalef_ps(a, n); }
+
+  // Halving tree: lanes l and l + 8, then + 4, + 2, + 1.
+  static float reduce(V v) {
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+  }
+  static float reduce_max(V v) { return _mm512_reduce_max_ps(v); }
+
+  static V load_f16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static V load_f16_partial(const uint16_t* p, int count) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask16(count), p));
+  }
+  static V bf16_to_f32(__m256i bits) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+  }
+  static V load_bf16(const uint16_t* p) {
+    return bf16_to_f32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static V load_bf16_partial(const uint16_t* p, int count) {
+    return bf16_to_f32(_mm256_maskz_loadu_epi16(mask16(count), p));
+  }
+
+  // dst[0:count) = clamp(round_half_even(v), -127, 127) as int8.
+  static void store_i8(int8_t* dst, V v, int count) {
+    const V clamped = min(max(round(v), set1(-127.0f)), set1(127.0f));
+    const __m128i bytes = _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(clamped));
+    if (count == kLanes) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), bytes);
+    } else {
+      _mm_mask_storeu_epi8(dst, mask16(count), bytes);
+    }
+  }
+
+  static I zero_i() { return _mm512_setzero_si512(); }
+  static I load_i8(const int8_t* p) { return _mm512_loadu_si512(p); }
+  static I load_i8_partial(const int8_t* p, int count) { return _mm512_maskz_loadu_epi8(mask64(count), p); }
+  static int32_t reduce_i32(I v) { return _mm512_reduce_add_epi32(v); }
+
+  struct WeightPrep {
+    I magnitude;
+    __mmask64 negative;
+  };
+  static constexpr bool kCompensated = false;
+  static void compensate(I&, I) {}
+  static I prepare_activation(I x) { return x; }
+  static WeightPrep prepare_weight(I w) { return {_mm512_abs_epi8(w), _mm512_movepi8_mask(w)}; }
+  static void dot(I& acc, I x, const WeightPrep& w) {
+    const I signed_x = _mm512_mask_sub_epi8(x, w.negative, _mm512_setzero_si512(), x);
+    const I pairs = _mm512_maddubs_epi16(w.magnitude, signed_x);
+    acc = _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)));
+  }
+};
+
+struct Avx512Vnni : Avx512 {
+  using WeightPrep = I;
+  static constexpr bool kCompensated = true;
+  static void compensate(I& sum, I w) { sum = _mm512_dpbusd_epi32(sum, _mm512_set1_epi8(-128), w); }
+  static I prepare_activation(I x) { return _mm512_xor_si512(x, _mm512_set1_epi8(-128)); }
+  static WeightPrep prepare_weight(I w) { return w; }
+  static void dot(I& acc, I x, I w) { acc = _mm512_dpbusd_epi32(acc, x, w); }
+};
+
+}  // namespace
+}  // namespace pytransformer::kernels::cpu

@@ -1,0 +1,108 @@
+// aarch64 Advanced SIMD (NEON) vector abstraction for the kernels in *_impl.h. Include only
+// from *_neon.cpp translation units. Internal linkage.
+//
+// int8 products use baseline NEON (no dot-product extension): vmull_s8 / vmlal_s8 add two
+// products per int16 lane (|2 * 127 * 127| < 32767, exact) and vpadalq_s16 widens them into
+// int32 lanes, so the sums equal the reference's exactly.
+#pragma once
+
+#include <arm_neon.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace pytransformer::kernels::cpu {
+namespace {
+
+struct Neon {
+  using V = float32x4_t;
+  using I = int8x16_t;
+  static constexpr int kLanes = 4;
+  static constexpr int kBytes = 16;
+  static constexpr int kRows = 4, kColumns = 4, kSingleRowColumns = 8;
+  static constexpr int kInt8Rows = 4, kInt8Columns = 4, kInt8SingleRowColumns = 8;
+
+  static V zero() { return vdupq_n_f32(0.0f); }
+  static V set1(float value) { return vdupq_n_f32(value); }
+  static V load(const float* p) { return vld1q_f32(p); }
+  static V load_partial(const float* p, int count) {
+    float buffer[4] = {};
+    std::memcpy(buffer, p, sizeof(float) * static_cast<size_t>(count));
+    return vld1q_f32(buffer);
+  }
+  static void store(float* p, V v) { vst1q_f32(p, v); }
+  static void store_partial(float* p, V v, int count) {
+    float buffer[4];
+    vst1q_f32(buffer, v);
+    std::memcpy(p, buffer, sizeof(float) * static_cast<size_t>(count));
+  }
+  static V add(V a, V b) { return vaddq_f32(a, b); }
+  static V sub(V a, V b) { return vsubq_f32(a, b); }
+  static V mul(V a, V b) { return vmulq_f32(a, b); }
+  static V div(V a, V b) { return vdivq_f32(a, b); }
+  static V fmadd(V a, V b, V c) { return vfmaq_f32(c, a, b); }
+  static V min(V a, V b) { return vminq_f32(a, b); }
+  static V max(V a, V b) { return vmaxq_f32(a, b); }
+  static V abs(V a) { return vabsq_f32(a); }
+  static V round(V a) { return vrndnq_f32(a); }
+  // a * 2^n for integral n in [-127, 127] (2^-127 flushes to 0).
+  static V scale_by_power_of_two(V a, V n) {
+    const int32x4_t exponent = vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127));
+    return vmulq_f32(a, vreinterpretq_f32_s32(vshlq_n_s32(exponent, 23)));
+  }
+
+  // Halving tree: lanes l and l + 2, then + 1.
+  static float reduce(V v) {
+    const float32x2_t half = vadd_f32(vget_low_f32(v), vget_high_f32(v));
+    return vget_lane_f32(vpadd_f32(half, half), 0);
+  }
+  static float reduce_max(V v) { return vmaxvq_f32(v); }
+
+  static uint16x4_t load_u16_partial(const uint16_t* p, int count) {
+    uint16_t buffer[4] = {};
+    std::memcpy(buffer, p, sizeof(uint16_t) * static_cast<size_t>(count));
+    return vld1_u16(buffer);
+  }
+  static V load_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+  static V load_f16_partial(const uint16_t* p, int count) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(load_u16_partial(p, count)));
+  }
+  static V load_bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+  static V load_bf16_partial(const uint16_t* p, int count) {
+    return vreinterpretq_f32_u32(vshll_n_u16(load_u16_partial(p, count), 16));
+  }
+
+  // dst[0:count) = clamp(round_half_even(v), -127, 127) as int8.
+  static void store_i8(int8_t* dst, V v, int count) {
+    const V clamped = min(max(round(v), set1(-127.0f)), set1(127.0f));
+    const int16x4_t words = vmovn_s32(vcvtq_s32_f32(clamped));
+    const int8x8_t bytes = vmovn_s16(vcombine_s16(words, words));
+    int8_t buffer[8];
+    vst1_s8(buffer, bytes);
+    std::memcpy(dst, buffer, static_cast<size_t>(count));
+  }
+
+  static I zero_i() { return vdupq_n_s8(0); }
+  static I load_i8(const int8_t* p) { return vld1q_s8(p); }
+  static I load_i8_partial(const int8_t* p, int count) {
+    int8_t buffer[16] = {};
+    std::memcpy(buffer, p, static_cast<size_t>(count));
+    return vld1q_s8(buffer);
+  }
+  // The int32 accumulators live in the bits of an I (16 bytes = 4 int32 lanes).
+  static int32_t reduce_i32(I v) { return vaddvq_s32(vreinterpretq_s32_s8(v)); }
+
+  using WeightPrep = I;
+  static constexpr bool kCompensated = false;
+  static void compensate(I&, I) {}
+  static I prepare_activation(I x) { return x; }
+  static WeightPrep prepare_weight(I w) { return w; }
+  static void dot(I& acc, I x, I w) {
+    int16x8_t pairs = vmull_s8(vget_low_s8(x), vget_low_s8(w));
+    pairs = vmlal_s8(pairs, vget_high_s8(x), vget_high_s8(w));
+    acc = vreinterpretq_s8_s32(vpadalq_s16(vreinterpretq_s32_s8(acc), pairs));
+  }
+};
+
+}  // namespace
+}  // namespace pytransformer::kernels::cpu

@@ -1,0 +1,31 @@
+// Builds a variant's KernelTable from the kernels of *_impl.h instantiated with its vector
+// abstraction S; entries without a vectorised version use the scalar references.
+// Internal linkage; include only from kernels_<isa>.cpp.
+#pragma once
+
+#include "kernels/cpu/activation_impl.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/linear_impl.h"
+#include "kernels/ref/attention.h"
+#include "kernels/ref/layer_norm.h"
+
+namespace pytransformer::kernels::cpu {
+namespace {
+
+template <class S>
+KernelTable make_table(Isa isa) {
+  KernelTable table;
+  table.isa = isa;
+  table.linear_float = &linear_float<S>;
+  table.quantize_rows = &quantize_rows<S>;
+  table.linear_int8 = &linear_int8<S>;
+  table.activation = &activate<S>;
+  table.add = &add<S>;
+  table.layer_norm = &ref::layer_norm;
+  table.attention = &ref::attention;
+  table.cached_attention = &ref::cached_attention;
+  return table;
+}
+
+}  // namespace
+}  // namespace pytransformer::kernels::cpu

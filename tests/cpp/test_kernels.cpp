@@ -1,0 +1,398 @@
+// Every kernel variant this CPU runs against the scalar references (kernels/ref/), on awkward
+// shapes: sizes that are not multiples of any vector width, length 1, long rows, partial
+// column ranges, every weight dtype and every epilogue.
+//
+//   test_kernels [isa ...]      (default: every supported variant but scalar)
+//
+// Checks: f32/f16/bf16 linear within a summation-order bound of the reference and
+// bit-identical whatever m and the column split (determinism); int8 quantisation and
+// products bit-identical to the reference; activations, add and the other entries against
+// the reference. Prints one line per variant and kernel; exit status 1 on any failure.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/cpu_isa.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/ref/activation.h"
+#include "kernels/ref/attention.h"
+#include "kernels/ref/convert.h"
+#include "kernels/ref/layer_norm.h"
+#include "kernels/ref/linear.h"
+#include "kernels/ref/linear_int8.h"
+
+namespace cpu = pytransformer::kernels::cpu;
+namespace ref = pytransformer::kernels::ref;
+using pytransformer::DType;
+using pytransformer::format::Activation;
+
+namespace {
+
+int failures = 0;
+
+struct Stats {
+  std::string name;
+  int64_t cases = 0;
+  int64_t values = 0;
+  double worst = 0.0;  // largest error as a fraction of its allowed bound (0 = exact)
+  bool ok = true;
+};
+
+void report(const cpu::KernelTable& table, const Stats& s) {
+  std::printf("%-12s %-28s %s cases=%lld values=%lld worst_error/bound=%.3g\n",
+              cpu::isa_name(table.isa), s.name.c_str(), s.ok ? "ok  " : "FAIL",
+              static_cast<long long>(s.cases), static_cast<long long>(s.values), s.worst);
+  if (!s.ok) ++failures;
+}
+
+void fail(Stats& s, const std::string& message) {
+  if (s.ok) std::printf("  %s: %s\n", s.name.c_str(), message.c_str());
+  s.ok = false;
+}
+
+std::mt19937 rng(12345);
+
+std::vector<float> random_floats(int64_t count, float scale = 1.0f) {
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(count));
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+uint16_t to_f16(float value) {  // round to nearest even; inputs here are normal and small
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  const uint32_t sign = (bits >> 16) & 0x8000u;
+  int32_t exponent = static_cast<int32_t>((bits >> 23) & 0xff) - 127 + 15;
+  uint32_t mantissa = bits & 0x7fffffu;
+  if (exponent <= 0) return static_cast<uint16_t>(sign);  // flush tiny values to zero
+  uint32_t half = (static_cast<uint32_t>(exponent) << 10) | (mantissa >> 13);
+  const uint32_t rest = mantissa & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;
+  return static_cast<uint16_t>(sign | half);
+}
+
+uint16_t to_bf16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+struct Weights {
+  DType dtype;
+  std::vector<float> f32;
+  std::vector<uint16_t> half;
+  std::vector<int8_t> i8;
+  std::vector<float> scales;
+  const void* data() const {
+    if (dtype == DType::F32) return f32.data();
+    if (dtype == DType::I8) return i8.data();
+    return half.data();
+  }
+};
+
+Weights random_weights(DType dtype, int64_t n, int64_t k) {
+  Weights w;
+  w.dtype = dtype;
+  w.f32 = random_floats(n * k, 1.0f / std::sqrt(static_cast<float>(k)));
+  if (dtype == DType::F16 || dtype == DType::BF16) {
+    for (float v : w.f32) w.half.push_back(dtype == DType::F16 ? to_f16(v) : to_bf16(v));
+  }
+  if (dtype == DType::I8) {
+    std::uniform_int_distribution<int> value(-127, 127);
+    std::uniform_real_distribution<float> scale(0.001f, 0.02f);
+    for (int64_t i = 0; i < n * k; ++i) w.i8.push_back(static_cast<int8_t>(value(rng)));
+    for (int64_t j = 0; j < n; ++j) w.scales.push_back(scale(rng));
+  }
+  return w;
+}
+
+// |x| . |W[j]| + |b|: the scale of the rounding errors of any summation order.
+std::vector<float> magnitudes(const std::vector<float>& x, int64_t m, int64_t k, const Weights& w,
+                              int64_t n, const float* bias) {
+  std::vector<float> row(static_cast<size_t>(k)), out(static_cast<size_t>(m * n));
+  for (int64_t j = 0; j < n; ++j) {
+    ref::convert_row(w.data(), w.dtype, nullptr, j, k, row.data());
+    for (int64_t i = 0; i < m; ++i) {
+      double total = bias ? std::fabs(bias[j]) : 0.0;
+      for (int64_t c = 0; c < k; ++c) total += std::fabs(x[i * k + c] * row[c]);
+      out[i * n + j] = static_cast<float>(total);
+    }
+  }
+  return out;
+}
+
+void compare(Stats& s, const float* got, const float* want, const float* bound_scale,
+             int64_t count, double relative, double absolute, const std::string& where) {
+  for (int64_t i = 0; i < count; ++i) {
+    const double bound = relative * (bound_scale ? bound_scale[i] : std::fabs(want[i])) + absolute;
+    const double error = std::fabs(static_cast<double>(got[i]) - want[i]);
+    if (!(error <= bound)) {
+      fail(s, where + ": element " + std::to_string(i) + " got " + std::to_string(got[i]) +
+                  " want " + std::to_string(want[i]));
+      return;
+    }
+    if (bound > 0) s.worst = std::max(s.worst, error / bound);
+  }
+  s.values += count;
+}
+
+void compare_exact(Stats& s, const void* got, const void* want, size_t bytes,
+                   const std::string& where) {
+  if (std::memcmp(got, want, bytes) != 0) fail(s, where + ": not bit-identical");
+}
+
+const std::vector<int64_t> kRows = {1, 2, 3, 4, 5, 7, 9, 67};
+const std::vector<int64_t> kDepths = {1, 3, 8, 15, 16, 17, 31, 33, 64, 65, 100, 257, 1031};
+const std::vector<int64_t> kColumns = {1, 2, 3, 5, 8, 9, 17, 33};
+
+std::string shape(int64_t m, int64_t k, int64_t n) {
+  return "m=" + std::to_string(m) + " k=" + std::to_string(k) + " n=" + std::to_string(n);
+}
+
+void test_linear_float(const cpu::KernelTable& table, DType dtype) {
+  Stats s{std::string("linear_float ") + pytransformer::dtype_name(dtype)};
+  const cpu::KernelTable& scalar = cpu::kernels_for(cpu::Isa::SCALAR);
+  for (int64_t m : kRows) {
+    for (int64_t k : kDepths) {
+      for (int64_t n : kColumns) {
+        if (m * k * n > 400000) continue;
+        const std::vector<float> x = random_floats(m * k);
+        const Weights w = random_weights(dtype, n, k);
+        const std::vector<float> bias = random_floats(n);
+        const bool with_bias = (m + k + n) % 2 == 0;
+        const float* b = with_bias ? bias.data() : nullptr;
+        cpu::LinearEpilogue plain;
+        plain.bias = b;
+        std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
+        ref::linear(x.data(), m, k, w.data(), dtype, nullptr, b, n, 0, n, want.data());
+        table.linear_float(x.data(), m, k, w.data(), dtype, n, 0, n, plain, got.data());
+        const std::vector<float> scale = magnitudes(x, m, k, w, n, b);
+        compare(s, got.data(), want.data(), scale.data(), m * n, 2e-6 * std::sqrt(k + 1.0), 0,
+                shape(m, k, n));
+        // Determinism: row by row and in two column ranges gives the same bits.
+        std::vector<float> pieces(want.size());
+        const int64_t split = n / 2;
+        for (int64_t i = 0; i < m; ++i) {
+          table.linear_float(x.data() + i * k, 1, k, w.data(), dtype, n, 0, split, plain,
+                             pieces.data() + i * n);
+          table.linear_float(x.data() + i * k, 1, k, w.data(), dtype, n, split, n, plain,
+                             pieces.data() + i * n);
+        }
+        compare_exact(s, pieces.data(), got.data(), sizeof(float) * got.size(),
+                      shape(m, k, n) + " split by rows and columns");
+        // Epilogues on a column range: activations, and the residual added in place.
+        const int64_t begin = n > 2 ? 1 : 0;
+        for (Activation activation : {Activation::RELU, Activation::SWISH, Activation::GELU}) {
+          cpu::LinearEpilogue e = plain;
+          e.activate = true;
+          e.activation = activation;
+          std::vector<float> expected = random_floats(m * n), actual = expected;
+          scalar.linear_float(x.data(), m, k, w.data(), dtype, n, begin, n, e, expected.data());
+          table.linear_float(x.data(), m, k, w.data(), dtype, n, begin, n, e, actual.data());
+          compare(s, actual.data(), expected.data(), nullptr, m * n, 1e-5, 1e-5 * std::sqrt(k),
+                  shape(m, k, n) + " activation");
+        }
+        std::vector<float> expected = random_floats(m * n), actual = expected;
+        cpu::LinearEpilogue e = plain;
+        e.residual = expected.data();
+        scalar.linear_float(x.data(), m, k, w.data(), dtype, n, begin, n, e, expected.data());
+        e.residual = actual.data();
+        table.linear_float(x.data(), m, k, w.data(), dtype, n, begin, n, e, actual.data());
+        compare(s, actual.data(), expected.data(), nullptr, m * n, 1e-5, 1e-5 * std::sqrt(k),
+                shape(m, k, n) + " residual in place");
+        ++s.cases;
+      }
+    }
+  }
+  report(table, s);
+}
+
+void test_int8(const cpu::KernelTable& table) {
+  Stats quantize{"quantize_rows"}, product{"linear_int8"};
+  for (int64_t m : kRows) {
+    for (int64_t k : kDepths) {
+      std::vector<float> x = random_floats(m * k, 3.0f);
+      if (m > 2) std::fill(x.begin() + k, x.begin() + 2 * k, 0.0f);  // an all-zero row
+      if (m > 3) x[3 * k] = 1e-40f;                                   // a subnormal-only row
+      const int64_t stride = ref::quantized_row_stride(k);
+      std::vector<int8_t> want_q(static_cast<size_t>(m * stride), 7), got_q(want_q.size(), 9);
+      std::vector<float> want_s(static_cast<size_t>(m)), got_s(want_s.size());
+      ref::quantize_rows(x.data(), m, k, want_q.data(), want_s.data());
+      table.quantize_rows(x.data(), m, k, got_q.data(), got_s.data());
+      compare_exact(quantize, got_q.data(), want_q.data(), want_q.size(), shape(m, k, 0));
+      compare_exact(quantize, got_s.data(), want_s.data(), sizeof(float) * m, shape(m, k, 0));
+      quantize.values += m * k;
+      ++quantize.cases;
+      for (int64_t n : kColumns) {
+        if (m * k * n > 400000) continue;
+        const Weights w = random_weights(DType::I8, n, k);
+        const std::vector<float> bias = random_floats(n);
+        cpu::LinearEpilogue e;
+        e.bias = (k + n) % 2 ? bias.data() : nullptr;
+        std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
+        ref::linear_int8(want_q.data(), want_s.data(), m, k, w.i8.data(), w.scales.data(), e.bias,
+                         n, 0, n, want.data());
+        table.linear_int8(want_q.data(), want_s.data(), m, k, w.i8.data(), w.scales.data(), n, 0,
+                          n, e, got.data());
+        compare_exact(product, got.data(), want.data(), sizeof(float) * got.size(), shape(m, k, n));
+        // Column range with a ReLU epilogue: still exact.
+        e.activate = true;
+        std::vector<float> ranged = want;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = n / 2; j < n; ++j) ranged[i * n + j] = std::max(0.0f, want[i * n + j]);
+        std::vector<float> got_ranged = want;
+        table.linear_int8(want_q.data(), want_s.data(), m, k, w.i8.data(), w.scales.data(), n,
+                          n / 2, n, e, got_ranged.data());
+        compare_exact(product, got_ranged.data(), ranged.data(), sizeof(float) * got.size(),
+                      shape(m, k, n) + " relu, columns from " + std::to_string(n / 2));
+        // Residual in place: exact as well (one f32 addition after the reference's value).
+        e.activate = false;
+        std::vector<float> residual = random_floats(m * n), expected = residual;
+        for (size_t i = 0; i < expected.size(); ++i) expected[i] = want[i] + residual[i];
+        e.residual = residual.data();
+        table.linear_int8(want_q.data(), want_s.data(), m, k, w.i8.data(), w.scales.data(), n, 0,
+                          n, e, residual.data());
+        compare_exact(product, residual.data(), expected.data(), sizeof(float) * expected.size(),
+                      shape(m, k, n) + " residual in place");
+        product.values += m * n;
+        ++product.cases;
+      }
+    }
+  }
+  report(table, quantize);
+  report(table, product);
+}
+
+void test_elementwise(const cpu::KernelTable& table) {
+  Stats activation{"activation"}, add{"add"};
+  for (int64_t count : {1, 3, 7, 8, 15, 16, 17, 33, 100, 1000}) {
+    for (Activation kind : {Activation::RELU, Activation::SWISH, Activation::GELU, Activation::GELU_TANH}) {
+      std::vector<float> x = random_floats(count, 4.0f);
+      if (count > 5) x[0] = -100.0f, x[1] = 100.0f, x[2] = 0.0f, x[3] = -0.0f, x[4] = 1e-30f;
+      std::vector<float> want = x, got = x;
+      ref::activation(kind, want.data(), count);
+      table.activation(kind, got.data(), count);
+      compare(activation, got.data(), want.data(), nullptr, count, 4e-7, 1e-30,
+              "kind " + std::to_string(static_cast<int>(kind)) + " count " + std::to_string(count));
+      ++activation.cases;
+    }
+    const std::vector<float> x = random_floats(count);
+    std::vector<float> want = random_floats(count), got = want;
+    for (int64_t i = 0; i < count; ++i) want[i] += x[i];
+    table.add(x.data(), got.data(), count);
+    compare_exact(add, got.data(), want.data(), sizeof(float) * count, "count " + std::to_string(count));
+    add.values += count;
+    ++add.cases;
+  }
+  report(table, activation);
+  report(table, add);
+}
+
+void test_layer_norm(const cpu::KernelTable& table) {
+  Stats s{"layer_norm"};
+  for (int64_t rows : {1, 3, 8}) {
+    for (int64_t dim : {1, 5, 16, 17, 100, 512, 1031}) {
+      const std::vector<float> x = random_floats(rows * dim, 2.0f), residual = random_floats(rows * dim);
+      const std::vector<float> gamma = random_floats(dim), beta = random_floats(dim);
+      for (const float* r : {static_cast<const float*>(nullptr), residual.data()}) {
+        std::vector<float> want(x.size()), got(x.size());
+        ref::layer_norm(x.data(), r, gamma.data(), beta.data(), rows, dim, 1e-5, want.data());
+        table.layer_norm(x.data(), r, gamma.data(), beta.data(), rows, dim, 1e-5, got.data());
+        compare(s, got.data(), want.data(), nullptr, rows * dim, 1e-5, 1e-5,
+                "rows " + std::to_string(rows) + " dim " + std::to_string(dim));
+        ++s.cases;
+      }
+    }
+  }
+  report(table, s);
+}
+
+void test_attention(const cpu::KernelTable& table) {
+  Stats full{"attention"}, cached{"cached_attention"};
+  for (int64_t head_dim : {1, 7, 16, 64, 80}) {
+    for (int64_t kv_len : {1, 2, 5, 17, 40}) {
+      const int64_t batch = 3, q_len = 4, heads = 2, width = heads * head_dim, kv_batch = 2;
+      const std::vector<float> q = random_floats(batch * q_len * width);
+      const std::vector<float> k = random_floats(kv_batch * kv_len * width);
+      const std::vector<float> v = random_floats(kv_batch * kv_len * width);
+      const int32_t index[batch] = {1, 0, 1};
+      const int64_t lengths[kv_batch] = {kv_len, (kv_len + 1) / 2};
+      const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+      std::vector<float> want(q.size()), got(q.size());
+      std::vector<float> want_p(batch * heads * q_len * kv_len), got_p(want_p.size());
+      ref::attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, head_dim, index,
+                     lengths, scale, want.data(), want_p.data());
+      table.attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, head_dim, index,
+                      lengths, scale, got.data(), got_p.data());
+      compare(full, got.data(), want.data(), nullptr, want.size(), 1e-5, 1e-5, "attention");
+      compare(full, got_p.data(), want_p.data(), nullptr, want_p.size(), 1e-5, 1e-6, "probabilities");
+      ++full.cases;
+      // Cached: steps chunks of n rows, ancestry picking arbitrary rows.
+      const int64_t n = 3, steps = kv_len;
+      std::vector<std::vector<float>> key_chunks, value_chunks;
+      std::vector<const float*> key_bases, value_bases;
+      for (int64_t t = 0; t < steps; ++t) {
+        key_chunks.push_back(random_floats(n * width));
+        value_chunks.push_back(random_floats(n * width));
+      }
+      for (int64_t t = 0; t < steps; ++t) {
+        key_bases.push_back(key_chunks[t].data());
+        value_bases.push_back(value_chunks[t].data());
+      }
+      std::vector<int32_t> ancestry(n * (steps + 1));
+      for (size_t i = 0; i < ancestry.size(); ++i) ancestry[i] = static_cast<int32_t>(rng() % n);
+      const std::vector<float> query = random_floats(n * width);
+      std::vector<float> want_c(query.size()), got_c(query.size());
+      ref::cached_attention(query.data(), n, heads, head_dim, steps, key_bases.data(),
+                            value_bases.data(), ancestry.data(), steps + 1, scale, want_c.data());
+      table.cached_attention(query.data(), n, heads, head_dim, steps, key_bases.data(),
+                             value_bases.data(), ancestry.data(), steps + 1, scale, got_c.data());
+      compare(cached, got_c.data(), want_c.data(), nullptr, want_c.size(), 1e-5, 1e-5, "cached");
+      ++cached.cases;
+    }
+  }
+  report(table, full);
+  report(table, cached);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<cpu::Isa> isas;
+  for (int i = 1; i < argc; ++i) {
+    cpu::Isa isa;
+    if (!cpu::parse_isa(argv[i], &isa)) {
+      std::printf("unknown variant %s\n", argv[i]);
+      return 2;
+    }
+    if (!cpu::isa_supported(isa)) {
+      std::printf("%s: not supported by this CPU, skipped\n", argv[i]);
+      continue;
+    }
+    isas.push_back(isa);
+  }
+  if (argc == 1) {
+    for (cpu::Isa isa : cpu::supported_isas()) isas.push_back(isa);
+  }
+  std::printf("supported:");
+  for (cpu::Isa isa : cpu::supported_isas()) std::printf(" %s", cpu::isa_name(isa));
+  std::printf("\n");
+  for (cpu::Isa isa : isas) {
+    const cpu::KernelTable& table = cpu::kernels_for(isa);
+    test_linear_float(table, DType::F32);
+    test_linear_float(table, DType::F16);
+    test_linear_float(table, DType::BF16);
+    test_int8(table);
+    test_elementwise(table);
+    test_layer_norm(table);
+    test_attention(table);
+  }
+  std::printf("%s: %d failing checks\n", failures ? "FAILED" : "PASSED", failures);
+  return failures ? 1 : 0;
+}
