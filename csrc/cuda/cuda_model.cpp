@@ -21,6 +21,7 @@
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/ref/embedding.h"
+#include "models/argument_checks.h"
 #include "pytransformer/error.h"
 #include "tensor/weight_matrix.h"
 #ifdef PYTRANSFORMER_CUBLAS
@@ -106,26 +107,6 @@ struct Workspace {
       : x(rows * d), normed(rows * d), q(rows * d), k(rows * d), v(rows * d), context(rows * d),
         sublayer(rows * d), hidden(rows * ffn) {}
 };
-
-void check_source_ids(const std::vector<std::vector<int32_t>>& source_ids,
-                      const format::ModelConfig& config) {
-  for (size_t b = 0; b < source_ids.size(); ++b) {
-    const std::vector<int32_t>& ids = source_ids[b];
-    const int64_t length = static_cast<int64_t>(ids.size());
-    if (length == 0) invalid("source_ids[" + std::to_string(b) + "] is empty");
-    if (length > config.max_positions) {
-      invalid("source_ids[" + std::to_string(b) + "] has " + std::to_string(length) +
-              " tokens, more than model.max_positions = " + std::to_string(config.max_positions));
-    }
-    for (int64_t t = 0; t < length; ++t) {
-      if (ids[t] < 0 || ids[t] >= config.source_vocab_size) {
-        invalid("source_ids[" + std::to_string(b) + "][" + std::to_string(t) + "] = " +
-                std::to_string(ids[t]) + " is outside the source vocabulary [0, " +
-                std::to_string(config.source_vocab_size) + ")");
-      }
-    }
-  }
-}
 
 std::shared_ptr<const format::ModelFile> checked_file(std::shared_ptr<const format::ModelFile> file,
                                                       int device) {
@@ -474,7 +455,7 @@ GemmBackend CudaModel::gemm() const { return impl_->gemm; }
 models::EncoderOutput CudaModel::encode(const std::vector<std::vector<int32_t>>& source_ids) const {
   const format::ModelConfig& config = impl_->config;
   const int64_t d = config.d_model;
-  check_source_ids(source_ids, config);
+  models::check_source_ids(config, source_ids);
   models::EncoderOutput output;
   output.batch = static_cast<int64_t>(source_ids.size());
   for (const std::vector<int32_t>& ids : source_ids) {
@@ -522,22 +503,7 @@ std::unique_ptr<models::DecoderState> CudaModel::start_decoding(
     const models::EncoderOutput& encoded, int64_t max_hypotheses, int64_t max_steps) const {
   const format::ModelConfig& config = impl_->config;
   const int64_t d = config.d_model;
-  if (encoded.batch < 1) invalid("start_decoding: the encoded batch is empty");
-  if (encoded.max_length < 1 || static_cast<int64_t>(encoded.lengths.size()) != encoded.batch ||
-      static_cast<int64_t>(encoded.hidden.size()) != encoded.batch * encoded.max_length * d) {
-    invalid("start_decoding: the encoder output is inconsistent (batch, lengths, hidden size)");
-  }
-  for (int64_t length : encoded.lengths) {
-    if (length < 1 || length > encoded.max_length) {
-      invalid("start_decoding: an encoded length is outside [1, max_length]");
-    }
-  }
-  if (max_hypotheses < 1) invalid("max_hypotheses must be at least 1");
-  if (max_steps < 1) invalid("max_steps must be at least 1");
-  if (max_steps > config.max_positions) {
-    invalid("max_steps = " + std::to_string(max_steps) + " exceeds model.max_positions = " +
-            std::to_string(config.max_positions));
-  }
+  models::check_decoding_start(config, encoded, max_hypotheses, max_steps);
   const int64_t head_dim = d / config.decoder_heads;
   const int64_t attention_limit = kc::max_attention_keys(head_dim);
   if (max_steps > attention_limit || encoded.max_length > attention_limit) {
@@ -596,34 +562,9 @@ void CudaModel::decode_step(models::DecoderState& decoder_state, const int32_t* 
   }
   CudaDecoderState& state = *own_state;
   const int64_t t = state.next_step;
-  if (t >= state.max_steps) {
-    invalid("decode_step: step " + std::to_string(t) + " is past max_steps = " +
-            std::to_string(state.max_steps));
-  }
-  if (n < 1 || n > state.max_hypotheses) {
-    invalid("decode_step: n = " + std::to_string(n) + " hypotheses, expected 1.." +
-            std::to_string(state.max_hypotheses));
-  }
-  if (!tokens || !sentence || !logits || (t > 0 && !parent)) {
-    invalid("decode_step: missing tokens, sentence, parent or logits");
-  }
-  for (int64_t h = 0; h < n; ++h) {
-    if (tokens[h] < 0 || tokens[h] >= config.target_vocab_size) {
-      invalid("decode_step: tokens[" + std::to_string(h) + "] = " + std::to_string(tokens[h]) +
-              " is outside the target vocabulary [0, " + std::to_string(config.target_vocab_size) +
-              ")");
-    }
-    if (sentence[h] < 0 || sentence[h] >= state.batch) {
-      invalid("decode_step: sentence[" + std::to_string(h) + "] = " +
-              std::to_string(sentence[h]) + " is outside the encoded batch of " +
-              std::to_string(state.batch));
-    }
-    if (t > 0 && (parent[h] < 0 || parent[h] >= state.previous_count)) {
-      invalid("decode_step: parent[" + std::to_string(h) + "] = " + std::to_string(parent[h]) +
-              " is not one of the previous step's " + std::to_string(state.previous_count) +
-              " hypotheses");
-    }
-  }
+  models::check_step(config,
+                     {t, state.max_steps, state.max_hypotheses, state.batch, state.previous_count},
+                     tokens, sentence, parent, n, logits);
 
   std::lock_guard<std::mutex> lock(impl_->mutex);
   DeviceGuard guard(impl_->device);
