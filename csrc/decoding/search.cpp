@@ -118,6 +118,7 @@ SearchOptions SearchOptions::from_config(const format::ModelConfig& config) {
   options.length_penalty = config.length_penalty;
   options.suppressed_ids = config.suppressed_ids;
   options.forced_eos = config.forced_eos;
+  options.renormalize_logits = config.renormalize_logits;
   options.convention = config.search_convention;
   // CTranslate2's translate_batch never returns an empty translation by default
   // (min_decoding_length=1); Hugging Face generate() has no such default.

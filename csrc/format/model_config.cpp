@@ -88,6 +88,7 @@ const std::map<std::string, KeySpec>& key_specs() {
       {"generation.length_penalty", {T::FLOAT64, true}},
       {"generation.suppressed_ids", {T::INT64_ARRAY, true}},
       {"generation.forced_eos", {T::BOOL, true}},
+      {"generation.renormalize_logits", {T::BOOL, false}},
       {"generation.search_convention", {T::STRING, true}},
   };
   return specs;
@@ -284,6 +285,8 @@ ModelConfig parse_model_config(const Metadata& metadata) {
     check_id("generation.suppressed_ids", id, target_size, "target");
   }
   config.forced_eos = reader.get<bool>("generation.forced_eos");
+  config.renormalize_logits = reader.has("generation.renormalize_logits") &&
+                              reader.get<bool>("generation.renormalize_logits");
   config.search_convention = reader.choice<SearchConvention>(
       "generation.search_convention",
       {{"transformers", SearchConvention::TRANSFORMERS},

@@ -55,6 +55,7 @@ struct ModelConfig {
   double length_penalty = 1.0;
   std::vector<int64_t> suppressed_ids;
   bool forced_eos = false;
+  bool renormalize_logits = false;  // optional key; false when absent
   SearchConvention search_convention = SearchConvention::TRANSFORMERS;
 };
 

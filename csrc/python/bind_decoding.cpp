@@ -7,7 +7,6 @@
 
 #include <limits>
 #include <optional>
-#include <variant>
 #include <string>
 #include <vector>
 
@@ -32,15 +31,6 @@ std::vector<int32_t> to_ids(const std::vector<int64_t>& values, const std::strin
     ids.push_back(static_cast<int32_t>(value));
   }
   return ids;
-}
-
-// generation.renormalize_logits (optional, written by the Marian converter) is not parsed into
-// ModelConfig; read it here until it is.
-bool renormalize_default(const models::EncoderDecoderModel& model) {
-  const auto& metadata = model.file().metadata();
-  const auto it = metadata.find("generation.renormalize_logits");
-  return it != metadata.end() && std::holds_alternative<bool>(it->second) &&
-         std::get<bool>(it->second);
 }
 
 format::SearchConvention parse_convention(const std::string& name) {
@@ -68,8 +58,7 @@ py::list generate(const ModelHolder& model, const std::vector<std::vector<int64_
   if (length_penalty) options.length_penalty = *length_penalty;
   if (suppressed_ids) options.suppressed_ids = *suppressed_ids;
   if (forced_eos) options.forced_eos = *forced_eos;
-  options.renormalize_logits =
-      renormalize_logits ? *renormalize_logits : renormalize_default(*model);
+  if (renormalize_logits) options.renormalize_logits = *renormalize_logits;
   if (convention) options.convention = parse_convention(*convention);
   options.sampling = sampling;
   options.temperature = temperature;
