@@ -1,8 +1,11 @@
 """pytransformer: exact, fast encoder-decoder Transformer translation from the terminal.
 
-The public API: Translator (translate, translate_tokens, stream), Translation and Hypothesis,
-the converters convert_marian and convert_ctranslate2, ModelFormatError, ConversionError, and
-info(). Everything else (pytransformer._core, pytransformer.format, ...) is internal.
+The public API: Translator (translate, translate_tokens, stream, attention) and what it returns
+(Translation, Hypothesis, TranslationStream, Attention); describe_model() and ModelInfo (a model
+file's description without loading it); default_model_path() (the model Translator(None) loads:
+$PYTRANSFORMER_MODEL, else the one installed with the package); the converters convert_marian
+and convert_ctranslate2; ModelFormatError, ConversionError; info(). Everything else
+(pytransformer._core, pytransformer.format, ...) is internal.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any
 
 from pytransformer._core import ModelFormatError
 from pytransformer.convert import ConversionError, convert_ctranslate2, convert_marian
-from pytransformer.translator import Hypothesis, Translation, Translator
+from pytransformer.model_files import ModelInfo, default_model_path, describe_model
+from pytransformer.translator import (Attention, Hypothesis, Translation, TranslationStream,
+                                      Translator)
 
 try:
     __version__ = version("pytransformer")
@@ -44,13 +49,18 @@ def info() -> dict[str, Any]:
 
 
 __all__ = [
+    "Attention",
     "ConversionError",
     "Hypothesis",
     "ModelFormatError",
+    "ModelInfo",
     "Translation",
+    "TranslationStream",
     "Translator",
     "__version__",
     "convert_ctranslate2",
     "convert_marian",
+    "default_model_path",
+    "describe_model",
     "info",
 ]

@@ -38,7 +38,11 @@ class Tokenizer:
         # tokens.unk_id is a target id; tokens.source_unk_id (written by our converters) the
         # source one, which files without it share.
         self.target_unk_id = int(metadata["tokens.unk_id"])
-        self.unk_id = int(metadata.get("tokens.source_unk_id", self.target_unk_id))
+        self.unk_id = metadata.get("tokens.source_unk_id", self.target_unk_id)
+        if isinstance(self.unk_id, bool) or not isinstance(self.unk_id, int) or \
+                not 0 <= self.unk_id < len(self.source_vocab):
+            raise ValueError(f"tokens.source_unk_id: {self.unk_id!r} is not a source id "
+                             f"(0..{len(self.source_vocab) - 1})")
         self.eos_id = int(metadata["tokens.eos_id"])
         self.pad_id = int(metadata["tokens.pad_id"])
         self.decoder_start_id = int(metadata["tokens.decoder_start_id"])

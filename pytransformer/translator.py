@@ -1,4 +1,5 @@
-"""The public translation API: Translator, Translation and Hypothesis.
+"""The public translation API: Translator, Translation, Hypothesis, TranslationStream and
+Attention.
 
 A Translator loads one model file (memory-mapped weights), turns text into ids with the
 tokenizer the file embeds, runs the C++ core's search (the GIL is released while it computes)
@@ -16,18 +17,22 @@ Input rules:
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Iterator, Sequence
 
-from pytransformer import _core
+import numpy as np
+
+from pytransformer import _core, model_files
+from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, default_model_path,
+                                       tensor_dtypes)
 from pytransformer.tokenizer import Tokenizer, check_text
 
-# Where Translator(None) looks for the model shipped with the package.
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default.ptm"
 _QUEUE_POLL_SECONDS = 0.1
 
 
@@ -55,6 +60,21 @@ class Translation:
         return Translation(text="", tokens=[], score=None, hypotheses=[])
 
 
+@dataclass(frozen=True)
+class Attention:
+    """Where the decoder looked in the source while writing each piece of one translation."""
+
+    text: str                 # the translation
+    source_pieces: list[str]  # what the encoder read, as the vocabulary spells it (language
+                              # token, pieces, unknown pieces as the unk piece, source EOS)
+    target_pieces: list[str]  # the generated pieces, with the final EOS when the search ended
+                              # with one
+    # float32 [decoder layers, heads, len(target_pieces), len(source_pieces)]: row t holds the
+    # cross-attention probabilities (summing to 1 over the source) of the decoder step that
+    # produced target_pieces[t].
+    weights: np.ndarray
+
+
 class Translator:
     """Translates with one pytransformer model file.
 
@@ -62,27 +82,37 @@ class Translator:
     """
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 0) -> None:
-        """model_path: a .ptm file; None: the model shipped with the package.
+        """model_path: a .ptm file; None: the default model (pytransformer.default_model_path():
+        the file named by $PYTRANSFORMER_MODEL, else the model installed with the package).
         threads: compute threads for the core, 0 for its default.
 
         Raises FileNotFoundError when the file does not exist, ModelFormatError (a ValueError)
         naming the file when it is not a valid model.
         """
+        named_by = ""
         if model_path is None:
-            if not DEFAULT_MODEL_PATH.exists():
+            model_path = default_model_path()
+            if model_path is None:
                 raise FileNotFoundError(
-                    f"no default model is installed (expected {DEFAULT_MODEL_PATH}); pass a "
-                    "model file, e.g. one made by pytransformer.convert_marian")
-            model_path = DEFAULT_MODEL_PATH
+                    f"no default model is installed (expected {model_files.PACKAGED_MODEL_PATH}"
+                    f", or a file named by ${MODEL_ENVIRONMENT_VARIABLE}); pass a model file, "
+                    "e.g. one made by pytransformer.convert_marian")
+            if os.environ.get(MODEL_ENVIRONMENT_VARIABLE, "").strip():
+                named_by = f" (named by ${MODEL_ENVIRONMENT_VARIABLE})"
         path = Path(model_path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such model file")
+            raise FileNotFoundError(f"{path}: no such model file{named_by}")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
         self._path = path
         self._model = _core.Model(str(path), threads)
-        self._metadata: dict[str, Any] = dict(_core.ModelFile(str(path)).metadata)
-        self._tokenizer = Tokenizer(self._metadata)
+        model_file = _core.ModelFile(str(path))
+        self._metadata: dict[str, Any] = dict(model_file.metadata)
+        self._tensor_dtypes = tensor_dtypes(model_file)
+        try:
+            self._tokenizer = Tokenizer(self._metadata)
+        except ValueError as error:
+            raise _core.ModelFormatError(f"{path}: {error}") from None
         self._max_positions = int(self._metadata["model.max_positions"])
 
     # -- properties ---------------------------------------------------------------------------
@@ -105,6 +135,12 @@ class Translator:
     @property
     def max_positions(self) -> int:
         return self._max_positions
+
+    @property
+    def tensor_dtypes(self) -> dict[str, int]:
+        """How the weights are stored: dtype name ("f32", "f16", "bf16", "int8") -> number of
+        tensors (an int8 matrix's per-row scales are f32 tensors of their own)."""
+        return dict(self._tensor_dtypes)
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -157,63 +193,54 @@ class Translator:
             top_k, top_p, seed, max_batch_tokens), return_scores)
 
     def stream(self, text: str, *, beam_size: int | None = 1, max_length: int | None = None,
-               target_language: str | None = None, min_length: int | None = None,
-               sampling: bool = False, temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 1.0, seed: int = 0) -> Iterator[str]:
-        """Yields the translation of `text` in increments as tokens are decoded; their
-        concatenation equals translate([text], same options)[0].text.
+               target_language: str | None = None, length_penalty: float | None = None,
+               min_length: int | None = None, sampling: bool = False,
+               temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+               seed: int = 0) -> TranslationStream:
+        """The translation of `text` in increments as tokens are decoded: an iterator of str
+        whose concatenation equals translate([text], same options)[0].text, and whose
+        `token_count` says how many target tokens have been generated so far.
 
         Tokens arrive one by one with greedy search or sampling (beam_size 1, the default
-        here); with a larger beam the whole text comes at the end. Closing the generator (or a
-        KeyboardInterrupt while iterating) stops the generation.
+        here); with a larger beam (None: the model's default) the whole text comes at the end.
+        Closing the stream (close(), leaving a `with` block, or a KeyboardInterrupt while
+        iterating) stops the generation.
+        """
+        check_text(text)
+        if target_language is not None:
+            self._tokenizer.language_token(target_language)  # fail now, not while iterating
+        options = _search_options(beam_size, max_length, 1, length_penalty, min_length,
+                                  sampling, temperature, top_k, top_p, seed, 0)
+        if not text.strip():
+            return TranslationStream(self, None, options)
+        ids = self._source_ids(self._tokenizer.source_pieces(text), target_language)
+        return TranslationStream(self, ids, options)
+
+    def attention(self, text: str, *, target_language: str | None = None,
+                  beam_size: int | None = None, max_length: int | None = None,
+                  length_penalty: float | None = None,
+                  min_length: int | None = None) -> Attention:
+        """Translates `text` (as translate() with the same options) and returns the decoder's
+        cross-attention over the source for each piece of that translation, in every layer and
+        head. ValueError for an empty text.
         """
         check_text(text)
         if not text.strip():
-            return
-        options = _search_options(beam_size, max_length, 1, None, min_length, sampling,
-                                  temperature, top_k, top_p, seed, 0)
+            raise ValueError("the text is empty: there is nothing to attend to")
+        if target_language is not None:
+            self._tokenizer.language_token(target_language)
         ids = self._source_ids(self._tokenizer.source_pieces(text), target_language)
-        tokens: queue.Queue[tuple[str, Any]] = queue.Queue()
-        stop = threading.Event()
-
-        def on_token(_sentence: int, token: int) -> bool:
-            tokens.put(("token", token))
-            return not stop.is_set()
-
-        def run() -> None:
-            try:
-                result = _core.generate(self._model, [ids], callback=on_token, **options)
-                tokens.put(("done", result))
-            except BaseException as error:  # handed to the consumer thread
-                tokens.put(("error", error))
-
-        worker = threading.Thread(target=run, name="pytransformer-stream", daemon=True)
-        worker.start()
-        generated: list[int] = []
-        emitted = ""
-        try:
-            while True:
-                try:
-                    kind, value = tokens.get(timeout=_QUEUE_POLL_SECONDS)
-                except queue.Empty:
-                    continue
-                if kind == "error":
-                    raise value
-                if kind == "done":
-                    final = self._tokenizer.decode(value[0][0][0])
-                    if final.startswith(emitted) and len(final) > len(emitted):
-                        yield final[len(emitted):]
-                    return
-                generated.append(value)
-                text_so_far = self._tokenizer.decode(generated)
-                # A piece can change how earlier text detokenizes only at its start (the
-                # leading space SentencePiece strips): hold back text until it is stable.
-                if text_so_far.startswith(emitted) and len(text_so_far) > len(emitted):
-                    yield text_so_far[len(emitted):]
-                    emitted = text_so_far
-        finally:
-            stop.set()
-            worker.join()
+        options = _search_options(beam_size, max_length, 1, length_penalty, min_length, False,
+                                  1.0, 0, 1.0, 0, 0)
+        tokens, _, finished = _core.generate(self._model, [ids], **options)[0][0]
+        tokenizer = self._tokenizer
+        produced = list(tokens) + ([tokenizer.eos_id] if finished else [])
+        # The decoder reads the start token then each produced token but the last.
+        decoder_inputs = [tokenizer.decoder_start_id] + produced[:-1]
+        [weights] = self._model.cross_attention([ids], [decoder_inputs])
+        return Attention(text=tokenizer.decode(tokens),
+                         source_pieces=[tokenizer.source_vocab[i] for i in ids],
+                         target_pieces=tokenizer.target_pieces(produced), weights=weights)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -250,6 +277,105 @@ class Translator:
                           tokens=self._tokenizer.target_pieces(ids),
                           score=float(score) if return_scores else None,
                           finished=bool(finished))
+
+
+class TranslationStream(Iterator[str]):
+    """What Translator.stream returns: an iterator of text increments (str), whose
+    `token_count` is the number of target tokens generated so far (exact at every step, so a
+    caller can show tokens per second; the final EOS is not counted). Nothing is computed until
+    the first increment is asked for. Greedy search and sampling run in a worker thread that
+    hands over each token (so decoding continues while the caller draws); a beam search runs in
+    the caller's thread and yields its whole text at the end.
+    """
+
+    def __init__(self, translator: Translator, source_ids: list[int] | None,
+                 options: dict[str, Any]) -> None:
+        self.token_count = 0
+        self._translator = translator
+        if source_ids is None:
+            self._increments: Iterator[str] = iter(())
+            return
+        beam_size = options["beam_size"]
+        if beam_size is None:
+            beam_size = int(translator.metadata["generation.beam_size"])
+        self._increments = (self._tokenwise(source_ids, options) if beam_size == 1
+                            else self._whole(source_ids, options))
+
+    def __iter__(self) -> TranslationStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._increments)
+
+    def close(self) -> None:
+        """Stops the generation (waits for the worker thread to end)."""
+        close = getattr(self._increments, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> TranslationStream:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def _whole(self, source_ids: list[int], options: dict[str, Any]) -> Iterator[str]:
+        # In this thread, so that Ctrl-C reaches the core's signal checks and stops it.
+        tokens = _core.generate(self._translator._model, [source_ids], **options)[0][0][0]
+        self.token_count = len(tokens)
+        text = self._translator.tokenizer.decode(tokens)
+        if text:
+            yield text
+
+    def _tokenwise(self, source_ids: list[int], options: dict[str, Any]) -> Iterator[str]:
+        tokenizer = self._translator.tokenizer
+        tokens: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
+
+        def on_token(_sentence: int, token: int) -> bool:
+            tokens.put(("token", token))
+            return not stop.is_set()
+
+        def run() -> None:
+            try:
+                result = _core.generate(self._translator._model, [source_ids],
+                                        callback=on_token, **options)
+                tokens.put(("done", result))
+            except BaseException as error:  # handed to the consumer thread
+                tokens.put(("error", error))
+
+        worker = threading.Thread(target=run, name="pytransformer-stream", daemon=True)
+        worker.start()
+        generated: list[int] = []
+        emitted = ""
+        try:
+            while True:
+                try:
+                    kind, value = tokens.get(timeout=_QUEUE_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    final_tokens = value[0][0][0]
+                    self.token_count = len(final_tokens)
+                    final = tokenizer.decode(final_tokens)
+                    if final.startswith(emitted) and len(final) > len(emitted):
+                        yield final[len(emitted):]
+                    return
+                if value != tokenizer.eos_id:
+                    generated.append(value)
+                    self.token_count = len(generated)
+                text_so_far = tokenizer.decode(generated)
+                # A piece can change how earlier text detokenizes only at its start (the
+                # leading space SentencePiece strips): hold back text until it is stable.
+                if text_so_far.startswith(emitted) and len(text_so_far) > len(emitted):
+                    yield text_so_far[len(emitted):]
+                    emitted = text_so_far
+        finally:
+            stop.set()
+            worker.join()
 
 
 def _as_text_list(texts: Sequence[str]) -> list[str]:

@@ -267,11 +267,12 @@ class Repl:
                 for sentence in sentences:
                     prefix = shown
                     sentence_text = ""
+                    earlier_tokens = tokens
                     pieces = self.session.stream(sentence, self.settings)
                     try:
                         for piece, count in pieces:
                             sentence_text += piece
-                            tokens += count
+                            tokens = earlier_tokens + count
                             shown = join_two(prefix, sentence_text.strip())
                             now = time.perf_counter()
                             if now - last_refresh >= REFRESH_SECONDS:

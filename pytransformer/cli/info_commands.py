@@ -3,6 +3,7 @@ kernels chosen for it)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +11,23 @@ import typer
 
 import pytransformer
 from pytransformer.cli.console import print_json, stdout_console
-from pytransformer.cli.errors import describe_error, reports_errors
-from pytransformer.cli.model_store import installed_default_model, user_models, user_models_dir
+from pytransformer.cli.errors import CliError, describe_error, reports_errors
+from pytransformer.cli.model_store import (DEFAULT_MODEL_VARIABLE, default_model, user_models,
+                                           user_models_dir)
 from pytransformer.cli.views import model_summary, models_table, system_table
 
 
 def _found_models() -> list[dict[str, Any]]:
     """Summaries of the default model and of every model in the user models directory; a file
     that cannot be read is listed with its error instead of stopping the listing."""
-    entries: list[tuple[str, Path | None]] = [("default", installed_default_model())]
-    entries += [("user", path) for path in user_models()]
     found = []
+    try:
+        entries: list[tuple[str, Path | None]] = [("default", default_model())]
+    except CliError as error:  # $PYTRANSFORMER_MODEL names no model
+        found.append({"path": os.environ.get(DEFAULT_MODEL_VARIABLE, ""), "origin": "default",
+                      "error": describe_error(error)})
+        entries = []
+    entries += [("user", path) for path in user_models()]
     for origin, path in entries:
         if path is None:
             continue

@@ -1,14 +1,18 @@
 """Where the CLI finds models: `--model PATH`, a name in the user's models directory, or the
-default model; and the user's data directory (models, REPL history)."""
+default model ($PYTRANSFORMER_MODEL, else the one installed with the package); and the user's
+data directory (models, REPL history)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pytransformer
 from pytransformer.cli.errors import CliError
 
 MODEL_SUFFIX = ".ptm"
+# Names the default model (read by pytransformer.default_model_path() as well).
+DEFAULT_MODEL_VARIABLE = "PYTRANSFORMER_MODEL"
 
 
 def data_dir() -> Path:
@@ -57,19 +61,24 @@ def resolve_model(spec: str) -> Path:
                    f"{user_models_dir()} (`pytransformer models` lists the models found)")
 
 
-def installed_default_model() -> Path | None:
-    """The default model's file (what Translator(None) loads), if it is installed."""
-    from pytransformer.translator import DEFAULT_MODEL_PATH
-
-    return DEFAULT_MODEL_PATH if DEFAULT_MODEL_PATH.is_file() else None
+def default_model() -> Path | None:
+    """The default model's file: $PYTRANSFORMER_MODEL (a path, or a name as for --model), else
+    the model installed with the package; None when there is neither. CliError when the variable
+    names no model."""
+    named = os.environ.get(DEFAULT_MODEL_VARIABLE, "").strip()
+    if named:
+        try:
+            return resolve_model(named)
+        except CliError as error:
+            raise CliError(f"${DEFAULT_MODEL_VARIABLE}: {error}") from None
+    return pytransformer.default_model_path()
 
 
 def default_model_path() -> Path:
-    """The default model's file; CliError when it is not installed."""
-    path = installed_default_model()
+    """The default model's file; CliError when there is none."""
+    path = default_model()
     if path is None:
-        from pytransformer.translator import DEFAULT_MODEL_PATH
-
-        raise CliError(f"the default model is not installed ({DEFAULT_MODEL_PATH}); "
-                       "pass --model PATH (`pytransformer models` lists the models found)")
+        raise CliError("the default model is not installed; pass --model PATH or set "
+                       f"${DEFAULT_MODEL_VARIABLE} (`pytransformer models` lists the models "
+                       "found)")
     return path

@@ -7,6 +7,7 @@ import typer
 MODEL_OPTION = typer.Option(
     None, "--model", "-m",
     help="Model file (.ptm), or the name of one in the user models directory "
-    "(see `pytransformer models`). Default: the bundled en<->zh model.")
+    "(see `pytransformer models`). Default: $PYTRANSFORMER_MODEL, else the bundled en<->zh "
+    "model.")
 THREADS_OPTION = typer.Option(
     0, "--threads", "-t", min=0, help="CPU threads for inference (0: automatic).")

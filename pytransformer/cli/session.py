@@ -173,27 +173,20 @@ class Session:
         yield from flush()
 
     def stream(self, text: str, settings: Settings) -> Iterator[tuple[str, int]]:
-        """The translation of one sentence in increments, as (text, tokens it covers): token by
-        token with greedy search (the default here), all at once when complete with a beam."""
+        """The translation of one sentence in increments, as (text, target tokens generated so
+        far): token by token with greedy search (the default here), all at once when complete
+        with a beam. The last item carries the final token count."""
         target = self.languages.target_for(text, settings.source_language,
                                            settings.target_language)
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"beam_size": settings.beam_size or 1}
         if settings.max_length is not None:
             options["max_length"] = settings.max_length
         if target is not None:
             options["target_language"] = target
-        if settings.beam_size is not None and settings.beam_size > 1:
-            # Translator.stream refuses beams (the core streams greedy search only).
-            translation = self.translator.translate([text], beam_size=settings.beam_size,
-                                                    **options)[0]
-            yield translation.text, len(translation.tokens)
-            return
-        pieces = self.translator.stream(text, **options)
-        try:
+        with self.translator.stream(text, **options) as pieces:  # closing stops the decoding
             for piece in pieces:
-                yield piece, 1
-        finally:
-            pieces.close()  # stops the decoding when the caller stops early
+                yield piece, pieces.token_count
+            yield "", pieces.token_count
 
 
 def count_sentences(lines: Sequence[str]) -> int:

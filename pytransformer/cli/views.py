@@ -22,28 +22,24 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def model_summary(path: Path, threads: int = 1) -> dict[str, Any]:
-    """What a model file holds: name, languages, sizes, and tensor dtypes when the API
-    reports them (Translator.tensor_dtypes: dtype name -> tensor count)."""
-
-    translator = pytransformer.Translator(path, threads=threads)
-    metadata = translator.metadata
-    languages = language_choice(translator)
-    dtypes = getattr(translator, "tensor_dtypes", None)
+def model_summary(path: Path) -> dict[str, Any]:
+    """What a model file holds (pytransformer.describe_model: metadata only, weights not read):
+    name, languages, sizes and tensor dtypes."""
+    info = pytransformer.describe_model(path)
+    languages = language_choice(info)
     return {
         "path": str(path),
-        "name": metadata.get("general.name"),
-        "source": metadata.get("general.source"),
-        "size_bytes": path.stat().st_size,
+        "name": info.name,
+        "source": info.source,
+        "size_bytes": info.size_bytes,
         "target_languages": [bare(code) for code in languages.selectable],
         "source_language": languages.sources[0] if languages.sources else None,
         "target_language": languages.targets[0] if languages.targets else None,
-        "dtypes": dict(dtypes) if dtypes is not None else None,
-        "d_model": metadata.get("model.d_model"),
-        "layers": [metadata.get("model.encoder_layers"), metadata.get("model.decoder_layers")],
-        "vocab_sizes": [metadata.get("model.source_vocab_size"),
-                        metadata.get("model.target_vocab_size")],
-        "tokenizer": metadata.get("tokenizer.type"),
+        "dtypes": info.tensor_dtypes,
+        "d_model": info.d_model,
+        "layers": [info.encoder_layers, info.decoder_layers],
+        "vocab_sizes": [info.source_vocab_size, info.target_vocab_size],
+        "tokenizer": info.tokenizer,
     }
 
 
@@ -58,9 +54,7 @@ def _languages(summary: dict[str, Any]) -> str:
 
 
 def _dtypes(summary: dict[str, Any]) -> str:
-    counts = summary.get("dtypes")
-    if counts is None:
-        return "n/a"
+    counts = summary["dtypes"]
     return ", ".join(f"{dtype} ×{count}" for dtype, count in sorted(counts.items()))
 
 
@@ -89,8 +83,7 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
     table.add_row("file", escape(summary["path"]))
     table.add_row("size", human_size(summary["size_bytes"]))
     table.add_row("languages", escape(_languages(summary)))
-    if summary.get("dtypes") is not None or not summary.get("stored_as"):
-        table.add_row("dtypes", _dtypes(summary))
+    table.add_row("dtypes", _dtypes(summary))
     if summary.get("stored_as"):
         table.add_row("stored as", summary["stored_as"])
     if summary.get("d_model"):

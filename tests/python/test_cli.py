@@ -34,6 +34,7 @@ def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "xdg"
     monkeypatch.setenv("XDG_DATA_HOME", str(data))
     monkeypatch.delenv("PYTRANSFORMER_DEBUG", raising=False)
+    monkeypatch.delenv("PYTRANSFORMER_MODEL", raising=False)
     return data
 
 
@@ -222,11 +223,31 @@ def test_empty_input_gives_empty_output(marian: Path) -> None:
 
 
 def test_missing_default_model_is_reported() -> None:
-    from pytransformer.translator import DEFAULT_MODEL_PATH
-
-    if DEFAULT_MODEL_PATH.is_file():
+    if pytransformer.default_model_path() is not None:
         pytest.skip("a default model is installed")
-    assert_one_line_error(invoke("translate", "hi"), "default model is not installed")
+    assert_one_line_error(invoke("translate", "hi"), "default model is not installed",
+                          "PYTRANSFORMER_MODEL")
+
+
+def test_default_model_named_by_the_environment(marian: Path, isolated_data_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = pytransformer.Translator(marian).translate(["Hi."])[0].text
+    monkeypatch.setenv("PYTRANSFORMER_MODEL", str(marian))
+    assert invoke("translate", "Hi.").stdout == expected + "\n"
+    [default] = json.loads(invoke("models", "--json").stdout)["models"]
+    assert default["origin"] == "default" and default["path"] == str(marian)
+    # a name in the user models directory works as for --model
+    models_dir = isolated_data_dir / "pytransformer" / "models"
+    models_dir.mkdir(parents=True)
+    shutil.copy(marian, models_dir / "mine.ptm")
+    monkeypatch.setenv("PYTRANSFORMER_MODEL", "mine")
+    assert invoke("translate", "Hi.").stdout == expected + "\n"
+    monkeypatch.setenv("PYTRANSFORMER_MODEL", "no-such-model")
+    assert_one_line_error(invoke("translate", "Hi."), "$PYTRANSFORMER_MODEL",
+                          "unknown model 'no-such-model'")
+    listed = json.loads(invoke("models", "--json").stdout)["models"]
+    default = next(entry for entry in listed if entry["origin"] == "default")
+    assert "no-such-model" in default["error"]
 
 
 def test_models_in_the_user_directory_are_found_by_name(marian: Path,
@@ -408,10 +429,14 @@ def test_models_lists_user_models_with_languages(isolated_data_dir: Path, marian
     assert by_name["bi.ptm"]["target_languages"] == ["en", "zh"]
     assert by_name["bi.ptm"]["size_bytes"] == bidirectional.stat().st_size
     assert by_name["opus-mt-en-de.ptm"]["tokenizer"] == "sentencepiece"
+    assert by_name["opus-mt-en-de.ptm"]["dtypes"] == pytransformer.Translator(marian).tensor_dtypes
+    assert by_name["bi.ptm"]["dtypes"] == {"f32": sum(
+        pytransformer.describe_model(bidirectional).tensor_dtypes.values())}
     assert "invalid model file" in by_name["broken.ptm"]["error"]
     table = invoke("models")
     assert table.exit_code == 0
     assert "en ↔ zh" in table.stdout and "unreadable" in table.stdout
+    assert "f32 ×" in table.stdout
 
 
 def test_info_reports_the_system(isolated_data_dir: Path) -> None:

@@ -49,6 +49,7 @@ class Chat:
         env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "xdg"), TERM="xterm-256color",
                    COLUMNS="250", LINES="50")
         env.pop("PYTRANSFORMER_DEBUG", None)
+        env.pop("PYTRANSFORMER_MODEL", None)
         self.child = pexpect.spawn(sys.executable, ["-m", "pytransformer", "chat", *args],
                                    cwd=str(tmp_path), env=env, encoding="utf-8",
                                    dimensions=(50, 250), timeout=60)
@@ -148,8 +149,9 @@ def test_slash_commands(chats, tmp_path: Path, bidirectional: Path, marian: Path
     assert "from zh" in chat.enter("/from zh")
     assert final_text(chat.enter(latin)) == to_en
     assert "beam size 2" in chat.enter("/beam 2")
-    beam = translator.translate([latin], beam_size=2, target_language="en")[0].text
-    assert final_text(chat.enter(latin)) == beam
+    beam = translator.translate([latin], beam_size=2, target_language="en")[0]
+    [(text, count, _)] = [frame for frame in frames(chat.enter(latin)) if frame[2]]
+    assert (text, count) == (beam.text, len(beam.tokens))  # through Translator.stream too
     assert "usage: /beam N" in chat.enter("/beam zero")
     stats = chat.enter("/stats")
     assert re.search(r"translations\s+5", stats) and re.search(r"beam size\s+2", stats)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import pytransformer
@@ -24,7 +25,8 @@ def cases() -> list[dict]:
 
 
 def test_public_names():
-    for name in ("Translator", "Translation", "Hypothesis", "ModelFormatError",
+    for name in ("Translator", "Translation", "Hypothesis", "TranslationStream", "Attention",
+                 "ModelInfo", "describe_model", "default_model_path", "ModelFormatError",
                  "ConversionError", "convert_marian", "convert_ctranslate2", "info"):
         assert hasattr(pytransformer, name)
     information = pytransformer.info()
@@ -134,3 +136,211 @@ def test_sampling_is_reproducible(translator, cases):
     first = translator.translate([cases[0]["text"]], **options)[0].tokens
     again = translator.translate([cases[0]["text"]], **options)[0].tokens
     assert first == again
+
+
+# ---- streams: token counts, beams --------------------------------------------------------
+
+
+def test_stream_counts_the_generated_tokens(translator, cases):
+    expected = translator.translate([cases[1]["text"]], beam_size=1)[0]
+    with translator.stream(cases[1]["text"]) as stream:
+        counts = []
+        text = ""
+        for piece in stream:
+            text += piece
+            counts.append(stream.token_count)
+    assert text == expected.text
+    assert counts == sorted(counts) and counts[-1] <= len(expected.tokens)
+    assert stream.token_count == len(expected.tokens)
+
+
+@pytest.mark.parametrize("beam_size", [3, None])  # None: the model's default (4)
+def test_stream_with_a_beam_yields_the_whole_text_at_the_end(translator, cases, beam_size):
+    assert translator.metadata["generation.beam_size"] == 4
+    expected = translator.translate([cases[2]["text"]], beam_size=beam_size)[0]
+    stream = translator.stream(cases[2]["text"], beam_size=beam_size)
+    assert stream.token_count == 0  # nothing runs before the first increment is asked for
+    assert list(stream) == [expected.text]
+    assert stream.token_count == len(expected.tokens)
+
+
+def test_stream_rejects_an_unknown_language_at_once(translator):
+    with pytest.raises(ValueError, match="target language"):
+        translator.stream("hello", target_language="fra")
+
+
+# ---- attention ----------------------------------------------------------------------------
+
+
+def test_attention_matches_transformers(converted_marian, cases):
+    """Translator.attention on its own translation vs MarianMTModel's cross-attentions for the
+    same source and decoder inputs (the rows: the steps that produced each target piece)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    translator = Translator(converted_marian("base"))
+    reference = transformers.MarianMTModel.from_pretrained(MARIAN_FIXTURES / "base").eval()
+    reference.set_attn_implementation("eager")
+    tokenizer = translator.tokenizer
+    compared = 0
+    for case in cases[:4]:
+        attention = translator.attention(case["text"], beam_size=1)
+        best = translator.translate([case["text"]], beam_size=1)[0]
+        assert attention.text == best.text == case["greedy_text"]
+        assert attention.target_pieces[:len(best.tokens)] == best.tokens
+        assert attention.target_pieces[len(best.tokens):] in ([], ["</s>"])
+        source_ids = tokenizer.encode(case["text"])
+        assert attention.source_pieces == [tokenizer.source_vocab[i] for i in source_ids]
+        produced = [tokenizer.target_id(piece) for piece in attention.target_pieces]
+        decoder_inputs = [tokenizer.decoder_start_id] + produced[:-1]
+        with torch.no_grad():
+            output = reference(input_ids=torch.tensor([source_ids]),
+                               decoder_input_ids=torch.tensor([decoder_inputs]),
+                               output_attentions=True)
+        expected = np.stack([a[0].numpy() for a in output.cross_attentions])
+        assert attention.weights.shape == expected.shape == (
+            2, 4, len(attention.target_pieces), len(attention.source_pieces))
+        np.testing.assert_allclose(attention.weights, expected, atol=1e-5)
+        compared += 1
+    assert compared == 4
+
+
+def test_attention_rows_are_distributions_and_follow_the_options(translator, cases):
+    attention = translator.attention(cases[0]["text"], beam_size=2, max_length=3)
+    expected = translator.translate([cases[0]["text"]], beam_size=2, max_length=3)[0]
+    assert attention.text == expected.text
+    assert len(attention.target_pieces) == len(expected.tokens) + (
+        1 if expected.hypotheses[0].finished else 0)
+    assert attention.weights.dtype == np.float32
+    np.testing.assert_allclose(attention.weights.sum(axis=-1), 1.0, atol=1e-5)
+    assert (attention.weights >= 0).all()
+    with pytest.raises(ValueError, match="empty"):
+        translator.attention("  ")
+    with pytest.raises(ValueError, match="target language"):
+        translator.attention("hello", target_language="fra")
+    with pytest.raises(ValueError, match="UTF-8"):
+        translator.attention("caf\udce9")
+
+
+# ---- model description, tensor types, default model -----------------------------------------
+
+
+def _dtype_counts_from_bytes(path) -> dict[str, int]:
+    """Tensor dtypes counted from the file's bytes (the directory parsed in Python)."""
+    from collections import Counter
+
+    from pytransformer.format.constants import DType
+    from tiny_models import file_layout
+
+    data = path.read_bytes()
+    names = {DType.F32: "f32", DType.F16: "f16", DType.BF16: "bf16", DType.INT8: "int8"}
+    return dict(Counter(names[DType(data[t.dtype_offset])] for t in file_layout(data).tensors))
+
+
+@pytest.mark.parametrize("quantize", [None, "f16", "int8"])
+def test_describe_model_and_tensor_dtypes(tmp_path, quantize):
+    from tiny_models import vocabulary, write_random_model
+
+    path = tmp_path / "m.ptm"
+    pieces = vocabulary(30) + [">>xx<<", ">>yy<<"]
+    metadata = write_random_model(path, seed=3, quantize=quantize, d_model=32, decoder_layers=3,
+                                  source_vocab_size=32, target_vocab_size=32,
+                                  target_languages=[">>xx<<", ">>yy<<"],
+                                  extra={"vocab.source": pieces, "vocab.target": pieces})
+    expected = _dtype_counts_from_bytes(path)
+    assert len(expected) == (1 if quantize is None else 2)
+    info = pytransformer.describe_model(path)
+    assert info.tensor_dtypes == expected == Translator(path).tensor_dtypes
+    assert info.path == path and info.size_bytes == path.stat().st_size
+    assert info.format_version == 1
+    assert (info.name, info.architecture, info.tokenizer) == (
+        metadata["general.name"], "transformer-seq2seq", metadata["tokenizer.type"])
+    assert (info.d_model, info.encoder_layers, info.decoder_layers) == (32, 2, 3)
+    assert (info.encoder_heads, info.decoder_heads) == (metadata["model.encoder_heads"],
+                                                        metadata["model.decoder_heads"])
+    assert (info.source_vocab_size, info.target_vocab_size, info.max_positions) == (
+        metadata["model.source_vocab_size"], metadata["model.target_vocab_size"],
+        metadata["model.max_positions"])
+    assert info.target_languages == [">>xx<<", ">>yy<<"] == Translator(path).target_languages
+    assert info.metadata == Translator(path).metadata
+
+
+def test_describe_model_errors(tmp_path, converted_marian):
+    with pytest.raises(FileNotFoundError, match="missing.ptm"):
+        pytransformer.describe_model(tmp_path / "missing.ptm")
+    corrupt = tmp_path / "corrupt.ptm"
+    corrupt.write_bytes(converted_marian("base").read_bytes()[:5000])
+    with pytest.raises(ModelFormatError, match="corrupt.ptm"):
+        pytransformer.describe_model(corrupt)
+
+
+def test_default_model_from_the_environment(monkeypatch, tmp_path, converted_marian):
+    from pytransformer import model_files
+
+    path = converted_marian("base")
+    monkeypatch.setenv("PYTRANSFORMER_MODEL", str(path))
+    assert pytransformer.default_model_path() == path
+    assert Translator().path == path
+    missing = tmp_path / "nothing-here.ptm"
+    monkeypatch.setenv("PYTRANSFORMER_MODEL", str(missing))
+    assert pytransformer.default_model_path() == missing  # returned, so errors can name it
+    with pytest.raises(FileNotFoundError, match="nothing-here.ptm.*PYTRANSFORMER_MODEL"):
+        Translator()
+    # Without the variable: the model installed in the package (pytransformer/weights/).
+    monkeypatch.delenv("PYTRANSFORMER_MODEL")
+    assert model_files.PACKAGED_MODEL_PATH.parent == \
+        model_files.Path(pytransformer.__file__).resolve().parent / "weights"
+    assert model_files.PACKAGED_MODEL_PATH.name == "model.ptm"
+    monkeypatch.setattr(model_files, "PACKAGED_MODEL_PATH", missing)
+    assert pytransformer.default_model_path() is None
+    with pytest.raises(FileNotFoundError, match="no default model is installed"):
+        Translator()
+    monkeypatch.setattr(model_files, "PACKAGED_MODEL_PATH", path)
+    assert pytransformer.default_model_path() == path
+    assert Translator().path == path
+
+
+# ---- metadata read by the API and the core --------------------------------------------------
+
+
+def test_renormalize_logits_default_comes_from_the_file(tmp_path):
+    """generation.renormalize_logits is parsed by the core's config: the file's value is the
+    default of every search, and an explicit option still overrides it."""
+    from pytransformer import _core
+    from tiny_models import write_random_model
+
+    options = dict(seed=4, d_model=32, suppressed_ids=[3, 4, 5, 6], beam_size=3,
+                   max_length=6)
+    plain = tmp_path / "plain.ptm"
+    write_random_model(plain, **options)
+    flagged = tmp_path / "flagged.ptm"
+    write_random_model(flagged, extra={"generation.renormalize_logits": True}, **options)
+    text = ["▁w7 ▁w8 ▁w9"]
+    ours = Translator(flagged).translate(text, return_scores=True, n_best=3)[0]
+    without = Translator(plain).translate(text, return_scores=True, n_best=3)[0]
+    ids = Translator(plain).tokenizer.encode(text[0])
+    explicit = _core.generate(_core.Model(str(plain)), [ids], n_best=3,
+                              renormalize_logits=True)[0]
+    assert [h.score for h in ours.hypotheses] == pytest.approx([h[1] for h in explicit],
+                                                               abs=1e-6)
+    assert [h.score for h in ours.hypotheses] != pytest.approx(
+        [h.score for h in without.hypotheses], abs=1e-4)
+    overridden = _core.generate(_core.Model(str(flagged)), [ids], n_best=3,
+                                renormalize_logits=False)[0]
+    assert [h[1] for h in overridden] == pytest.approx([h.score for h in without.hypotheses],
+                                                       abs=1e-6)
+    # The core's config parser type-checks it (the writer asks it, so no such file is written).
+    with pytest.raises(ModelFormatError, match="generation.renormalize_logits: expected bool"):
+        write_random_model(tmp_path / "wrong.ptm", extra={"generation.renormalize_logits": 1},
+                           **options)
+
+
+def test_source_unk_id_is_checked(tmp_path):
+    from tiny_models import write_random_model
+
+    good = tmp_path / "good.ptm"
+    write_random_model(good, extra={"tokens.source_unk_id": 3})
+    assert Translator(good).tokenizer.encode("▁w4 nonsense") == [4, 3, 1]
+    bad = tmp_path / "bad.ptm"
+    write_random_model(bad, extra={"tokens.source_unk_id": 999})
+    with pytest.raises(ModelFormatError, match="bad.ptm.*tokens.source_unk_id"):
+        Translator(bad)
