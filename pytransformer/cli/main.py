@@ -12,6 +12,7 @@ from pytransformer.cli.bench_command import bench_command
 from pytransformer.cli.chat_command import chat
 from pytransformer.cli.convert_command import convert
 from pytransformer.cli.errors import set_debug
+from pytransformer.cli.explain_command import explain
 from pytransformer.cli.info_commands import info, models
 from pytransformer.cli.translate_command import translate
 
@@ -52,6 +53,7 @@ def _global_options(
 
 app.command()(translate)
 app.command()(chat)
+app.command()(explain)
 app.command()(convert)
 app.command()(models)
 app.command()(info)

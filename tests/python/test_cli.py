@@ -16,6 +16,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -280,6 +281,78 @@ def test_progress_bar_on_a_terminal_stdout_stays_clean(tmp_path: Path) -> None:
     assert (tmp_path / "out.txt").read_text() == "".join(t.text + "\n" for t in expected)
 
 
+# ---- explain --------------------------------------------------------------------------------
+
+
+def test_explain_draws_the_attention_of_the_translation(marian: Path) -> None:
+    translator = pytransformer.Translator(marian)
+    attention = translator.attention("Hello world.")
+    assert attention.text == translator.translate(["Hello world."])[0].text
+    result = invoke("explain", "-m", str(marian), "Hello", "world.")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0] == attention.text
+    assert lines[1] == "cross-attention, layer 2 of 2, mean of the 4 heads"
+    assert lines[2].split() == attention.source_pieces  # short pieces: columns named
+    rows = lines[3:3 + len(attention.target_pieces)]
+    assert [row.split()[0] for row in rows] == attention.target_pieces
+    assert lines[3 + len(attention.target_pieces)].startswith("shading relative to")
+
+
+@pytest.mark.parametrize("layer, head", [(None, None), ("1", "3"), ("all", None),
+                                         ("all", "2"), ("2", "all")])
+def test_explain_json_weights(marian: Path, layer: str | None, head: str | None) -> None:
+    attention = pytransformer.Translator(marian).attention("The cat sleeps.", beam_size=2)
+    args = ["explain", "-m", str(marian), "--beam", "2", "--json", "The cat sleeps."]
+    if layer is not None:
+        args += ["--layer", layer]
+    if head is not None:
+        args += ["--head", head]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["translation"] == attention.text
+    assert document["source_pieces"] == attention.source_pieces
+    assert document["target_pieces"] == attention.target_pieces
+    assert document["shape"] == list(attention.weights.shape)
+    weights = np.array(document["weights"])
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
+    by_layer = (attention.weights.mean(axis=0) if layer == "all"
+                else attention.weights[int(layer or 2) - 1])
+    expected = by_layer.mean(axis=0) if head in (None, "all") else by_layer[int(head) - 1]
+    np.testing.assert_allclose(weights, expected, atol=1e-6)
+    assert document["layer"] == (2 if layer is None else layer if layer == "all"
+                                 else int(layer))
+    assert document["head"] == ("all" if head in (None, "all") else int(head))
+
+
+def test_explain_errors_are_one_line(marian: Path, bidirectional: Path) -> None:
+    assert_one_line_error(invoke("explain", "-m", str(marian), "--layer", "3", "Hi."),
+                          "--layer 3", "2 decoder layers")
+    assert_one_line_error(invoke("explain", "-m", str(marian), "--layer", "0", "Hi."),
+                          "--layer 0")
+    assert_one_line_error(invoke("explain", "-m", str(marian), "--head", "5", "Hi."),
+                          "--head 5", "4 heads")
+    assert_one_line_error(invoke("explain", "-m", str(marian), "--head", "first", "Hi."),
+                          "--head first")
+    assert_one_line_error(invoke("explain", "-m", str(marian), " "), "no text to explain")
+    assert_one_line_error(invoke("explain", "-m", str(bidirectional), "--to", "de", "▁w3"),
+                          "unknown target language 'de'")
+    assert invoke("explain", "-m", str(marian)).exit_code == 2  # TEXT is required
+
+
+def test_explain_follows_the_target_language(bidirectional: Path) -> None:
+    translator = pytransformer.Translator(bidirectional)
+    han = "你 好"
+    expected = translator.attention(han, target_language="en")
+    document = json.loads(invoke("explain", "-m", str(bidirectional), "--json", han).stdout)
+    assert document["target_language"] == ">>en<<"
+    assert document["source_pieces"] == expected.source_pieces
+    assert document["source_pieces"][0] == ">>en<<"
+    assert document["target_pieces"] == expected.target_pieces
+
+
 # ---- interrupted output ---------------------------------------------------------------------
 
 
@@ -474,7 +547,7 @@ def test_python_dash_m_and_help(marian: Path, tmp_path: Path) -> None:
     completed = subprocess.run(_cli("--help"), capture_output=True, text=True, timeout=60,
                                cwd=tmp_path)
     assert completed.returncode == 0
-    for command in ("translate", "chat", "convert", "models", "info", "bench"):
+    for command in ("translate", "chat", "explain", "convert", "models", "info", "bench"):
         assert command in completed.stdout
     translated = subprocess.run(_cli("translate", "-m", str(marian), "Hello."),
                                 capture_output=True, text=True, timeout=60, cwd=tmp_path)
