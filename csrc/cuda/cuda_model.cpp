@@ -162,7 +162,7 @@ struct CudaModel::Impl {
   GemmBackend gemm;
   // Uploaded tensors by (host address, bytes): tied weights are uploaded once.
   std::map<std::pair<const void*, size_t>, DeviceBuffer<unsigned char>> uploads;
-  int64_t largest_converted_matrix = 0;  // elements of the largest non-f32 linear weight
+  int64_t largest_converted_matrix = 0;  // elements of the largest f16/bf16 linear weight
   Embeddings encoder_embeddings, decoder_embeddings;
   std::vector<EncoderLayer> encoder_layers;
   std::vector<DecoderLayer> decoder_layers;
@@ -170,6 +170,9 @@ struct CudaModel::Impl {
   Linear output_projection;
   cudaStream_t stream = nullptr;
   std::mutex mutex;  // serialises all GPU work of the model
+  // The int8 path's quantised activations, grown on demand (under `mutex`).
+  mutable DeviceBuffer<int8_t> quantized_rows;
+  mutable DeviceBuffer<float> quantized_scales;
 #ifdef PYTRANSFORMER_CUBLAS
   std::unique_ptr<kc::CublasHandle> cublas;
   DeviceBuffer<float> conversion_workspace;  // the cuBLAS path's f32 copy of a weight
@@ -230,7 +233,7 @@ struct CudaModel::Impl {
           tensor::vector_from_file(*file, format::tensor_name(scope, module, "bias"), matrix.rows),
           matrix.rows);
     }
-    if (matrix.dtype != DType::F32) {
+    if (matrix.dtype == DType::F16 || matrix.dtype == DType::BF16) {
       largest_converted_matrix = std::max(largest_converted_matrix, matrix.rows * matrix.cols);
     }
     return linear;
@@ -317,6 +320,18 @@ struct CudaModel::Impl {
 
   void linear(const Linear& layer, const float* x, int64_t rows, float* y,
               const format::Activation* activation = nullptr) const {
+    if (layer.weight.dtype == DType::I8) {  // whatever the GEMM backend: the int8 reference
+      const size_t values = static_cast<size_t>(rows * layer.weight.cols);
+      if (quantized_rows.size() < values || quantized_scales.size() < static_cast<size_t>(rows)) {
+        synchronize();  // queued kernels may still read the buffers being replaced
+        quantized_rows = DeviceBuffer<int8_t>(std::max(values, quantized_rows.size()));
+        quantized_scales =
+            DeviceBuffer<float>(std::max(static_cast<size_t>(rows), quantized_scales.size()));
+      }
+      kc::linear_int8(x, rows, layer.weight, layer.bias, activation, quantized_rows.get(),
+                      quantized_scales.get(), y, stream);
+      return;
+    }
 #ifdef PYTRANSFORMER_CUBLAS
     if (gemm == GemmBackend::CUBLAS) {
       kc::linear_cublas(*cublas, x, rows, layer.weight, layer.bias, activation,

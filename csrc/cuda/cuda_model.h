@@ -5,8 +5,9 @@
 // step).
 //
 // Device memory:
-// - weights are uploaded once, in their stored dtype (f16, bf16 and int8 rows are converted while
-//   the GEMM reads them), tied tensors once; plus the sinusoidal tables;
+// - weights are uploaded once, in their stored dtype (f16 and bf16 values are converted while
+//   the GEMM reads them; int8 weights multiply int8-quantised activations, as the CPU core does),
+//   tied tensors once; plus the sinusoidal tables;
 // - per encode() call, the activations of that batch;
 // - per decoding loop (its DecoderState): the cross-attention keys and values of every decoder
 //   layer ([batch, source_length, d] each, projected once), step workspaces sized for
@@ -39,9 +40,10 @@ class CudaUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// How linear layers multiply: EXACT uses our kernel, bit-identical to the reference GEMM;
-// CUBLAS uses cublasSgemm in full f32 (kernels/cuda/linear.h), available when the build found
-// cuBLAS (cublas_available()).
+// How linear layers with f32, f16 or bf16 weights multiply: EXACT uses our kernel,
+// bit-identical to the reference GEMM; CUBLAS uses cublasSgemm in full f32
+// (kernels/cuda/linear.h), available when the build found cuBLAS (cublas_available()). int8
+// weights always use the int8 kernel.
 enum class GemmBackend { EXACT, CUBLAS };
 bool cublas_available();
 

@@ -1,5 +1,6 @@
 """Each CUDA kernel against its scalar reference (csrc/kernels/ref) on awkward shapes: sizes of
-one, odd sizes, sizes that leave tails in every tile and lane, padding and every weight dtype.
+one, odd sizes, sizes that leave tails in every tile and lane, padding and every weight dtype
+(int8 weights against the quantised-activation reference, kernels/ref/linear_int8.h).
 Needs a GPU (skipped with the backend's reason elsewhere).
 
 Tolerances: kernels that only multiply and add (linear, embedding, add, attention's dot products
@@ -52,6 +53,21 @@ def test_linear_is_bit_identical_to_the_reference(dtype: str, m: int, k: int, n:
             np.testing.assert_array_equal(gpu, ref)
         else:  # the epilogue's exp/erf/tanh may round differently from libm in the last bit
             np.testing.assert_allclose(gpu, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_int8_linear_quantises_rows_like_the_reference() -> None:
+    """Rows of zeros and of subnormals (scale 1, all zeros), ties rounded half to even, and
+    values clamped at +-127, as kernels/ref/linear_int8.h states."""
+    x = np.array([[0.0] * 6,
+                  [1e-40, -1e-40, 0.0, 1e-41, 0.0, 0.0],
+                  [127.0, 0.5, 1.5, 2.5, -0.5, -126.5],
+                  [3.0, -1.0, 0.25, 7.0, -7.0, 1e-3]], np.float32)
+    rng = np.random.default_rng(3)
+    weight, scales = stored_weight(rng.standard_normal((5, 6)), "int8")
+    bias = rng.standard_normal(5).astype(np.float32)
+    for activation in (None, "relu"):
+        gpu, ref = both(cuda.ops.linear, x, weight, "int8", scales, bias, activation)
+        np.testing.assert_array_equal(gpu, ref)
 
 
 @pytest.mark.skipif(cuda is None or not cuda.cublas_available, reason="built without cuBLAS")

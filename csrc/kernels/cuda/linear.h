@@ -1,19 +1,18 @@
-// CUDA fully connected layer (reference: kernels/ref/linear.h), with fused bias and activation
-// epilogues:
+// CUDA fully connected layer, with fused bias and activation epilogues:
 //   y[i, j] = act(sum_c x[i, c] * W[j, c] + bias[j])     for i < m, j < n
-// x: [m, k] f32 row-major. W: [n, k] row-major in its stored dtype (f32, f16, bf16, or int8 with
-// row_scales [n]), converted to f32 as it is read, so device memory holds weights at their
-// stored size. bias: [n] or nullptr (then 0 is added, as the reference does). activation:
-// nullptr for none. y: [m, n] row-major, must not alias x. Device pointers; queued on `stream`.
+// x: [m, k] f32 row-major. W: [n, k] row-major in its stored dtype, read in place (device memory
+// holds weights at their stored size). bias: [n] or nullptr. activation: nullptr for none.
+// y: [m, n] row-major, must not alias x. Device pointers; queued on `stream`.
 //
-// Two implementations:
-// - linear(): our tiled kernel. Each output sums its products in the reference's exact order
-//   (8 partial sums by c % 8, combined in the same tree), without FMA contraction, so its
-//   results are bit-identical to kernels::ref::linear for every dtype.
-// - linear_cublas() (linear_cublas.cu, built when cuBLAS is found): cublasSgemm in full f32
-//   (CUBLAS_PEDANTIC_MATH: no TF32); non-f32 weights are first converted into `workspace`
-//   (>= n * k floats). Faster on large batches; sums in cuBLAS's order (results agree with the
-//   reference to rounding, not bitwise).
+// - linear() (f32, f16, bf16 weights; reference kernels/ref/linear.h): our tiled kernel. Each
+//   output sums its products in the reference's exact order (8 partial sums by c % 8, combined
+//   in the same tree), without FMA contraction, then adds the bias (0 without one, as the
+//   reference does): bit-identical to kernels::ref::linear.
+// - linear_int8() (int8 weights; reference kernels/ref/linear_int8.h): rows of x quantised to
+//   int8 per row, exact int32 dot products, then float(acc) * (row scale * weight scale)
+//   (+ bias): bit-identical to kernels::ref::quantize_rows + kernels::ref::linear_int8.
+// - linear_cublas() (linear_cublas.h, built when cuBLAS is found): cublasSgemm in full f32 for
+//   f32, f16 and bf16 weights; faster on large batches, sums in cuBLAS's order.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -33,10 +32,17 @@ struct DeviceWeight {
   const float* row_scales = nullptr;  // [rows], int8 only
 };
 
+// weight.dtype: f32, f16 or bf16.
 void linear(const float* x, int64_t m, const DeviceWeight& weight, const float* bias,
             const format::Activation* activation, float* y, cudaStream_t stream);
 
-// dst[r, c] = W[r, c] as f32 (the reference's convert_row for every row). dst: [rows, cols].
+// weight.dtype: int8. Workspaces: quantized [m, k], row_scales [m].
+void linear_int8(const float* x, int64_t m, const DeviceWeight& weight, const float* bias,
+                 const format::Activation* activation, int8_t* quantized, float* row_scales,
+                 float* y, cudaStream_t stream);
+
+// dst[r, c] = W[r, c] as f32 (the reference's convert_row for every row), f32/f16/bf16 weights.
+// dst: [rows, cols].
 void convert_weight(const DeviceWeight& weight, float* dst, cudaStream_t stream);
 
 // y[i, j] = act(y[i, j] + bias[j]) for i < m, j < n (the epilogue of the cuBLAS path).

@@ -25,7 +25,8 @@ class CublasHandle {
   cublasHandle_t handle_ = nullptr;
 };
 
-// workspace: >= weight.rows * weight.cols floats when weight.dtype is not f32 (unused otherwise).
+// weight.dtype: f32, f16 or bf16. workspace: >= weight.rows * weight.cols floats for f16/bf16
+// (the weight converted to f32; unused for f32).
 void linear_cublas(const CublasHandle& handle, const float* x, int64_t m, const DeviceWeight& weight,
                    const float* bias, const format::Activation* activation, float* workspace,
                    float* y, cudaStream_t stream);

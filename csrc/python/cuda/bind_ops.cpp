@@ -29,6 +29,7 @@
 #include "kernels/ref/embedding.h"
 #include "kernels/ref/layer_norm.h"
 #include "kernels/ref/linear.h"
+#include "kernels/ref/linear_int8.h"
 #include "kernels/ref/softmax.h"
 #include "pytransformer/error.h"
 #ifdef PYTRANSFORMER_CUBLAS
@@ -144,9 +145,17 @@ py::array_t<float> linear(const Floats& x, const py::array& weight, const std::s
   if (activation) kind = parse_activation(*activation);
   py::array_t<float> y({m, n});
   const std::string gemm = backend == "cublas" ? "cuda" : backend;
+  const float* host_bias = bias ? bias->data() : nullptr;
   if (!on_gpu(gemm)) {
-    ref::linear(x.data(), m, k, w.array.data(), w.dtype, w.row_scales.data(), bias ? bias->data() : nullptr, n,
-                0, n, y.mutable_data());
+    if (w.dtype == DType::I8) {
+      std::vector<int8_t> quantized(static_cast<size_t>(m * ref::quantized_row_stride(k)));
+      std::vector<float> scales(static_cast<size_t>(m));
+      ref::quantize_rows(x.data(), m, k, quantized.data(), scales.data());
+      ref::linear_int8(quantized.data(), scales.data(), m, k, static_cast<const int8_t*>(w.array.data()),
+                       w.row_scales.data(), host_bias, n, 0, n, y.mutable_data());
+    } else {
+      ref::linear(x.data(), m, k, w.array.data(), w.dtype, nullptr, host_bias, n, 0, n, y.mutable_data());
+    }
     if (kind) ref::activation(*kind, y.mutable_data(), m * n);
     return y;
   }
@@ -158,7 +167,12 @@ py::array_t<float> linear(const Floats& x, const py::array& weight, const std::s
   DeviceBuffer<float> device_x = to_device(x), device_y(static_cast<size_t>(m * n));
   kc::DeviceWeight matrix{device_weight.get(), w.dtype, n, k, scales.get()};
   const format::Activation* epilogue = kind ? &*kind : nullptr;
-  if (backend == "cublas") {
+  if (w.dtype == DType::I8) {  // one int8 kernel whatever the backend
+    DeviceBuffer<int8_t> quantized(static_cast<size_t>(m * k));
+    DeviceBuffer<float> row_scales(static_cast<size_t>(m));
+    kc::linear_int8(device_x.get(), m, matrix, device_bias.get(), epilogue, quantized.get(),
+                    row_scales.get(), device_y.get(), nullptr);
+  } else if (backend == "cublas") {
 #ifdef PYTRANSFORMER_CUBLAS
     kc::CublasHandle handle;
     DeviceBuffer<float> workspace(w.dtype == DType::F32 ? 0 : static_cast<size_t>(n * k));
@@ -367,7 +381,8 @@ void bind_ops(py::module_& m) {
   ops.def("linear", &linear, py::arg("x"), py::arg("weight"), py::arg("dtype") = "f32",
           py::arg("row_scales") = py::none(), py::arg("bias") = py::none(),
           py::arg("activation") = py::none(), py::kw_only(), py::arg("backend"),
-          "y = act(x W^T + bias); backend 'cuda' (exact kernel), 'cublas' or 'reference'.");
+          "y = act(x W^T + bias); backend 'cuda' (exact kernel), 'cublas' or 'reference'. int8 "
+          "weights quantise x per row (kernels/ref/linear_int8.h) on every backend.");
   ops.def("layer_norm", &layer_norm, py::arg("x"), py::arg("residual"), py::arg("gamma"),
           py::arg("beta"), py::arg("epsilon"), py::kw_only(), py::arg("backend"));
   ops.def("softmax", &softmax, py::arg("x"), py::kw_only(), py::arg("backend"));
