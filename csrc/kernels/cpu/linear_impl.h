@@ -128,6 +128,15 @@ inline void float_row_tile(const float* x, int64_t i, int64_t k,
   }
 }
 
+// Columns of a panel: its weight rows (about kPanelBytes) stay in L2 while every row chunk
+// of x passes them, so large products read W from memory once, not once per row chunk.
+constexpr int64_t kPanelBytes = int64_t{1} << 18;
+
+inline int64_t panel_columns(int64_t k, int64_t element_size) {
+  const int64_t columns = kPanelBytes / (k * element_size) / 16 * 16;
+  return columns > 16 ? columns : 16;
+}
+
 template <class S, DType D>
 void linear_float_typed(const float* x, int64_t m, int64_t k, const void* weight, int64_t n,
                         int64_t column_begin, int64_t column_end, const LinearEpilogue& e,
@@ -135,21 +144,24 @@ void linear_float_typed(const float* x, int64_t m, int64_t k, const void* weight
   using W = typename WeightElement<D>::type;
   const W* w = static_cast<const W*>(weight);
   constexpr int R = S::kRows;
-  for (int64_t row_begin = 0; row_begin < m; row_begin += kRowBlock) {
-    const int64_t row_end = row_begin + kRowBlock < m ? row_begin + kRowBlock : m;
-    const int64_t tiled_end = row_begin + (row_end - row_begin) / R * R;
-    // Column blocks outermost: a block of weight rows stays in L1 while the row tiles pass.
-    for (int64_t j = column_begin; j < column_end; j += S::kColumns) {
-      const int64_t block_end = j + S::kColumns < column_end ? j + S::kColumns : column_end;
-      for (int64_t i = row_begin; i < tiled_end; i += R) {
-        float_row_tile<S, D, R, S::kColumns>(x, i, k, w, e, n, j, block_end, y);
+  const int64_t panel = panel_columns(k, sizeof(W));
+  for (int64_t panel_begin = column_begin; panel_begin < column_end; panel_begin += panel) {
+    const int64_t panel_end = panel_begin + panel < column_end ? panel_begin + panel : column_end;
+    for (int64_t row_begin = 0; row_begin < m; row_begin += kRowBlock) {
+      const int64_t row_end = row_begin + kRowBlock < m ? row_begin + kRowBlock : m;
+      const int64_t tiled_end = row_begin + (row_end - row_begin) / R * R;
+      // Column blocks outermost: a block of weight rows stays in L1 while the row tiles pass.
+      for (int64_t j = panel_begin; j < panel_end; j += S::kColumns) {
+        const int64_t block_end = j + S::kColumns < panel_end ? j + S::kColumns : panel_end;
+        for (int64_t i = row_begin; i < tiled_end; i += R) {
+          float_row_tile<S, D, R, S::kColumns>(x, i, k, w, e, n, j, block_end, y);
+        }
       }
+      for (int64_t i = tiled_end; i < row_end; ++i) {
+        float_row_tile<S, D, 1, S::kSingleRowColumns>(x, i, k, w, e, n, panel_begin, panel_end, y);
+      }
+      apply_activation<S>(e, row_begin, row_end, n, panel_begin, panel_end, y);
     }
-    for (int64_t i = tiled_end; i < row_end; ++i) {
-      float_row_tile<S, D, 1, S::kSingleRowColumns>(x, i, k, w, e, n, column_begin, column_end,
-                                                    y);
-    }
-    apply_activation<S>(e, row_begin, row_end, n, column_begin, column_end, y);
   }
 }
 
@@ -258,20 +270,25 @@ void linear_int8(const int8_t* q, const float* scales, int64_t m, int64_t k, con
                  const float* w_scales, int64_t n, int64_t column_begin, int64_t column_end,
                  const LinearEpilogue& e, float* y) {
   constexpr int R = S::kInt8Rows;
-  for (int64_t row_begin = 0; row_begin < m; row_begin += kRowBlock) {
-    const int64_t row_end = row_begin + kRowBlock < m ? row_begin + kRowBlock : m;
-    const int64_t tiled_end = row_begin + (row_end - row_begin) / R * R;
-    for (int64_t j = column_begin; j < column_end; j += S::kInt8Columns) {
-      const int64_t block_end = j + S::kInt8Columns < column_end ? j + S::kInt8Columns : column_end;
-      for (int64_t i = row_begin; i < tiled_end; i += R) {
-        int8_row_tile<S, R, S::kInt8Columns>(q, scales, i, k, w, w_scales, e, n, j, block_end, y);
+  const int64_t panel = panel_columns(k, 1);
+  for (int64_t panel_begin = column_begin; panel_begin < column_end; panel_begin += panel) {
+    const int64_t panel_end = panel_begin + panel < column_end ? panel_begin + panel : column_end;
+    for (int64_t row_begin = 0; row_begin < m; row_begin += kRowBlock) {
+      const int64_t row_end = row_begin + kRowBlock < m ? row_begin + kRowBlock : m;
+      const int64_t tiled_end = row_begin + (row_end - row_begin) / R * R;
+      for (int64_t j = panel_begin; j < panel_end; j += S::kInt8Columns) {
+        const int64_t block_end = j + S::kInt8Columns < panel_end ? j + S::kInt8Columns : panel_end;
+        for (int64_t i = row_begin; i < tiled_end; i += R) {
+          int8_row_tile<S, R, S::kInt8Columns>(q, scales, i, k, w, w_scales, e, n, j, block_end,
+                                               y);
+        }
       }
+      for (int64_t i = tiled_end; i < row_end; ++i) {
+        int8_row_tile<S, 1, S::kInt8SingleRowColumns>(q, scales, i, k, w, w_scales, e, n,
+                                                      panel_begin, panel_end, y);
+      }
+      apply_activation<S>(e, row_begin, row_end, n, panel_begin, panel_end, y);
     }
-    for (int64_t i = tiled_end; i < row_end; ++i) {
-      int8_row_tile<S, 1, S::kInt8SingleRowColumns>(q, scales, i, k, w, w_scales, e, n,
-                                                column_begin, column_end, y);
-    }
-    apply_activation<S>(e, row_begin, row_end, n, column_begin, column_end, y);
   }
 }
 
