@@ -502,7 +502,8 @@ def test_models_lists_user_models_with_languages(isolated_data_dir: Path, marian
     assert by_name["bi.ptm"]["target_languages"] == ["en", "zh"]
     assert by_name["bi.ptm"]["size_bytes"] == bidirectional.stat().st_size
     assert by_name["opus-mt-en-de.ptm"]["tokenizer"] == "sentencepiece"
-    assert by_name["opus-mt-en-de.ptm"]["dtypes"] == pytransformer.Translator(marian).tensor_dtypes
+    expected_dtypes = pytransformer.Translator(marian).tensor_dtypes
+    assert by_name["opus-mt-en-de.ptm"]["dtypes"] == expected_dtypes
     assert by_name["bi.ptm"]["dtypes"] == {"f32": sum(
         pytransformer.describe_model(bidirectional).tensor_dtypes.values())}
     assert "invalid model file" in by_name["broken.ptm"]["error"]

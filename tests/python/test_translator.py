@@ -4,6 +4,7 @@ transliteration CTranslate2 model)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -287,9 +288,8 @@ def test_default_model_from_the_environment(monkeypatch, tmp_path, converted_mar
         Translator()
     # Without the variable: the model installed in the package (pytransformer/weights/).
     monkeypatch.delenv("PYTRANSFORMER_MODEL")
-    assert model_files.PACKAGED_MODEL_PATH.parent == \
-        model_files.Path(pytransformer.__file__).resolve().parent / "weights"
-    assert model_files.PACKAGED_MODEL_PATH.name == "model.ptm"
+    package = Path(pytransformer.__file__).resolve().parent
+    assert model_files.PACKAGED_MODEL_PATH == package / "weights" / "model.ptm"
     monkeypatch.setattr(model_files, "PACKAGED_MODEL_PATH", missing)
     assert pytransformer.default_model_path() is None
     with pytest.raises(FileNotFoundError, match="no default model is installed"):
