@@ -79,7 +79,8 @@ def context_lines(report: BenchmarkReport) -> list[str]:
         f"workload: greedy = 1 sentence of {s.source_length} tokens -> {s.greedy_length} "
         f"tokens; batch = {s.batch_size} sentences, beam {s.beam_size} -> {s.batch_length} "
         f"tokens each; encoder = the same {s.batch_size} sentences; EOS suppressed; "
-        f"median of {s.runs} runs ({s.batch_runs} for batch); {threads} threads",
+        f"median of {s.runs} runs ({s.batch_runs} for batch); "
+        f"{threads} thread{'s' if threads > 1 else ''}",
     ]
 
 
