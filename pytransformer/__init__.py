@@ -10,6 +10,7 @@ and convert_ctranslate2; ModelFormatError, ConversionError; info(). Everything e
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import sys
@@ -30,8 +31,9 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 def info() -> dict[str, Any]:
     """Version and build information: package version, Python, platform, the compiled core,
-    the CPU count, and the core's CPU report (features, kernel variant in use) when the build
-    provides one."""
+    the CPU count, the core's CPU report (features, kernel variant in use) when the build
+    provides one, and the CUDA backend: whether it is installed, the GPUs it sees and, when
+    GPU 0 cannot be used, why."""
     from pytransformer import _core
 
     information: dict[str, Any] = {
@@ -45,7 +47,17 @@ def info() -> dict[str, Any]:
     cpu_info = getattr(_core, "cpu_info", None)  # bind_cpu.cpp (kernel ISA dispatch)
     if cpu_info is not None:
         information["cpu"] = cpu_info()
+    information["cuda"] = _cuda_info()
     return information
+
+
+def _cuda_info() -> dict[str, Any]:
+    try:
+        _cuda = importlib.import_module("pytransformer._cuda")
+    except ImportError as error:
+        return {"installed": False, "problem": f"no CUDA backend in this installation ({error})"}
+    return {"installed": True, "device_count": _cuda.device_count(), "devices": _cuda.devices(),
+            "problem": _cuda.device_problem(0)}
 
 
 __all__ = [

@@ -1,10 +1,11 @@
 """The public translation API: Translator, Translation, Hypothesis, TranslationStream and
 Attention.
 
-A Translator loads one model file (memory-mapped weights), turns text into ids with the
-tokenizer the file embeds, runs the C++ core's search (the GIL is released while it computes)
-and turns ids back into text. Options left at None take the defaults recorded in the file
-(generation.*: for a converted Hugging Face or CTranslate2 model, that reference's defaults).
+A Translator loads one model file (memory-mapped weights, or uploaded to a CUDA GPU with
+device="cuda"), turns text into ids with the tokenizer the file embeds, runs the C++ core's
+search (the GIL is released while it computes) and turns ids back into text. Options left at
+None take the defaults recorded in the file (generation.*: for a converted Hugging Face or
+CTranslate2 model, that reference's defaults).
 
 Input rules:
 - an empty (or whitespace-only) text gives an empty Translation without running the model, and
@@ -17,8 +18,10 @@ Input rules:
 
 from __future__ import annotations
 
+import importlib
 import os
 import queue
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, default_model
 from pytransformer.tokenizer import Tokenizer, check_text
 
 _QUEUE_POLL_SECONDS = 0.1
+_CUDA_DEVICE = re.compile(r"cuda(?::([0-9]+))?")
 
 
 @dataclass(frozen=True)
@@ -81,14 +85,20 @@ class Translator:
     Thread-safety: a Translator may be shared by threads; calls run independently.
     """
 
-    def __init__(self, model_path: str | Path | None = None, threads: int = 0) -> None:
+    def __init__(self, model_path: str | Path | None = None, threads: int = 0,
+                 device: str = "cpu") -> None:
         """model_path: a .ptm file; None: the default model (pytransformer.default_model_path():
         the file named by $PYTRANSFORMER_MODEL, else the model installed with the package).
-        threads: compute threads for the core, 0 for its default.
+        threads: compute threads for the CPU core, 0 for its default.
+        device: "cpu", or "cuda" / "cuda:N" to run on CUDA GPU 0 / N with the optional CUDA
+        backend (docs/cuda.md); the search and the results are the same.
 
         Raises FileNotFoundError when the file does not exist, ModelFormatError (a ValueError)
-        naming the file when it is not a valid model.
+        naming the file when it is not a valid model, ValueError for a malformed device, and
+        RuntimeError("CUDA requested but ...") when a GPU is asked for and the installation
+        has no CUDA backend or the machine no usable driver or device.
         """
+        cuda_index = _parse_device(device)
         named_by = ""
         if model_path is None:
             model_path = default_model_path()
@@ -105,7 +115,12 @@ class Translator:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
         self._path = path
-        self._model = _core.Model(str(path), threads)
+        if cuda_index is None:
+            self._device = "cpu"
+            self._model: _core.EncoderDecoderModel = _core.Model(str(path), threads)
+        else:
+            self._device = f"cuda:{cuda_index}"
+            self._model = _cuda_backend().Model(str(path), device=cuda_index)
         model_file = _core.ModelFile(str(path))
         self._metadata: dict[str, Any] = dict(model_file.metadata)
         self._tensor_dtypes = tensor_dtypes(model_file)
@@ -120,6 +135,11 @@ class Translator:
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu" or "cuda:N"."""
+        return self._device
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -376,6 +396,27 @@ class TranslationStream(Iterator[str]):
         finally:
             stop.set()
             worker.join()
+
+
+def _parse_device(device: str) -> int | None:
+    """None for "cpu"; the GPU index for "cuda" (0) or "cuda:N"."""
+    if device == "cpu":
+        return None
+    match = _CUDA_DEVICE.fullmatch(device) if isinstance(device, str) else None
+    if match is None:
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return int(match.group(1) or 0)
+
+
+def _cuda_backend() -> Any:
+    """The optional CUDA extension, imported only when a GPU is asked for (the CPU path never
+    loads it, nor any CUDA library)."""
+    try:
+        return importlib.import_module("pytransformer._cuda")
+    except ImportError as error:
+        raise RuntimeError(
+            f"CUDA requested but this installation has no CUDA backend ({error}); reinstall "
+            "with PYTRANSFORMER_CUDA=ON (docs/cuda.md)") from None
 
 
 def _as_text_list(texts: Sequence[str]) -> list[str]:
