@@ -26,7 +26,7 @@ from pytransformer.cli.console import stdout_console
 from pytransformer.cli.errors import CliError, print_error, reports_errors
 from pytransformer.cli.languages import bare
 from pytransformer.cli.model_store import history_file
-from pytransformer.cli.options import MODEL_OPTION, THREADS_OPTION
+from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
 from pytransformer.cli.session import Session, Settings
 from pytransformer.cli.text import join_two, split_sentences
 
@@ -207,7 +207,7 @@ class Repl:
     def _load_model(self, argument: str) -> None:
         if not argument:
             raise CliError("usage: /model PATH")
-        session = Session(argument, self.session.threads)
+        session = Session(argument, self.session.threads, self.session.device)
         session.languages.resolve_fixed(self.settings.source_language,
                                         self.settings.target_language)
         self.session = session
@@ -220,6 +220,7 @@ class Repl:
         table = Table(show_header=False, box=None, pad_edge=False)
         languages = self.session.languages.selectable
         table.add_row("model", escape(self._model_name()))
+        table.add_row("device", escape(self.session.translator.device))
         if languages:
             table.add_row("languages", escape(", ".join(bare(language)
                                                         for language in languages)))
@@ -308,6 +309,7 @@ def chat(
         help="Keep the input history in $XDG_DATA_HOME/pytransformer/history."),
     model: Optional[str] = MODEL_OPTION,
     threads: int = THREADS_OPTION,
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Interactive translation: type or paste text, watch it stream.
 
@@ -315,6 +317,6 @@ def chat(
     /quit. Ctrl-C stops a translation, Ctrl-D quits.
     """
     settings = Settings(source_language, target_language, beam, 1, max_length)
-    session = Session(model, threads)
+    session = Session(model, threads, device)
     session.check(settings)
     Repl(session, settings, history_file() if history else None).run()

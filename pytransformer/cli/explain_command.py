@@ -11,7 +11,7 @@ import typer
 from pytransformer.cli.console import print_json, stdout_console
 from pytransformer.cli.errors import CliError, reports_errors
 from pytransformer.cli.heatmap import render_heatmap
-from pytransformer.cli.options import MODEL_OPTION, THREADS_OPTION
+from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
 from pytransformer.cli.session import Session, Settings
 
 ALL = "all"
@@ -70,6 +70,7 @@ def explain(
         False, "--json", help="Print JSON: the pieces, the translation and the weights shown."),
     model: Optional[str] = MODEL_OPTION,
     threads: int = THREADS_OPTION,
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Translate one sentence and show where the decoder looked in the source for each target
     piece: its cross-attention as a heatmap (rows: target pieces, columns: source pieces).
@@ -78,7 +79,7 @@ def explain(
     if not sentence.strip():
         raise CliError("no text to explain")
     settings = Settings(source_language, target_language, beam, 1, max_length)
-    session = Session(model, threads)
+    session = Session(model, threads, device)
     session.check(settings)
     config = session.translator.metadata
     layers, heads = int(config["model.decoder_layers"]), int(config["model.decoder_heads"])

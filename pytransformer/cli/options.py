@@ -11,3 +11,5 @@ MODEL_OPTION = typer.Option(
     "model.")
 THREADS_OPTION = typer.Option(
     0, "--threads", "-t", min=0, help="CPU threads for inference (0: automatic).")
+DEVICE_OPTION = typer.Option(
+    "cpu", "--device", help="cpu, cuda or cuda:N (docs/cuda.md).")

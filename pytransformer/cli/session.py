@@ -54,10 +54,11 @@ class Settings:
     max_length: int | None = None
 
 
-def load_translator(model: str | None, threads: int) -> tuple[Any, Path]:
-    """Loads the model named by --model (None: the default). Returns (translator, path)."""
+def load_translator(model: str | None, threads: int, device: str = "cpu") -> tuple[Any, Path]:
+    """Loads the model named by --model (None: the default) on --device. Returns (translator,
+    path)."""
     path = resolve_model(model) if model is not None else default_model_path()
-    return pytransformer.Translator(path, threads=threads), path
+    return pytransformer.Translator(path, threads=threads, device=device), path
 
 
 # Model names that say their direction: "opus-mt-en-de" (OPUS-MT), "translate-en_de-1_0"
@@ -94,10 +95,11 @@ def _hypotheses(translation: Any) -> tuple[list[str], list[float | None], int]:
 class Session:
     """A translator plus settings; translates lines sentence by sentence."""
 
-    def __init__(self, model: str | None, threads: int = 0) -> None:
+    def __init__(self, model: str | None, threads: int = 0, device: str = "cpu") -> None:
         started = time.perf_counter()
         self.threads = threads
-        self.translator, self.model_path = load_translator(model, threads)
+        self.device = device
+        self.translator, self.model_path = load_translator(model, threads, device)
         self.load_seconds = time.perf_counter() - started
         self.languages = language_choice(self.translator)
 

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pytransformer.cli.atomic import atomic_text_output
 from pytransformer.cli.console import stderr_console
 from pytransformer.cli.errors import CliError, reports_errors
-from pytransformer.cli.options import MODEL_OPTION, THREADS_OPTION
+from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
 from pytransformer.cli.session import LineResult, Session, Settings, count_sentences
 
 
@@ -102,6 +102,7 @@ def translate(
         help="Progress bar on stderr (default: for --file when stderr is a terminal)."),
     model: Optional[str] = MODEL_OPTION,
     threads: int = THREADS_OPTION,
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Translate text: one output line per input line, empty lines kept.
 
@@ -109,7 +110,7 @@ def translate(
     """
     lines = read_input(text, file)
     settings = Settings(source_language, target_language, beam, n_best, max_length)
-    session = Session(model, threads)
+    session = Session(model, threads, device)
     session.check(settings)
     show_progress = progress if progress is not None else (
         file is not None and stderr_console().is_terminal)
@@ -161,6 +162,7 @@ def _write_json(sink: TextIO, session: Session, lines: list[str],
         "tokens": tokens,
         "tokens_per_second": per_second(tokens),
     }
-    document = {"model": str(session.model_path), "translations": records, "timings": timings}
+    document = {"model": str(session.model_path), "device": session.translator.device,
+                "translations": records, "timings": timings}
     json.dump(document, sink, ensure_ascii=False, indent=2)
     sink.write("\n")

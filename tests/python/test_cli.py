@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 import pytransformer
 from cli_models import write_bidirectional_model, write_endless_model
 from conftest import AREN_MODEL, MARIAN_FIXTURES
+from cuda_support import GPU_PROBLEM, cuda, needs_gpu
 from pytransformer.cli.main import app
 from pytransformer.cli.text import join_sentences
 
@@ -351,6 +352,55 @@ def test_explain_follows_the_target_language(bidirectional: Path) -> None:
     assert document["source_pieces"] == expected.source_pieces
     assert document["source_pieces"][0] == ">>en<<"
     assert document["target_pieces"] == expected.target_pieces
+
+
+# ---- --device -------------------------------------------------------------------------------
+
+
+def test_device_cpu_is_the_default(marian: Path) -> None:
+    plain = invoke("translate", "-m", str(marian), "--json", "Hello world.")
+    on_cpu = invoke("translate", "-m", str(marian), "--device", "cpu", "--json", "Hello world.")
+    assert plain.exit_code == on_cpu.exit_code == 0, on_cpu.output
+    documents = [json.loads(result.stdout) for result in (plain, on_cpu)]
+    assert documents[0]["device"] == documents[1]["device"] == "cpu"
+    assert documents[0]["translations"] == documents[1]["translations"]
+
+
+@pytest.mark.parametrize("command", ["translate", "explain", "chat"])
+def test_a_gpu_that_cannot_be_used_is_a_one_line_error(marian: Path, command: str) -> None:
+    # cuda:99 exists nowhere: the same error with or without the CUDA backend or a GPU.
+    text = ["Hello."] if command != "chat" else []
+    result = runner.invoke(app, [command, "-m", str(marian), "--device", "cuda:99", *text],
+                           input="Hello.\n", catch_exceptions=False)
+    assert_one_line_error(result, "CUDA requested but")
+
+
+@pytest.mark.skipif(not GPU_PROBLEM, reason="a usable GPU is present: --device cuda works here")
+def test_device_cuda_without_a_gpu_is_a_one_line_error(marian: Path, tmp_path: Path) -> None:
+    # A real process: the message and the exit status the user sees, without a traceback.
+    completed = subprocess.run(_cli("translate", "-m", str(marian), "--device", "cuda", "Hi."),
+                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert completed.returncode == 1 and completed.stdout == ""
+    [line] = completed.stderr.strip().splitlines()
+    assert line.startswith("error: CUDA requested but ")
+    if cuda is not None:  # the backend's own reason
+        assert line == f"error: {cuda.device_problem(0)}"
+
+
+def test_a_malformed_device_is_a_one_line_error(marian: Path) -> None:
+    assert_one_line_error(invoke("translate", "-m", str(marian), "--device", "gpu", "Hello."),
+                          "device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'")
+
+
+@needs_gpu
+def test_device_cuda_translates_as_the_cpu(marian: Path) -> None:
+    arguments = ["translate", "-m", str(marian), "--beam", "4", "--n-best", "2", "--json",
+                 "Hello world.", "The cat sleeps."]
+    on_cpu = json.loads(invoke(*arguments).stdout)
+    on_gpu = json.loads(invoke(*arguments, "--device", "cuda").stdout)
+    assert on_gpu["device"] == "cuda:0"
+    for expected, got in zip(on_cpu["translations"], on_gpu["translations"], strict=True):
+        assert got["hypotheses"] == expected["hypotheses"]
 
 
 # ---- interrupted output ---------------------------------------------------------------------
