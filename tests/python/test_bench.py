@@ -132,7 +132,7 @@ def test_report_round_trips_through_json_and_renders_markdown(tiny_report, tmp_p
     saved = tmp_path / "report.json"
     saved.write_text(tiny_report.to_json())
     completed = subprocess.run([sys.executable, "-m", "pytransformer.bench", "show", str(saved)],
-                               capture_output=True, text=True, timeout=120)
+                               capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == format_report(tiny_report)
 
@@ -160,7 +160,8 @@ def test_command_line_json_and_table(cache):
                  "1", "--greedy-length", "3", "--batch-size", "2", "--batch-length", "2",
                  "--precision", "int8", "--workloads", "greedy,encoder", "--threads", "1"]
     completed = subprocess.run([sys.executable, "-m", "pytransformer.bench", *arguments,
-                                "--json"], capture_output=True, text=True, timeout=300)
+                                "--json"], capture_output=True, text=True, timeout=300,
+                               cwd=cache)
     assert completed.returncode == 0, completed.stderr
     data = json.loads(completed.stdout)
     (result,) = data["results"]
@@ -168,7 +169,7 @@ def test_command_line_json_and_table(cache):
     assert data["command"].startswith("python -m pytransformer.bench --random tiny")
 
     completed = subprocess.run([sys.executable, "-m", "pytransformer.bench", *arguments],
-                               capture_output=True, text=True, timeout=300)
+                               capture_output=True, text=True, timeout=300, cwd=cache)
     assert completed.returncode == 0, completed.stderr
     assert "greedy tok/s" in completed.stdout and "roofline" in completed.stdout
 
@@ -200,7 +201,7 @@ def test_missing_model_and_bad_settings_raise(tmp_path):
 def test_command_line_reports_a_missing_model(tmp_path):
     completed = subprocess.run([sys.executable, "-m", "pytransformer.bench",
                                 str(tmp_path / "absent")], capture_output=True, text=True,
-                               timeout=120)
+                               timeout=120, cwd=tmp_path)
     assert completed.returncode == 2
     assert "no such model file or directory" in completed.stderr
     assert "Traceback" not in completed.stderr
