@@ -5,6 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include "kernels/cpu/kernels.h"
+
 namespace pytransformer::decoding {
 
 namespace {
@@ -80,14 +82,7 @@ void TopP::apply(float* scores, int64_t vocab, int64_t) const {
 }
 
 void log_softmax(float* scores, int64_t vocab) {
-  float max_score = NEG_INF;
-  for (int64_t i = 0; i < vocab; ++i) max_score = std::max(max_score, scores[i]);
-  if (max_score == NEG_INF) return;
-  double sum = 0.0;
-  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(double(scores[i]) - max_score);
-  const double log_sum = std::log(sum);
-  for (int64_t i = 0; i < vocab; ++i)
-    scores[i] = static_cast<float>(double(scores[i]) - max_score - log_sum);
+  if (vocab > 0) kernels::cpu::kernels().log_softmax(scores, 1, vocab);
 }
 
 int64_t argmax(const float* scores, int64_t vocab) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "kernels/ref/layer_norm.h"
 #include "kernels/ref/linear.h"
 #include "kernels/ref/linear_int8.h"
+#include "kernels/ref/softmax.h"
 
 namespace cpu = pytransformer::kernels::cpu;
 namespace ref = pytransformer::kernels::ref;
@@ -294,6 +296,34 @@ void test_elementwise(const cpu::KernelTable& table) {
   report(table, add);
 }
 
+// Rows as decoding sees them: wide logits, masked (-infinity) tokens, a fully masked row, and
+// a vocabulary the size of OPUS-MT's (58101, not a multiple of any vector width).
+void test_log_softmax(const cpu::KernelTable& table) {
+  Stats s{"log_softmax"};
+  const float negative_infinity = -std::numeric_limits<float>::infinity();
+  for (int64_t rows : {1, 3}) {
+    for (int64_t cols : {1, 2, 7, 8, 9, 16, 17, 100, 1031, 58101}) {
+      std::vector<float> x = random_floats(rows * cols, 8.0f);
+      for (int64_t i = 0; i < rows * cols; i += 5) x[i] = negative_infinity;
+      if (cols > 3) x[1] = 60.0f, x[2] = -200.0f;
+      if (rows > 1) std::fill(x.begin() + cols, x.begin() + 2 * cols, negative_infinity);
+      std::vector<float> want = x, got = x;
+      ref::log_softmax(want.data(), rows, cols);
+      table.log_softmax(got.data(), rows, cols);
+      for (int64_t i = 0; i < rows * cols; ++i) {
+        if (std::isinf(want[i]) || std::isinf(got[i])) {
+          if (got[i] != want[i]) fail(s, "element " + std::to_string(i) + " should be -infinity");
+          got[i] = want[i] = 0.0f;  // compared above; compare() below needs finite values
+        }
+      }
+      compare(s, got.data(), want.data(), nullptr, rows * cols, 3e-7, 1e-6,
+              "rows " + std::to_string(rows) + " cols " + std::to_string(cols));
+      ++s.cases;
+    }
+  }
+  report(table, s);
+}
+
 void test_layer_norm(const cpu::KernelTable& table) {
   Stats s{"layer_norm"};
   for (int64_t rows : {1, 3, 8}) {
@@ -390,6 +420,7 @@ int main(int argc, char** argv) {
     test_linear_float(table, DType::BF16);
     test_int8(table);
     test_elementwise(table);
+    test_log_softmax(table);
     test_layer_norm(table);
     test_attention(table);
   }

@@ -9,6 +9,7 @@
 #include "kernels/ref/layer_norm.h"
 #include "kernels/ref/linear.h"
 #include "kernels/ref/linear_int8.h"
+#include "kernels/ref/softmax.h"
 #include "pytransformer/error.h"
 
 namespace pytransformer::kernels::cpu {
@@ -74,6 +75,7 @@ const KernelTable& scalar_table() {
     t.linear_int8 = &scalar_linear_int8;
     t.activation = &ref::activation;
     t.add = &ref::add;
+    t.log_softmax = &ref::log_softmax;
     t.layer_norm = &ref::layer_norm;
     t.attention = &ref::attention;
     t.cached_attention = &ref::cached_attention;

@@ -43,9 +43,10 @@ struct KernelTable {
                       int64_t column_begin, int64_t column_end, const LinearEpilogue& epilogue,
                       float* y);
 
-  // kernels/ref/activation.h, add.h, layer_norm.h, attention.h.
+  // kernels/ref/activation.h, add.h, softmax.h (log_softmax), layer_norm.h, attention.h.
   void (*activation)(format::Activation kind, float* x, int64_t count);
   void (*add)(const float* x, float* y, int64_t count);
+  void (*log_softmax)(float* x, int64_t rows, int64_t cols);
   void (*layer_norm)(const float* x, const float* residual, const float* gamma, const float* beta,
                      int64_t rows, int64_t dim, double epsilon, float* y);
   void (*attention)(const float* q, const float* k, const float* v, int64_t batch, int64_t q_len,

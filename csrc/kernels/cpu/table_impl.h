@@ -6,6 +6,7 @@
 #include "kernels/cpu/activation_impl.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/linear_impl.h"
+#include "kernels/cpu/softmax_impl.h"
 #include "kernels/ref/attention.h"
 #include "kernels/ref/layer_norm.h"
 
@@ -21,6 +22,7 @@ KernelTable make_table(Isa isa) {
   table.linear_int8 = &linear_int8<S>;
   table.activation = &activate<S>;
   table.add = &add<S>;
+  table.log_softmax = &log_softmax<S>;
   table.layer_norm = &ref::layer_norm;
   table.attention = &ref::attention;
   table.cached_attention = &ref::cached_attention;
