@@ -6,6 +6,8 @@
 #include <string>
 
 #include "format/tensor_names.h"
+#include "kernels/cpu/cpu_isa.h"
+#include "kernels/cpu/kernels.h"
 #include "layers/decoder_layer.h"
 #include "layers/embeddings.h"
 #include "layers/encoder_layer.h"
@@ -90,10 +92,16 @@ std::shared_ptr<const format::ModelFile> checked_file(std::shared_ptr<const form
   return file;
 }
 
+// Selects the kernel table (throws on a bad PYTRANSFORMER_ISA) and resolves threads = 0.
+int checked_threads(int threads) {
+  kernels::cpu::kernels();
+  return threads > 0 ? threads : std::max(1, kernels::cpu::cpu_features().physical_cores);
+}
+
 }  // namespace
 
 Seq2SeqModel::Seq2SeqModel(std::shared_ptr<const format::ModelFile> file, int threads)
-    : impl_(std::make_unique<Impl>(checked_file(std::move(file)), threads)) {}
+    : impl_(std::make_unique<Impl>(checked_file(std::move(file)), checked_threads(threads))) {}
 
 Seq2SeqModel::~Seq2SeqModel() = default;
 

@@ -27,7 +27,9 @@ namespace pytransformer::models {
 class Seq2SeqModel final : public EncoderDecoderModel {
  public:
   // Builds every layer from the file's weights (names from format/tensor_names.h). The model
-  // keeps `file` alive: weights are used in place from the mapping. threads: 0 = default.
+  // keeps `file` alive: weights are used in place from the mapping. threads: 0 = the
+  // physical cores (kernels::cpu::cpu_features()). Selects the CPU kernels first, so an
+  // unusable PYTRANSFORMER_ISA throws InvalidArgument here rather than at the first call.
   explicit Seq2SeqModel(std::shared_ptr<const format::ModelFile> file, int threads = 0);
   ~Seq2SeqModel() override;
 
