@@ -31,10 +31,13 @@ class MultiHeadAttention {
   MultiHeadAttention(const format::ModelFile& file, const std::string& scope,
                      const std::string& prefix, int64_t heads);
 
+  // Every `accumulate` below: out += attention instead of out = attention (out already holds
+  // [n, d] / [batch, length, d]: the pre-norm residual connection, added while writing).
+
   // Encoder self-attention. x: [batch, length, d]; lengths: [batch], keys at t >= length are
   // padding. out: [batch, length, d].
   void self_attention(const tensor::Tensor& x, const int64_t* lengths, tensor::Tensor& out,
-                      const tensor::ThreadPool& pool) const;
+                      const tensor::ThreadPool& pool, bool accumulate = false) const;
 
   // Keys and values of the encoder output for cross-attention.
   // memory: [batch, source_length, d] -> keys, values: [batch, source_length, d].
@@ -47,12 +50,14 @@ class MultiHeadAttention {
   void cross_attention_step(const tensor::Tensor& x, const tensor::Tensor& keys,
                             const tensor::Tensor& values, const int32_t* sentence,
                             const int64_t* lengths, tensor::Tensor& out,
-                            tensor::Tensor* probabilities, const tensor::ThreadPool& pool) const;
+                            tensor::Tensor* probabilities, const tensor::ThreadPool& pool,
+                            bool accumulate = false) const;
 
   // One decoder step of self-attention. x: [n, d]; writes this step's keys and values to
   // cache.current_keys / current_values, then attends over the cache. out: [n, d].
   void cached_self_attention_step(const tensor::Tensor& x, const StepCache& cache,
-                                  tensor::Tensor& out, const tensor::ThreadPool& pool) const;
+                                  tensor::Tensor& out, const tensor::ThreadPool& pool,
+                                  bool accumulate = false) const;
 
  private:
   int64_t heads_;

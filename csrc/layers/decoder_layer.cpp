@@ -1,7 +1,6 @@
 #include "layers/decoder_layer.h"
 
 #include "format/tensor_names.h"
-#include "ops/add.h"
 
 namespace pytransformer::layers {
 namespace {
@@ -24,15 +23,14 @@ void DecoderLayer::step(tensor::Tensor& x, const StepCache& cache, const CrossMe
   tensor::Tensor normed, sublayer;
   if (pre_norm_) {
     self_attention_norm_.forward(x, nullptr, normed);
-    self_attention_.cached_self_attention_step(normed, cache, sublayer, pool);
-    ops::add(sublayer, x);
+    // Residual connections are added by each sub-layer's last linear map as it writes x.
+    self_attention_.cached_self_attention_step(normed, cache, x, pool, /*accumulate=*/true);
     cross_attention_norm_.forward(x, nullptr, normed);
     cross_attention_.cross_attention_step(normed, *memory.keys, *memory.values, memory.sentence,
-                                          memory.lengths, sublayer, cross_probabilities, pool);
-    ops::add(sublayer, x);
+                                          memory.lengths, x, cross_probabilities, pool,
+                                          /*accumulate=*/true);
     feed_forward_norm_.forward(x, nullptr, normed);
-    feed_forward_.forward(normed, sublayer, pool);
-    ops::add(sublayer, x);
+    feed_forward_.forward(normed, x, pool, /*accumulate=*/true);
   } else {
     self_attention_.cached_self_attention_step(x, cache, sublayer, pool);
     self_attention_norm_.forward(x, &sublayer, x);

@@ -1,7 +1,6 @@
 #include "layers/encoder_layer.h"
 
 #include "format/tensor_names.h"
-#include "ops/add.h"
 
 namespace pytransformer::layers {
 namespace {
@@ -22,11 +21,10 @@ void EncoderLayer::forward(tensor::Tensor& x, const int64_t* lengths,
   tensor::Tensor normed, sublayer;
   if (pre_norm_) {
     self_attention_norm_.forward(x, nullptr, normed);
-    self_attention_.self_attention(normed, lengths, sublayer, pool);
-    ops::add(sublayer, x);
+    // Residual connections are added by each sub-layer's last linear map as it writes x.
+    self_attention_.self_attention(normed, lengths, x, pool, /*accumulate=*/true);
     feed_forward_norm_.forward(x, nullptr, normed);
-    feed_forward_.forward(normed, sublayer, pool);
-    ops::add(sublayer, x);
+    feed_forward_.forward(normed, x, pool, /*accumulate=*/true);
   } else {
     self_attention_.self_attention(x, lengths, sublayer, pool);
     self_attention_norm_.forward(x, &sublayer, x);

@@ -1,7 +1,5 @@
 #include "layers/feed_forward.h"
 
-#include "ops/activation.h"
-
 namespace pytransformer::layers {
 
 FeedForward::FeedForward(const format::ModelFile& file, const std::string& scope)
@@ -10,11 +8,10 @@ FeedForward::FeedForward(const format::ModelFile& file, const std::string& scope
       down_(file, scope, "ffn_down", file.config().linear_bias) {}
 
 void FeedForward::forward(const tensor::Tensor& x, tensor::Tensor& out,
-                          const tensor::ThreadPool& pool) const {
+                          const tensor::ThreadPool& pool, bool accumulate) const {
   tensor::Tensor hidden;
-  up_.forward(x, hidden, pool);
-  ops::activation(activation_, hidden);
-  down_.forward(hidden, out, pool);
+  up_.forward(x, hidden, pool, activation_);
+  down_.forward(hidden, out, pool, std::nullopt, accumulate ? &out : nullptr);
 }
 
 }  // namespace pytransformer::layers

@@ -15,8 +15,10 @@ class FeedForward {
  public:
   FeedForward(const format::ModelFile& file, const std::string& scope);
 
-  // x: [..., d] -> out: [..., d] (out must not alias x).
-  void forward(const tensor::Tensor& x, tensor::Tensor& out, const tensor::ThreadPool& pool) const;
+  // x: [..., d] -> out: [..., d] (out must not alias x). accumulate: out += ffn(x) instead
+  // (out already holds [..., d]: the pre-norm residual connection, added while writing).
+  void forward(const tensor::Tensor& x, tensor::Tensor& out, const tensor::ThreadPool& pool,
+               bool accumulate = false) const;
 
  private:
   format::Activation activation_;

@@ -13,9 +13,10 @@ Linear::Linear(const format::ModelFile& file, const std::string& scope, const st
   }
 }
 
-void Linear::forward(const tensor::Tensor& x, tensor::Tensor& y,
-                     const tensor::ThreadPool& pool) const {
-  ops::linear(x, weight_, bias_, y, pool);
+void Linear::forward(const tensor::Tensor& x, tensor::Tensor& y, const tensor::ThreadPool& pool,
+                     std::optional<format::Activation> activation,
+                     const tensor::Tensor* residual) const {
+  ops::linear(x, weight_, bias_, y, pool, activation, residual);
 }
 
 }  // namespace pytransformer::layers

@@ -2,8 +2,10 @@
 // and, when present in the config, `<scope>.<module>.bias` [out].
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "format/model_config.h"
 #include "format/model_file.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
@@ -16,8 +18,11 @@ class Linear {
   Linear(const format::ModelFile& file, const std::string& scope, const std::string& module,
          bool with_bias);
 
-  // x: [..., in_features] -> y: [..., out_features].
-  void forward(const tensor::Tensor& x, tensor::Tensor& y, const tensor::ThreadPool& pool) const;
+  // x: [..., in_features] -> y: [..., out_features], with ops::linear's fused output pass:
+  // y = activation(x W^T + b), or y = residual + (x W^T + b) (residual may be &y).
+  void forward(const tensor::Tensor& x, tensor::Tensor& y, const tensor::ThreadPool& pool,
+               std::optional<format::Activation> activation = std::nullopt,
+               const tensor::Tensor* residual = nullptr) const;
 
   int64_t out_features() const { return weight_.rows; }
   int64_t in_features() const { return weight_.cols; }
