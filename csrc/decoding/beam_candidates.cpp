@@ -12,16 +12,21 @@ bool better(const Candidate& a, const Candidate& b) {
 }
 
 // The `count` best tokens of one row, best first (ties: lower id first), in one pass: a token is
-// inserted into the short sorted list only when it beats the current last entry.
+// inserted into the short sorted list only when it beats the current last entry, whose score
+// is kept in `threshold` so that the common case is one comparison.
 void best_tokens(const float* row, int64_t vocab, int64_t count, std::vector<int32_t>& best) {
   best.clear();
+  if (count <= 0) return;
+  const size_t capacity = static_cast<size_t>(count);
+  float threshold = 0.0f;
   for (int64_t token = 0; token < vocab; ++token) {
     const float score = row[token];
-    if (static_cast<int64_t>(best.size()) == count && !(score > row[best.back()])) continue;
+    if (best.size() == capacity && !(score > threshold)) continue;
     auto position = best.end();
     while (position != best.begin() && score > row[*(position - 1)]) --position;
     best.insert(position, static_cast<int32_t>(token));
-    if (static_cast<int64_t>(best.size()) > count) best.pop_back();
+    if (best.size() > capacity) best.pop_back();
+    threshold = row[best.back()];
   }
 }
 
