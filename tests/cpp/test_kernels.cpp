@@ -337,6 +337,18 @@ void test_layer_norm(const cpu::KernelTable& table) {
         compare(s, got.data(), want.data(), nullptr, rows * dim, 1e-5, 1e-5,
                 "rows " + std::to_string(rows) + " dim " + std::to_string(dim));
         ++s.cases;
+        // y aliasing x, then (with a residual) y aliasing the residual.
+        std::vector<float> in_place = x;
+        table.layer_norm(in_place.data(), r, gamma.data(), beta.data(), rows, dim, 1e-5,
+                         in_place.data());
+        compare(s, in_place.data(), want.data(), nullptr, rows * dim, 1e-5, 1e-5, "y == x");
+        if (r) {
+          in_place = residual;
+          table.layer_norm(x.data(), in_place.data(), gamma.data(), beta.data(), rows, dim, 1e-5,
+                           in_place.data());
+          compare(s, in_place.data(), want.data(), nullptr, rows * dim, 1e-5, 1e-5,
+                  "y == residual");
+        }
       }
     }
   }

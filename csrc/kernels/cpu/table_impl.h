@@ -5,10 +5,10 @@
 
 #include "kernels/cpu/activation_impl.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/layer_norm_impl.h"
 #include "kernels/cpu/linear_impl.h"
 #include "kernels/cpu/softmax_impl.h"
 #include "kernels/ref/attention.h"
-#include "kernels/ref/layer_norm.h"
 
 namespace pytransformer::kernels::cpu {
 namespace {
@@ -23,7 +23,7 @@ KernelTable make_table(Isa isa) {
   table.activation = &activate<S>;
   table.add = &add<S>;
   table.log_softmax = &log_softmax<S>;
-  table.layer_norm = &ref::layer_norm;
+  table.layer_norm = &layer_norm<S>;
   table.attention = &ref::attention;
   table.cached_attention = &ref::cached_attention;
   return table;
