@@ -4,11 +4,11 @@
 #pragma once
 
 #include "kernels/cpu/activation_impl.h"
+#include "kernels/cpu/attention_impl.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/layer_norm_impl.h"
 #include "kernels/cpu/linear_impl.h"
 #include "kernels/cpu/softmax_impl.h"
-#include "kernels/ref/attention.h"
 
 namespace pytransformer::kernels::cpu {
 namespace {
@@ -24,8 +24,8 @@ KernelTable make_table(Isa isa) {
   table.add = &add<S>;
   table.log_softmax = &log_softmax<S>;
   table.layer_norm = &layer_norm<S>;
-  table.attention = &ref::attention;
-  table.cached_attention = &ref::cached_attention;
+  table.attention = &attention<S>;
+  table.cached_attention = &cached_attention<S>;
   return table;
 }
 
