@@ -19,4 +19,8 @@ void Linear::forward(const tensor::Tensor& x, tensor::Tensor& y, const tensor::T
   ops::linear(x, weight_, bias_, y, pool, activation, residual);
 }
 
+void Linear::forward(const tensor::Tensor& x, float* y, const tensor::ThreadPool& pool) const {
+  ops::linear(x, weight_, bias_, y, pool);
+}
+
 }  // namespace pytransformer::layers

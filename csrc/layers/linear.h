@@ -23,6 +23,8 @@ class Linear {
   void forward(const tensor::Tensor& x, tensor::Tensor& y, const tensor::ThreadPool& pool,
                std::optional<format::Activation> activation = std::nullopt,
                const tensor::Tensor* residual = nullptr) const;
+  // x: [..., in_features] -> y: caller-owned [x.rows(), out_features] (ops::linear).
+  void forward(const tensor::Tensor& x, float* y, const tensor::ThreadPool& pool) const;
 
   int64_t out_features() const { return weight_.rows; }
   int64_t in_features() const { return weight_.cols; }

@@ -235,10 +235,15 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
     tensor::dump(step_name + ".layer" + std::to_string(l), x);
   }
   if (impl_->decoder_final_norm) impl_->decoder_final_norm->forward(x, nullptr, x);
-  tensor::Tensor scores;
-  impl_->output_projection.forward(x, scores, impl_->pool);
-  tensor::dump(step_name + ".logits", scores);
-  std::memcpy(logits, scores.data(), sizeof(float) * scores.numel());
+  // Straight into the caller's buffer: a temporary would cost an n x vocabulary allocation,
+  // zero-fill and copy per step.
+  impl_->output_projection.forward(x, logits, impl_->pool);
+  if (tensor::dump_enabled()) {
+    tensor::Tensor scores;
+    scores.resize({n, impl_->output_projection.out_features()});
+    std::memcpy(scores.data(), logits, sizeof(float) * scores.numel());
+    tensor::dump(step_name + ".logits", scores);
+  }
 
   if (attention) {
     // [n, heads, 1, S] per layer -> [layers, heads, n, S].

@@ -8,14 +8,25 @@
 #include "kernels/ref/linear_int8.h"
 
 namespace pytransformer::ops {
+namespace {
 
-void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const float* bias,
-            tensor::Tensor& y, const tensor::ThreadPool& pool,
-            std::optional<format::Activation> activation, const tensor::Tensor* residual) {
+void check_input(const tensor::Tensor& x, const tensor::WeightMatrix& weight) {
   if (x.rank() < 1 || x.dim(-1) != weight.cols) {
     throw std::logic_error("linear: input " + x.shape_string() + " does not match a weight of " +
                            std::to_string(weight.cols) + " columns");
   }
+}
+
+void multiply(const tensor::Tensor& x, const tensor::WeightMatrix& weight,
+              const kernels::cpu::LinearEpilogue& epilogue, float* y,
+              const tensor::ThreadPool& pool);
+
+}  // namespace
+
+void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const float* bias,
+            tensor::Tensor& y, const tensor::ThreadPool& pool,
+            std::optional<format::Activation> activation, const tensor::Tensor* residual) {
+  check_input(x, weight);
   if (&x == &y) throw std::logic_error("linear: output aliases input");
   if (activation && residual) throw std::logic_error("linear: both activation and residual");
   std::vector<int64_t> shape = x.shape();
@@ -25,7 +36,6 @@ void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const f
                            x.shape_string() + " x " + std::to_string(weight.rows));
   }
   if (&y != residual) y.resize(std::move(shape));
-  const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
   kernels::cpu::LinearEpilogue epilogue;
   epilogue.bias = bias;
   if (activation) {
@@ -33,6 +43,23 @@ void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const f
     epilogue.activation = *activation;
   }
   if (residual) epilogue.residual = residual->data();
+  multiply(x, weight, epilogue, y.data(), pool);
+}
+
+void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const float* bias,
+            float* y, const tensor::ThreadPool& pool) {
+  check_input(x, weight);
+  kernels::cpu::LinearEpilogue epilogue;
+  epilogue.bias = bias;
+  multiply(x, weight, epilogue, y, pool);
+}
+
+namespace {
+
+void multiply(const tensor::Tensor& x, const tensor::WeightMatrix& weight,
+              const kernels::cpu::LinearEpilogue& epilogue, float* y,
+              const tensor::ThreadPool& pool) {
+  const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
   const int64_t m = x.rows(), k = weight.cols, n = weight.rows;
   // Threads take whole blocks of columns (a multiple of every kernel's tile width), and at
   // least kMinMultiplyAdds of work each: waking a worker costs tens of microseconds, more
@@ -55,14 +82,16 @@ void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const f
     pool.parallel_for(blocks, min_blocks, [&](int64_t begin, int64_t end) {
       kernels.linear_int8(rows, row_scales, m, k,
                           static_cast<const int8_t*>(weight.data), weight.row_scales, n,
-                          begin * block, std::min(n, end * block), epilogue, y.data());
+                          begin * block, std::min(n, end * block), epilogue, y);
     });
     return;
   }
   pool.parallel_for(blocks, min_blocks, [&](int64_t begin, int64_t end) {
     kernels.linear_float(x.data(), m, k, weight.data, weight.dtype, n, begin * block,
-                         std::min(n, end * block), epilogue, y.data());
+                         std::min(n, end * block), epilogue, y);
   });
 }
+
+}  // namespace
 
 }  // namespace pytransformer::ops

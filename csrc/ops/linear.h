@@ -23,4 +23,9 @@ void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const f
             std::optional<format::Activation> activation = std::nullopt,
             const tensor::Tensor* residual = nullptr);
 
+// The same into caller-owned memory (no allocation, no fused pass): y: [x.rows(),
+// out_features] row-major, not overlapping x.
+void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const float* bias,
+            float* y, const tensor::ThreadPool& pool);
+
 }  // namespace pytransformer::ops
