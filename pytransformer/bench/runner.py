@@ -39,6 +39,7 @@ from pytransformer.bench.machine import (
 )
 from pytransformer.bench.random_model import SHAPES, cached_random_marian, default_cache_dir
 from pytransformer.bench.worker import RESULT_MARKER
+from pytransformer.convert import ConversionError, detect_model_format
 
 OURS = "pytransformer"
 COMPARABLE_ENGINES = ("ctranslate2", "transformers")
@@ -271,18 +272,15 @@ def _check_subset(what: str, values: tuple[str, ...], known: tuple[str, ...]) ->
 def _model_kind(path: Path) -> str:
     if path.is_file():
         return "pytransformer"
-    if (path / "model.bin").exists():
-        return "ctranslate2"
-    config = path / "config.json"
-    if config.exists():
-        try:
-            model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
-        except (OSError, ValueError, AttributeError):
-            model_type = None
-        if model_type == "marian":
-            return "marian"
-    raise BenchmarkError(f"{path}: not a pytransformer file, a Hugging Face Marian directory "
-                         "or a CTranslate2 directory")
+    try:
+        kind = detect_model_format(path)
+    except ConversionError as error:
+        raise BenchmarkError(f"{path}: not a pytransformer file, a Hugging Face Marian "
+                             f"directory or a CTranslate2 directory ({error})") from None
+    if kind == "argos":
+        raise BenchmarkError(f"{path}: an argos-translate package: benchmark its model/ "
+                             "directory (CTranslate2) or a converted .ptm file")
+    return kind
 
 
 def _unavailable_reason(engine: str, kind: str) -> str | None:

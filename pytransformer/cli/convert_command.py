@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import zipfile
@@ -16,6 +15,7 @@ import typer
 from rich.markup import escape
 
 import pytransformer
+from pytransformer.convert import detect_model_format
 from pytransformer.cli.console import print_json, stderr_console, stdout_console
 from pytransformer.cli.errors import CliError, reports_errors
 from pytransformer.cli.model_store import MODEL_SUFFIX, user_models_dir
@@ -32,27 +32,6 @@ class SourceKind(str, Enum):
     auto = "auto"
     marian = "marian"
     ctranslate2 = "ctranslate2"
-
-
-def detect_kind(directory: Path) -> str:
-    """'marian' for a Hugging Face Marian directory, 'ctranslate2' for a CTranslate2 model or
-    an argos-translate package (a CTranslate2 model in model/); CliError otherwise."""
-    config = directory / "config.json"
-    if config.is_file() and not (directory / "model.bin").is_file():
-        try:
-            model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
-        except (OSError, ValueError, AttributeError):
-            model_type = None
-        if model_type == "marian":
-            return "marian"
-        raise CliError(f"{directory}: config.json has model_type {model_type!r}; only Marian "
-                       "(OPUS-MT) Hugging Face models are supported")
-    if (directory / "model.bin").is_file():
-        return "ctranslate2"
-    if (directory / "metadata.json").is_file() and (directory / "model" / "model.bin").is_file():
-        return "ctranslate2"  # argos-translate package
-    raise CliError(f"{directory}: not a Marian (config.json + weights) or CTranslate2 "
-                   "(model.bin) model directory, nor an argos-translate package")
 
 
 def _unpack_argos(archive: Path, into: Path) -> Path:
@@ -99,7 +78,8 @@ def convert(
         if source.is_file():
             unpacked = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             directory = _unpack_argos(source, unpacked)
-        detected = detect_kind(directory) if kind is SourceKind.auto else kind.value
+        detected = (detect_model_format(directory) if kind is SourceKind.auto
+                    else kind.value)
         converter = (pytransformer.convert_marian if detected == "marian"
                      else pytransformer.convert_ctranslate2)
         quantization = quantize.value if quantize is not None else None

@@ -1,7 +1,7 @@
 """Converters from other toolkits' model directories into pytransformer files."""
 
-from pytransformer.convert._common import ConversionError
+from pytransformer.convert._common import ConversionError, detect_model_format
 from pytransformer.convert.ctranslate2 import convert_ctranslate2
 from pytransformer.convert.marian import convert_marian
 
-__all__ = ["ConversionError", "convert_ctranslate2", "convert_marian"]
+__all__ = ["ConversionError", "convert_ctranslate2", "convert_marian", "detect_model_format"]

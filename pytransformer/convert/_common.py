@@ -20,6 +20,28 @@ def read_json(path: Path) -> Any:
         raise ConversionError(f"{path}: not valid JSON: {error}") from None
 
 
+def detect_model_format(directory: Path) -> str:
+    """Which toolkit wrote the model directory: 'marian' (a Hugging Face Marian / OPUS-MT
+    directory), 'ctranslate2' (model.bin + vocabularies) or 'argos' (an argos-translate package:
+    a CTranslate2 model in model/). ConversionError naming the directory otherwise."""
+    config = directory / "config.json"
+    if config.is_file() and not (directory / "model.bin").is_file():
+        try:
+            model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError, AttributeError):
+            model_type = None
+        if model_type == "marian":
+            return "marian"
+        raise ConversionError(f"{directory}: config.json has model_type {model_type!r}; only "
+                              "Marian (OPUS-MT) Hugging Face models are supported")
+    if (directory / "model.bin").is_file():
+        return "ctranslate2"
+    if (directory / "metadata.json").is_file() and (directory / "model" / "model.bin").is_file():
+        return "argos"
+    raise ConversionError(f"{directory}: not a Marian (config.json + weights) or CTranslate2 "
+                          "(model.bin) model directory, nor an argos-translate package")
+
+
 def converter_name(module: str) -> str:
     """`general.converter` value: the converter module and the package version."""
     from importlib.metadata import PackageNotFoundError, version
