@@ -21,6 +21,7 @@
 // registers: `#pragma GCC unroll` asks for it at every optimisation level.
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "format/dtype.h"
 #include "kernels/cpu/activation_impl.h"
@@ -29,6 +30,12 @@
 
 namespace pytransformer::kernels::cpu {
 namespace {
+
+// Whether S reduces 16 accumulators at once (S::reduce_each, S::reduce_each_i32).
+template <class S, class = void>
+struct ReducesSixteen : std::false_type {};
+template <class S>
+struct ReducesSixteen<S, std::void_t<decltype(&S::reduce_each)>> : std::true_type {};
 
 // Rows of x kept in cache while the weight rows of the column range stream past them.
 constexpr int64_t kRowBlock = 64;
@@ -91,11 +98,20 @@ inline void float_tile(const float* x, int64_t k, const typename WeightElement<D
       for (int c = 0; c < C; ++c) acc[r][c] = S::fmadd(xv, wv[c], acc[r][c]);
     }
   }
+  float sums[R][C];
+  if constexpr (R * C == 16 && ReducesSixteen<S>::value) {
+    S::reduce_each(reinterpret_cast<const V(&)[16]>(acc), &sums[0][0]);
+  } else {
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      #pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) sums[r][c] = S::reduce(acc[r][c]);
+  }
   #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      const float sum = S::reduce(acc[r][c]);
+      const float sum = sums[r][c];
       const float v = bias ? sum + bias[c] : sum;
       y[r * y_stride + c] = residual ? v + residual[r * y_stride + c] : v;
     }
@@ -233,12 +249,21 @@ inline void int8_tile(const int8_t* q, int64_t q_stride, const float* scales, in
       for (int c = 0; c < C; ++c) S::dot(acc[r][c], xv, wv[c]);
     }
   }
+  int32_t sums[R][C];
+  if constexpr (R * C == 16 && ReducesSixteen<S>::value) {
+    S::reduce_each_i32(reinterpret_cast<const I(&)[16]>(acc), &sums[0][0]);
+  } else {
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      #pragma GCC unroll 8
+      for (int c = 0; c < C; ++c) sums[r][c] = S::reduce_i32(acc[r][c]);
+  }
   #pragma GCC unroll 8
   for (int c = 0; c < C; ++c) {
     const int32_t offset = S::kCompensated ? S::reduce_i32(compensation[c]) : 0;
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const int32_t total = S::reduce_i32(acc[r][c]) - offset;
+      const int32_t total = sums[r][c] - offset;
       const float scale = scales[r] * w_scales[c];
       const float product = static_cast<float>(total) * scale;
       const float v = bias ? product + bias[c] : product;
