@@ -56,35 +56,45 @@ struct Avx512 {
   static float reduce_max(V v) { return _mm512_reduce_max_ps(v); }
 
   // Lane p = reduce(v[p]) bit for bit (the same halving tree, 16 vectors at a time): a tile's
-  // 16 sums cost 15 vector additions instead of 16 scalar reductions.
-  template <class T, class Add>
-  static T reduce_each_impl(const T (&v)[16], Add add) {
-    const auto f = [](T x) { return reinterpret_cast<__m512&>(x); };
-    const auto t = [](__m512 x) { return reinterpret_cast<T&>(x); };
+  // 16 sums cost 15 vector additions instead of 16 scalar reductions. Add: a + b of two
+  // __m512 holding floats or int32s.
+  template <class Add>
+  static __attribute__((always_inline)) __m512 reduce_each_bits(const __m512 (&v)[16], Add add) {
     // Transposed order (4 x 4), so that the result lands in lane p = index p.
-    T w[8];
+    __m512 w[8];
+    #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) {
-      const __m512 a = f(v[(2 * i % 4) * 4 + 2 * i / 4]), b = f(v[((2 * i + 1) % 4) * 4 + (2 * i + 1) / 4]);
-      w[i] = add(t(_mm512_shuffle_f32x4(a, b, 0x44)), t(_mm512_shuffle_f32x4(a, b, 0xEE)));
+      const int first = 2 * i, second = 2 * i + 1;
+      const __m512 a = v[first % 4 * 4 + first / 4], b = v[second % 4 * 4 + second / 4];
+      w[i] = add(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
     }
-    T u[4];
+    __m512 u[4];
+    #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
-      const __m512 a = f(w[2 * i]), b = f(w[2 * i + 1]);
-      u[i] = add(t(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
-                 t(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
+      u[i] = add(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                 _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
     }
-    T z[2];
+    __m512 z[2];
+    #pragma GCC unroll 2
     for (int i = 0; i < 2; ++i) {
-      const __m512 a = f(u[2 * i]), b = f(u[2 * i + 1]);
-      z[i] = add(t(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0))),
-                 t(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2))));
+      z[i] = add(_mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                 _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
     }
-    const __m512 a = f(z[0]), b = f(z[1]);
-    return add(t(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
-               t(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
+    return add(_mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
+               _mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
   }
-  static void reduce_each(const V (&v)[16], float* out) {
-    _mm512_storeu_ps(out, reduce_each_impl(v, [](V a, V b) { return _mm512_add_ps(a, b); }));
+  static constexpr bool kReducesSixteen = true;
+  static __attribute__((always_inline)) V reduce_each(const V (&v)[16]) {
+    return reduce_each_bits(v, [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); });
+  }
+  // Lane p = reduce_i32(v[p]), the int32s carried in __m512 (bit casts).
+  static __attribute__((always_inline)) I reduce_each_i32(const I (&v)[16]) {
+    __m512 bits[16];
+    #pragma GCC unroll 16
+    for (int p = 0; p < 16; ++p) bits[p] = _mm512_castsi512_ps(v[p]);
+    return _mm512_castps_si512(reduce_each_bits(bits, [](__m512 a, __m512 b) {
+      return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+    }));
   }
 
   static V load_f16(const uint16_t* p) {
@@ -118,11 +128,7 @@ struct Avx512 {
   static I load_i8(const int8_t* p) { return _mm512_loadu_si512(p); }
   static I load_i8_partial(const int8_t* p, int count) { return _mm512_maskz_loadu_epi8(mask64(count), p); }
   static int32_t reduce_i32(I v) { return _mm512_reduce_add_epi32(v); }
-  // out[p] = reduce_i32(v[p]) for p < 16.
-  static void reduce_each_i32(const I (&v)[16], int32_t* out) {
-    _mm512_storeu_si512(out, reduce_each_impl(v, [](I a, I b) { return _mm512_add_epi32(a, b); }));
-  }
-
+  static void store_i32(int32_t* p, I v) { _mm512_storeu_si512(p, v); }
   struct WeightPrep {
     I magnitude;
     __mmask64 negative;
