@@ -14,7 +14,8 @@
 // prepare_activation, dot (int32 lanes += 4-byte dot products of activations and weights),
 // kCompensated + compensate (see simd_avx512.h), reduce_i32;
 // kRows x kColumns: the tile of batched products; kSingleRowColumns: the GEMV tile (and the
-// kInt8* equivalents).
+// kInt8* equivalents). Optionally (kReducesSixteen): reduce_each / reduce_each_i32, the 16
+// reductions of a 16-accumulator tile at once, lane p equal to reduce(v[p]) bit for bit.
 #pragma once
 
 // The tile loops over r < R and c < C must be unrolled for the accumulators to live in
@@ -205,24 +206,11 @@ void linear_float(const float* x, int64_t m, int64_t k, const void* weight, DTyp
 
 // ---- int8 ----
 
-// The compensation of a compensated S for weight row w (see simd_avx512.h): the exact
-// integer that shifting the activations by +128 adds to every dot product with w.
-template <class S>
-inline int32_t compensation_offset(const int8_t* w, int64_t k) {
-  using I = typename S::I;
-  constexpr int B = S::kBytes;
-  I sum = S::zero_i();
-  int64_t p = 0;
-  for (; p + B <= k; p += B) S::compensate(sum, S::load_i8(w + p));
-  if (p < k) S::compensate(sum, S::load_i8_partial(w + p, static_cast<int>(k - p)));
-  return S::reduce_i32(sum);
-}
-
-template <class S, int R, int C, bool kPrecomputed>
-inline void int8_tile_with_offsets(const int8_t* q, int64_t q_stride, const float* scales,
-                                   int64_t k, const int8_t* w, const float* w_scales,
-                                   const int32_t* offsets, const float* bias,
-                                   const float* residual, float* y, int64_t y_stride) {
+// out[r * C + c] for r < R, c < C: see kernels/ref/linear_int8.h for the exact arithmetic.
+template <class S, int R, int C>
+inline void int8_tile(const int8_t* q, int64_t q_stride, const float* scales, int64_t k,
+                      const int8_t* w, const float* w_scales, const float* bias,
+                      const float* residual, float* y, int64_t y_stride) {
   using I = typename S::I;
   constexpr int B = S::kBytes;
   I acc[R][C];
@@ -239,7 +227,7 @@ inline void int8_tile_with_offsets(const int8_t* q, int64_t q_stride, const floa
     #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       const I raw = S::load_i8(w + c * k + p);
-      if constexpr (S::kCompensated && !kPrecomputed) S::compensate(compensation[c], raw);
+      if constexpr (S::kCompensated) S::compensate(compensation[c], raw);
       wv[c] = S::prepare_weight(raw);
     }
     #pragma GCC unroll 8
@@ -255,7 +243,7 @@ inline void int8_tile_with_offsets(const int8_t* q, int64_t q_stride, const floa
     #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
       const I raw = S::load_i8_partial(w + c * k + p, rest);
-      if constexpr (S::kCompensated && !kPrecomputed) S::compensate(compensation[c], raw);
+      if constexpr (S::kCompensated) S::compensate(compensation[c], raw);
       wv[c] = S::prepare_weight(raw);
     }
     #pragma GCC unroll 8
@@ -279,12 +267,7 @@ inline void int8_tile_with_offsets(const int8_t* q, int64_t q_stride, const floa
   }
   #pragma GCC unroll 8
   for (int c = 0; c < C; ++c) {
-    int32_t offset = 0;
-    if constexpr (kPrecomputed) {
-      offset = offsets[c];
-    } else if constexpr (S::kCompensated) {
-      offset = S::reduce_i32(compensation[c]);
-    }
+    const int32_t offset = S::kCompensated ? S::reduce_i32(compensation[c]) : 0;
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const int32_t total = sums[r][c] - offset;
@@ -296,42 +279,21 @@ inline void int8_tile_with_offsets(const int8_t* q, int64_t q_stride, const floa
   }
 }
 
-// out[r * C + c] for r < R, c < C: see kernels/ref/linear_int8.h for the exact arithmetic.
-// offsets: the C columns' compensation_offset, or nullptr to accumulate it here (a compensated
-// S only; worth it when the tile is the only one over these columns).
-template <class S, int R, int C>
-inline void int8_tile(const int8_t* q, int64_t q_stride, const float* scales, int64_t k,
-                      const int8_t* w, const float* w_scales, const int32_t* offsets,
-                      const float* bias, const float* residual, float* y, int64_t y_stride) {
-  if constexpr (S::kCompensated) {
-    if (offsets != nullptr) {
-      return int8_tile_with_offsets<S, R, C, true>(q, q_stride, scales, k, w, w_scales, offsets,
-                                                  bias, residual, y, y_stride);
-    }
-  }
-  return int8_tile_with_offsets<S, R, C, false>(q, q_stride, scales, k, w, w_scales, offsets,
-                                                bias, residual, y, y_stride);
-}
-// offsets: compensation_offset of the columns from column_begin on, or nullptr.
 template <class S, int R, int C>
 inline void int8_row_tile(const int8_t* q, const float* scales, int64_t i, int64_t k,
-                          const int8_t* w, const float* w_scales, const int32_t* offsets,
-                          const LinearEpilogue& e, int64_t n, int64_t column_begin,
-                          int64_t column_end, float* y) {
+                          const int8_t* w, const float* w_scales, const LinearEpilogue& e,
+                          int64_t n, int64_t column_begin, int64_t column_end, float* y) {
   const int64_t stride = ref::quantized_row_stride(k);
   int64_t j = column_begin;
-  const auto column_offsets = [&](int64_t column) {
-    return offsets ? offsets + (column - column_begin) : nullptr;
-  };
   for (; j + C <= column_end; j += C) {
     int8_tile<S, R, C>(q + i * stride, stride, scales + i, k, w + j * k, w_scales + j,
-                       column_offsets(j), e.bias ? e.bias + j : nullptr,
-                       e.residual ? e.residual + i * n + j : nullptr, y + i * n + j, n);
+                       e.bias ? e.bias + j : nullptr, e.residual ? e.residual + i * n + j : nullptr,
+                       y + i * n + j, n);
   }
   for (; j < column_end; ++j) {
     int8_tile<S, R, 1>(q + i * stride, stride, scales + i, k, w + j * k, w_scales + j,
-                       column_offsets(j), e.bias ? e.bias + j : nullptr,
-                       e.residual ? e.residual + i * n + j : nullptr, y + i * n + j, n);
+                       e.bias ? e.bias + j : nullptr, e.residual ? e.residual + i * n + j : nullptr,
+                       y + i * n + j, n);
   }
 }
 
@@ -348,23 +310,13 @@ void linear_int8(const int8_t* q, const float* scales, int64_t m, int64_t k, con
       const int64_t tiled_end = row_begin + (row_end - row_begin) / R * R;
       for (int64_t j = panel_begin; j < panel_end; j += S::kInt8Columns) {
         const int64_t block_end = j + S::kInt8Columns < panel_end ? j + S::kInt8Columns : panel_end;
-        // The compensation once per column block, not once per row tile.
-        int32_t offsets[S::kInt8Columns];
-        bool precompute = false;
-        if constexpr (S::kCompensated) {
-          precompute = tiled_end > row_begin;
-          for (int64_t c = j; precompute && c < block_end; ++c) {
-            offsets[c - j] = compensation_offset<S>(w + c * k, k);
-          }
-        }
         for (int64_t i = row_begin; i < tiled_end; i += R) {
-          int8_row_tile<S, R, S::kInt8Columns>(q, scales, i, k, w, w_scales,
-                                               precompute ? offsets : nullptr, e, n, j, block_end,
+          int8_row_tile<S, R, S::kInt8Columns>(q, scales, i, k, w, w_scales, e, n, j, block_end,
                                                y);
         }
       }
       for (int64_t i = tiled_end; i < row_end; ++i) {
-        int8_row_tile<S, 1, S::kInt8SingleRowColumns>(q, scales, i, k, w, w_scales, nullptr, e, n,
+        int8_row_tile<S, 1, S::kInt8SingleRowColumns>(q, scales, i, k, w, w_scales, e, n,
                                                       panel_begin, panel_end, y);
       }
       apply_activation<S>(e, row_begin, row_end, n, panel_begin, panel_end, y);
