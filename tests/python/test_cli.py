@@ -224,11 +224,17 @@ def test_empty_input_gives_empty_output(marian: Path) -> None:
     assert result.exit_code == 0 and result.stdout == ""
 
 
-def test_missing_default_model_is_reported() -> None:
-    if pytransformer.default_model_path() is not None:
-        pytest.skip("a default model is installed")
+def test_missing_default_model_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A build without weights/model.ptm installs no default model.
+    monkeypatch.setattr(pytransformer, "default_model_path", lambda: None)
     assert_one_line_error(invoke("translate", "hi"), "default model is not installed",
                           "PYTRANSFORMER_MODEL")
+
+
+def test_default_model_variable_naming_no_model_is_reported(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTRANSFORMER_MODEL", str(tmp_path / "absent.ptm"))
+    assert_one_line_error(invoke("translate", "hi"), "$PYTRANSFORMER_MODEL", "absent.ptm")
 
 
 def test_default_model_named_by_the_environment(marian: Path, isolated_data_dir: Path,
