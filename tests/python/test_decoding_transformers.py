@@ -16,6 +16,7 @@ transformers = pytest.importorskip("transformers", reason="the comparison needs 
 
 from pytransformer import _core  # noqa: E402
 from pytransformer.convert.marian import convert_marian  # noqa: E402
+from marian_weights import randomize_marian  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "marian" / "base"
 EOS = 0
@@ -44,7 +45,7 @@ class MarianPair:
             decoder_start_token_id=self.pad, eos_token_id=EOS, forced_eos_token_id=EOS)
         torch.manual_seed(seed)
         self.hf = transformers.MarianMTModel(config).eval()
-        randomize(self.hf, eos_boost)
+        randomize_marian(self.hf, eos=EOS, eos_boost=eos_boost)
         # What the converter turns into the file's generation.* defaults.
         self.defaults = transformers.GenerationConfig(
             num_beams=4, max_length=21, bad_words_ids=[[self.pad]], forced_eos_token_id=EOS,
@@ -82,25 +83,6 @@ class MarianPair:
         with torch.no_grad():
             return self.hf.generate(input_ids=input_ids, attention_mask=mask,
                                     generation_config=config, **kwargs)
-
-
-def randomize(model, eos_boost: float) -> None:
-    """Well-separated logits (transformers' 0.02 init makes near-ties no float32 implementation
-    could break identically) and an output bias pushing EOS by `eos_boost`."""
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "embed_positions" in name:
-                continue  # the fixed sinusoidal table (not saved: recomputed on load)
-            if "layer_norm" in name:
-                parameter.copy_(1.0 + 0.2 * torch.randn_like(parameter) if name.endswith("weight")
-                                else 0.1 * torch.randn_like(parameter))
-            elif parameter.dim() == 2:
-                parameter.normal_(0.0, 1.0 / parameter.shape[1] ** 0.5)
-            else:
-                parameter.normal_(0.0, 0.1)
-        bias = 0.5 * torch.randn_like(model.final_logits_bias)
-        bias[0, EOS] += eos_boost
-        model.final_logits_bias.copy_(bias)
 
 
 def split_hf_sequence(sequence: list[int], skip: int, pad: int) -> tuple[list[int], bool]:

@@ -20,10 +20,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import sentencepiece
 import torch
 from transformers import GenerationConfig, MarianConfig, MarianMTModel, MarianTokenizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from marian_weights import randomize_marian  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "multi30k"
@@ -133,7 +135,7 @@ def build(variant: Variant, workdir: Path) -> Path:
         tie_word_embeddings=variant.tied_output, **variant.extra_config)
     torch.manual_seed(variant.seed)
     model = MarianMTModel(config).eval()
-    randomize(model, eos=0)
+    randomize_marian(model, eos=0, eos_boost=1.0)
     model.generation_config = GenerationConfig(
         num_beams=4, max_length=MAX_NEW_TOKENS + 1, bad_words_ids=[[pad]],
         forced_eos_token_id=0, eos_token_id=0, pad_token_id=pad,
@@ -145,26 +147,6 @@ def build(variant: Variant, workdir: Path) -> Path:
         json.dumps(expected_outputs(model, tokenizer, sources), separators=(",", ":")),
         encoding="utf-8")
     return directory
-
-
-def randomize(model: MarianMTModel, eos: int) -> None:
-    """Weights large enough that logits are well separated (transformers' 0.02 init makes
-    near-ties that no float32 implementation could be expected to break identically), and an
-    output bias that favours EOS a little so some hypotheses finish early."""
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "embed_positions" in name:
-                continue  # the fixed sinusoidal table (not saved: recomputed on load)
-            if "layer_norm" in name:
-                parameter.copy_(1.0 + 0.2 * torch.randn_like(parameter) if name.endswith("weight")
-                                else 0.1 * torch.randn_like(parameter))
-            elif parameter.dim() == 2:
-                parameter.normal_(0.0, 1.0 / parameter.shape[1] ** 0.5)
-            else:
-                parameter.normal_(0.0, 0.1)
-        bias = 0.5 * torch.randn_like(model.final_logits_bias)
-        bias[0, eos] += 1.0
-        model.final_logits_bias.copy_(bias)
 
 
 def expected_outputs(model: MarianMTModel, tokenizer: MarianTokenizer,
