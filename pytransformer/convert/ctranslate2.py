@@ -460,37 +460,35 @@ class _Builder:
         raise ConversionError(f"{self.path}: the stored position table is not sinusoidal "
                               "(learned position embeddings are not supported)")
 
+    def fused_linear(self, theirs: str, ours: str, parts: str, d_model: int,
+                     tensors: dict[str, np.ndarray]) -> None:
+        """CTranslate2 stores the projections named by `parts` ("qkv" or "kv") as one
+        [len(parts) * d_model, d_model] linear map: split it into ours_q, ours_k, ..."""
+        weight = self.matrix(f"{theirs}/weight")
+        bias = self.bias(f"{theirs}/bias", len(parts) * d_model)
+        if weight.shape != (len(parts) * d_model, d_model):
+            raise ConversionError(f"{self.path}: {theirs}/weight has shape "
+                                  f"{list(weight.shape)}, expected [{len(parts) * d_model}, "
+                                  f"{d_model}]")
+        for index, part in enumerate(parts):
+            rows = slice(index * d_model, (index + 1) * d_model)
+            tensors[f"{ours}_{part}.weight"] = weight[rows]
+            tensors[f"{ours}_{part}.bias"] = bias[rows]
+
     def layer(self, stack: str, scope: str, layer: int, d_model: int,
               tensors: dict[str, np.ndarray]) -> None:
         prefix = f"{stack}/layer_{layer}"
         ours = f"{scope}.{layer}"
         self_attention = f"{prefix}/self_attention"
-        qkv_weight = self.matrix(f"{self_attention}/linear_0/weight")
-        qkv_bias = self.bias(f"{self_attention}/linear_0/bias", 3 * d_model)
-        if qkv_weight.shape != (3 * d_model, d_model):
-            raise ConversionError(f"{self.path}: {self_attention}/linear_0/weight has shape "
-                                  f"{list(qkv_weight.shape)}, expected [{3 * d_model}, "
-                                  f"{d_model}]")
-        for index, part in enumerate("qkv"):
-            rows = slice(index * d_model, (index + 1) * d_model)
-            tensors[f"{ours}.attn_self_{part}.weight"] = qkv_weight[rows]
-            tensors[f"{ours}.attn_self_{part}.bias"] = qkv_bias[rows]
+        self.fused_linear(f"{self_attention}/linear_0", f"{ours}.attn_self", "qkv", d_model,
+                          tensors)
         self.linear(f"{self_attention}/linear_1", f"{ours}.attn_self_out", d_model, tensors)
         self.norm(f"{self_attention}/layer_norm", f"{ours}.attn_self_norm", tensors)
 
         if stack == "decoder":
             cross = f"{prefix}/attention"
             self.linear(f"{cross}/linear_0", f"{ours}.attn_cross_q", d_model, tensors)
-            kv_weight = self.matrix(f"{cross}/linear_1/weight")
-            kv_bias = self.bias(f"{cross}/linear_1/bias", 2 * d_model)
-            if kv_weight.shape != (2 * d_model, d_model):
-                raise ConversionError(f"{self.path}: {cross}/linear_1/weight has shape "
-                                      f"{list(kv_weight.shape)}, expected [{2 * d_model}, "
-                                      f"{d_model}]")
-            for index, part in enumerate("kv"):
-                rows = slice(index * d_model, (index + 1) * d_model)
-                tensors[f"{ours}.attn_cross_{part}.weight"] = kv_weight[rows]
-                tensors[f"{ours}.attn_cross_{part}.bias"] = kv_bias[rows]
+            self.fused_linear(f"{cross}/linear_1", f"{ours}.attn_cross", "kv", d_model, tensors)
             self.linear(f"{cross}/linear_2", f"{ours}.attn_cross_out", d_model, tensors)
             self.norm(f"{cross}/layer_norm", f"{ours}.attn_cross_norm", tensors)
 
