@@ -35,3 +35,18 @@ def converted_marian(tmp_path_factory: pytest.TempPathFactory):
         return cache[variant]
 
     return convert
+
+
+@pytest.fixture(scope="session")
+def marian(converted_marian) -> Path:
+    """The converted "base" Marian fixture (post-norm, swish, tied, SentencePiece)."""
+    return converted_marian("base")
+
+
+@pytest.fixture(scope="session")
+def bidirectional(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny two-language model with >>en<< / >>zh<< target tokens (cli_models.py)."""
+    from cli_models import write_bidirectional_model
+
+    return write_bidirectional_model(tmp_path_factory.mktemp("bi") / "bi.ptm")
+

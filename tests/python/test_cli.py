@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 import pytransformer
-from cli_models import write_bidirectional_model, write_endless_model
+from cli_models import write_endless_model
 from conftest import AREN_MODEL, MARIAN_FIXTURES
 from cuda_support import GPU_PROBLEM, cuda, needs_gpu
 from pytransformer.cli.main import app
@@ -38,16 +38,6 @@ def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("PYTRANSFORMER_DEBUG", raising=False)
     monkeypatch.delenv("PYTRANSFORMER_MODEL", raising=False)
     return data
-
-
-@pytest.fixture(scope="module")
-def marian(converted_marian) -> Path:
-    return converted_marian("base")
-
-
-@pytest.fixture(scope="module")
-def bidirectional(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_bidirectional_model(tmp_path_factory.mktemp("bi") / "bi.ptm")
 
 
 def invoke(*args: str, input: str | bytes | None = None):

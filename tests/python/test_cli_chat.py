@@ -15,22 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 import pytransformer
-from cli_models import write_bidirectional_model, write_endless_model
+from cli_models import write_endless_model
 from pytransformer.cli.main import app
 
 PROMPT = "› "
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 STATUS = re.compile(r"(\d+) tokens · [\d.]+ s · [\d.]+ tokens/s( …)?")
-
-
-@pytest.fixture(scope="module")
-def marian(converted_marian) -> Path:
-    return converted_marian("base")
-
-
-@pytest.fixture(scope="module")
-def bidirectional(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_bidirectional_model(tmp_path_factory.mktemp("bi") / "bi.ptm")
 
 
 @pytest.fixture(scope="module")
