@@ -467,4 +467,18 @@ const TensorView& ModelFile::tensor(const std::string& name) const {
 
 const std::vector<TensorView>& ModelFile::tensors() const { return impl_->tensors; }
 
+void ModelFile::release_pages(const void* data, uint64_t bytes) const {
+  const auto base = reinterpret_cast<uintptr_t>(impl_->mapping.address);
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  if (begin < base || begin - base > impl_->mapping.size ||
+      bytes > impl_->mapping.size - (begin - base)) {
+    return;
+  }
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + bytes) / page * page;
+  // Advice only: a failure leaves the pages resident, which is harmless.
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 }  // namespace pytransformer::format

@@ -80,6 +80,11 @@ class ModelFile {
   const TensorView& tensor(const std::string& name) const;
   const std::vector<TensorView>& tensors() const;  // directory order
 
+  // Lets the system drop the whole pages inside [data, data + bytes) (a tensor's data, e.g.
+  // once copied into another layout) from this process's resident memory; reading them
+  // again loads them back from the file. Does nothing outside the mapping.
+  void release_pages(const void* data, uint64_t bytes) const;
+
  private:
   ModelFile();
   struct Impl;

@@ -1,5 +1,7 @@
 // A linear map read from the weights `<scope>.<module>.weight` [out, in] (any stored dtype)
-// and, when present in the config, `<scope>.<module>.bias` [out].
+// and, when present in the config, `<scope>.<module>.bias` [out]. The weight is packed for the
+// selected kernels at construction (ops::LinearWeight) and its pages in the file mapping are
+// released, so the process holds one copy.
 #pragma once
 
 #include <optional>
@@ -9,7 +11,7 @@
 #include "format/model_file.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
-#include "tensor/weight_matrix.h"
+#include "ops/linear.h"
 
 namespace pytransformer::layers {
 
@@ -26,11 +28,11 @@ class Linear {
   // x: [..., in_features] -> y: caller-owned [x.rows(), out_features] (ops::linear).
   void forward(const tensor::Tensor& x, float* y, const tensor::ThreadPool& pool) const;
 
-  int64_t out_features() const { return weight_.rows; }
-  int64_t in_features() const { return weight_.cols; }
+  int64_t out_features() const { return weight_.matrix().rows; }
+  int64_t in_features() const { return weight_.matrix().cols; }
 
  private:
-  tensor::WeightMatrix weight_;
+  ops::LinearWeight weight_;
   const float* bias_ = nullptr;
 };
 

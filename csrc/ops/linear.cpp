@@ -1,6 +1,7 @@
 #include "ops/linear.h"
 
 #include <algorithm>
+#include <new>
 #include <stdexcept>
 #include <vector>
 
@@ -17,15 +18,27 @@ void check_input(const tensor::Tensor& x, const tensor::WeightMatrix& weight) {
   }
 }
 
-void multiply(const tensor::Tensor& x, const tensor::WeightMatrix& weight,
+void multiply(const tensor::Tensor& x, const LinearWeight& weight,
               const kernels::cpu::LinearEpilogue& epilogue, float* y,
               const tensor::ThreadPool& pool);
 
 }  // namespace
 
-void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const float* bias,
+LinearWeight::LinearWeight(const tensor::WeightMatrix& matrix) : matrix_(matrix) {
+  const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
+  const int64_t bytes = kernels.packed_weight_bytes(matrix.dtype, matrix.rows, matrix.cols);
+  if (bytes == 0) return;
+  constexpr size_t kAlignment = 64;
+  const size_t size = (static_cast<size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
+  packed_.reset(std::aligned_alloc(kAlignment, size));
+  if (!packed_) throw std::bad_alloc();
+  kernels.pack_weight(matrix.data, matrix.dtype, matrix.rows, matrix.cols, packed_.get());
+}
+
+void linear(const tensor::Tensor& x, const LinearWeight& packed, const float* bias,
             tensor::Tensor& y, const tensor::ThreadPool& pool,
             std::optional<format::Activation> activation, const tensor::Tensor* residual) {
+  const tensor::WeightMatrix& weight = packed.matrix();
   check_input(x, weight);
   if (&x == &y) throw std::logic_error("linear: output aliases input");
   if (activation && residual) throw std::logic_error("linear: both activation and residual");
@@ -43,12 +56,12 @@ void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const f
     epilogue.activation = *activation;
   }
   if (residual) epilogue.residual = residual->data();
-  multiply(x, weight, epilogue, y.data(), pool);
+  multiply(x, packed, epilogue, y.data(), pool);
 }
 
-void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const float* bias,
-            float* y, const tensor::ThreadPool& pool) {
-  check_input(x, weight);
+void linear(const tensor::Tensor& x, const LinearWeight& weight, const float* bias, float* y,
+            const tensor::ThreadPool& pool) {
+  check_input(x, weight.matrix());
   kernels::cpu::LinearEpilogue epilogue;
   epilogue.bias = bias;
   multiply(x, weight, epilogue, y, pool);
@@ -56,15 +69,16 @@ void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const f
 
 namespace {
 
-void multiply(const tensor::Tensor& x, const tensor::WeightMatrix& weight,
+void multiply(const tensor::Tensor& x, const LinearWeight& packed,
               const kernels::cpu::LinearEpilogue& epilogue, float* y,
               const tensor::ThreadPool& pool) {
   const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
+  const tensor::WeightMatrix& weight = packed.matrix();
   const int64_t m = x.rows(), k = weight.cols, n = weight.rows;
-  // Threads take whole blocks of columns (a multiple of every kernel's tile width), and at
-  // least kMinMultiplyAdds of work each: waking a worker costs tens of microseconds, more
-  // than a small decode-step product (512 x 512 at m = 1) takes on one thread.
-  const int64_t block = 16;
+  // Threads take whole panels of columns (the kernels' layout), and at least
+  // kMinMultiplyAdds of work each: waking a worker costs tens of microseconds, more than a
+  // small decode-step product (512 x 512 at m = 1) takes on one thread.
+  const int64_t block = kernels.panel_columns;
   const int64_t blocks = (n + block - 1) / block;
   constexpr int64_t kMinMultiplyAdds = int64_t{1} << 19;
   const int64_t block_work = std::max<int64_t>(1, m * k * block);
@@ -80,14 +94,13 @@ void multiply(const tensor::Tensor& x, const tensor::WeightMatrix& weight,
     float* const row_scales = scales.data();
     kernels.quantize_rows(x.data(), m, k, rows, row_scales);
     pool.parallel_for(blocks, min_blocks, [&](int64_t begin, int64_t end) {
-      kernels.linear_int8(rows, row_scales, m, k,
-                          static_cast<const int8_t*>(weight.data), weight.row_scales, n,
+      kernels.linear_int8(rows, row_scales, m, k, packed.kernel_data(), weight.row_scales, n,
                           begin * block, std::min(n, end * block), epilogue, y);
     });
     return;
   }
   pool.parallel_for(blocks, min_blocks, [&](int64_t begin, int64_t end) {
-    kernels.linear_float(x.data(), m, k, weight.data, weight.dtype, n, begin * block,
+    kernels.linear_float(x.data(), m, k, packed.kernel_data(), weight.dtype, n, begin * block,
                          std::min(n, end * block), epilogue, y);
   });
 }

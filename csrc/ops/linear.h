@@ -9,6 +9,9 @@
 // The output columns are split between the pool's threads (results do not depend on it).
 #pragma once
 
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
 #include <optional>
 
 #include "format/model_config.h"
@@ -18,14 +21,34 @@
 
 namespace pytransformer::ops {
 
-void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const float* bias,
+// A weight matrix in the layout the selected CPU kernels read (kernels/cpu/kernels.h,
+// pack_weight), packed once at construction into memory owned here; variants that read the
+// stored layout (scalar) keep using the matrix in place. Keeps the view of the stored matrix
+// (its per-row int8 scales stay in the file mapping).
+class LinearWeight {
+ public:
+  explicit LinearWeight(const tensor::WeightMatrix& matrix);
+
+  const tensor::WeightMatrix& matrix() const { return matrix_; }
+  // What the kernels read: the packed copy, or the stored matrix.
+  const void* kernel_data() const { return packed_ ? packed_.get() : matrix_.data; }
+  bool packed() const { return packed_ != nullptr; }
+
+ private:
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  tensor::WeightMatrix matrix_;
+  std::unique_ptr<void, Free> packed_;
+};
+
+void linear(const tensor::Tensor& x, const LinearWeight& weight, const float* bias,
             tensor::Tensor& y, const tensor::ThreadPool& pool,
             std::optional<format::Activation> activation = std::nullopt,
             const tensor::Tensor* residual = nullptr);
 
 // The same into caller-owned memory (no allocation, no fused pass): y: [x.rows(),
 // out_features] row-major, not overlapping x.
-void linear(const tensor::Tensor& x, const tensor::WeightMatrix& weight, const float* bias,
-            float* y, const tensor::ThreadPool& pool);
+void linear(const tensor::Tensor& x, const LinearWeight& weight, const float* bias, float* y, const tensor::ThreadPool& pool);
 
 }  // namespace pytransformer::ops

@@ -4,16 +4,19 @@
 //
 //   test_kernels [isa ...]      (default: every supported variant but scalar)
 //
-// Checks: f32/f16/bf16 linear within a summation-order bound of the reference and
-// bit-identical whatever m and the column split (determinism); int8 quantisation and
-// products bit-identical to the reference; activations, add and the other entries against
+// Checks: weights packed by each variant (pack_weight) and read back by its linear kernels:
+// f32/f16/bf16 linear within a summation-order bound of the reference and bit-identical
+// whatever m and the column split (determinism); int8 quantisation and products
+// bit-identical to the reference; activations, add and the other entries against
 // the reference. Prints one line per variant and kernel; exit status 1 on any failure.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -114,6 +117,26 @@ Weights random_weights(DType dtype, int64_t n, int64_t k) {
   return w;
 }
 
+// W in the layout `table`'s linear kernels read: packed by the table, or as stored.
+class KernelWeights {
+ public:
+  KernelWeights(const cpu::KernelTable& table, const Weights& w, int64_t n, int64_t k)
+      : stored_(w.data()) {
+    const int64_t bytes = table.packed_weight_bytes(w.dtype, n, k);
+    if (bytes == 0) return;
+    packed_.reset(std::aligned_alloc(64, static_cast<size_t>((bytes + 63) / 64 * 64)));
+    table.pack_weight(w.data(), w.dtype, n, k, packed_.get());
+  }
+  const void* data() const { return packed_ ? packed_.get() : stored_; }
+
+ private:
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  const void* stored_;
+  std::unique_ptr<void, Free> packed_;
+};
+
 // |x| . |W[j]| + |b|: the scale of the rounding errors of any summation order.
 std::vector<float> magnitudes(const std::vector<float>& x, int64_t m, int64_t k, const Weights& w,
                               int64_t n, const float* bias) {
@@ -151,7 +174,7 @@ void compare_exact(Stats& s, const void* got, const void* want, size_t bytes,
 
 const std::vector<int64_t> kRows = {1, 2, 3, 4, 5, 7, 9, 67};
 const std::vector<int64_t> kDepths = {1, 3, 8, 15, 16, 17, 31, 33, 64, 65, 100, 257, 1031};
-const std::vector<int64_t> kColumns = {1, 2, 3, 5, 8, 9, 17, 33};
+const std::vector<int64_t> kColumns = {1, 2, 3, 5, 8, 9, 17, 33, 70, 129, 200};
 
 std::string shape(int64_t m, int64_t k, int64_t n) {
   return "m=" + std::to_string(m) + " k=" + std::to_string(k) + " n=" + std::to_string(n);
@@ -166,6 +189,7 @@ void test_linear_float(const cpu::KernelTable& table, DType dtype) {
         if (m * k * n > 400000) continue;
         const std::vector<float> x = random_floats(m * k);
         const Weights w = random_weights(dtype, n, k);
+        const KernelWeights packed(table, w, n, k);
         const std::vector<float> bias = random_floats(n);
         const bool with_bias = (m + k + n) % 2 == 0;
         const float* b = with_bias ? bias.data() : nullptr;
@@ -173,21 +197,23 @@ void test_linear_float(const cpu::KernelTable& table, DType dtype) {
         plain.bias = b;
         std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
         ref::linear(x.data(), m, k, w.data(), dtype, nullptr, b, n, 0, n, want.data());
-        table.linear_float(x.data(), m, k, w.data(), dtype, n, 0, n, plain, got.data());
+        table.linear_float(x.data(), m, k, packed.data(), dtype, n, 0, n, plain, got.data());
         const std::vector<float> scale = magnitudes(x, m, k, w, n, b);
         compare(s, got.data(), want.data(), scale.data(), m * n, 2e-6 * std::sqrt(k + 1.0), 0,
                 shape(m, k, n));
-        // Determinism: row by row and in two column ranges gives the same bits.
-        std::vector<float> pieces(want.size());
-        const int64_t split = n / 2;
-        for (int64_t i = 0; i < m; ++i) {
-          table.linear_float(x.data() + i * k, 1, k, w.data(), dtype, n, 0, split, plain,
-                             pieces.data() + i * n);
-          table.linear_float(x.data() + i * k, 1, k, w.data(), dtype, n, split, n, plain,
-                             pieces.data() + i * n);
+        // Determinism: row by row and in column ranges (split inside a panel and at a panel
+        // boundary, as threads split) gives the same bits.
+        for (int64_t split : {n / 2, std::min(n, table.panel_columns)}) {
+          std::vector<float> pieces(want.size());
+          for (int64_t i = 0; i < m; ++i) {
+            table.linear_float(x.data() + i * k, 1, k, packed.data(), dtype, n, 0, split, plain,
+                               pieces.data() + i * n);
+            table.linear_float(x.data() + i * k, 1, k, packed.data(), dtype, n, split, n, plain,
+                               pieces.data() + i * n);
+          }
+          compare_exact(s, pieces.data(), got.data(), sizeof(float) * got.size(),
+                        shape(m, k, n) + " split by rows and at column " + std::to_string(split));
         }
-        compare_exact(s, pieces.data(), got.data(), sizeof(float) * got.size(),
-                      shape(m, k, n) + " split by rows and columns");
         // Epilogues on a column range: activations, and the residual added in place.
         const int64_t begin = n > 2 ? 1 : 0;
         for (Activation activation : {Activation::RELU, Activation::SWISH, Activation::GELU}) {
@@ -196,7 +222,7 @@ void test_linear_float(const cpu::KernelTable& table, DType dtype) {
           e.activation = activation;
           std::vector<float> expected = random_floats(m * n), actual = expected;
           scalar.linear_float(x.data(), m, k, w.data(), dtype, n, begin, n, e, expected.data());
-          table.linear_float(x.data(), m, k, w.data(), dtype, n, begin, n, e, actual.data());
+          table.linear_float(x.data(), m, k, packed.data(), dtype, n, begin, n, e, actual.data());
           compare(s, actual.data(), expected.data(), nullptr, m * n, 1e-5, 1e-5 * std::sqrt(k),
                   shape(m, k, n) + " activation");
         }
@@ -205,7 +231,7 @@ void test_linear_float(const cpu::KernelTable& table, DType dtype) {
         e.residual = expected.data();
         scalar.linear_float(x.data(), m, k, w.data(), dtype, n, begin, n, e, expected.data());
         e.residual = actual.data();
-        table.linear_float(x.data(), m, k, w.data(), dtype, n, begin, n, e, actual.data());
+        table.linear_float(x.data(), m, k, packed.data(), dtype, n, begin, n, e, actual.data());
         compare(s, actual.data(), expected.data(), nullptr, m * n, 1e-5, 1e-5 * std::sqrt(k),
                 shape(m, k, n) + " residual in place");
         ++s.cases;
@@ -234,13 +260,14 @@ void test_int8(const cpu::KernelTable& table) {
       for (int64_t n : kColumns) {
         if (m * k * n > 400000) continue;
         const Weights w = random_weights(DType::I8, n, k);
+        const KernelWeights packed(table, w, n, k);
         const std::vector<float> bias = random_floats(n);
         cpu::LinearEpilogue e;
         e.bias = (k + n) % 2 ? bias.data() : nullptr;
         std::vector<float> want(static_cast<size_t>(m * n)), got(want.size());
         ref::linear_int8(want_q.data(), want_s.data(), m, k, w.i8.data(), w.scales.data(), e.bias,
                          n, 0, n, want.data());
-        table.linear_int8(want_q.data(), want_s.data(), m, k, w.i8.data(), w.scales.data(), n, 0,
+        table.linear_int8(want_q.data(), want_s.data(), m, k, packed.data(), w.scales.data(), n, 0,
                           n, e, got.data());
         compare_exact(product, got.data(), want.data(), sizeof(float) * got.size(), shape(m, k, n));
         // Column range with a ReLU epilogue: still exact.
@@ -249,7 +276,7 @@ void test_int8(const cpu::KernelTable& table) {
         for (int64_t i = 0; i < m; ++i)
           for (int64_t j = n / 2; j < n; ++j) ranged[i * n + j] = std::max(0.0f, want[i * n + j]);
         std::vector<float> got_ranged = want;
-        table.linear_int8(want_q.data(), want_s.data(), m, k, w.i8.data(), w.scales.data(), n,
+        table.linear_int8(want_q.data(), want_s.data(), m, k, packed.data(), w.scales.data(), n,
                           n / 2, n, e, got_ranged.data());
         compare_exact(product, got_ranged.data(), ranged.data(), sizeof(float) * got.size(),
                       shape(m, k, n) + " relu, columns from " + std::to_string(n / 2));
@@ -258,7 +285,7 @@ void test_int8(const cpu::KernelTable& table) {
         std::vector<float> residual = random_floats(m * n), expected = residual;
         for (size_t i = 0; i < expected.size(); ++i) expected[i] = want[i] + residual[i];
         e.residual = residual.data();
-        table.linear_int8(want_q.data(), want_s.data(), m, k, w.i8.data(), w.scales.data(), n, 0,
+        table.linear_int8(want_q.data(), want_s.data(), m, k, packed.data(), w.scales.data(), n, 0,
                           n, e, residual.data());
         compare_exact(product, residual.data(), expected.data(), sizeof(float) * expected.size(),
                       shape(m, k, n) + " residual in place");

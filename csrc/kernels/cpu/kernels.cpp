@@ -52,14 +52,15 @@ void scalar_linear_float(const float* x, int64_t m, int64_t k, const void* weigh
 }
 
 void scalar_linear_int8(const int8_t* q, const float* scales, int64_t m, int64_t k,
-                        const int8_t* weight, const float* w_scales, int64_t n,
+                        const void* weight, const float* w_scales, int64_t n,
                         int64_t column_begin, int64_t column_end, const LinearEpilogue& epilogue,
                         float* y) {
   const int64_t stride = ref::quantized_row_stride(k);
   with_epilogue(epilogue, m, n, column_begin, column_end, y,
                 [&](int64_t row_begin, int64_t row_end, int64_t begin, int64_t end, float* out) {
                   ref::linear_int8(q + row_begin * stride, scales + row_begin, row_end - row_begin,
-                                   k, weight, w_scales, epilogue.bias, n, begin, end,
+                                   k, static_cast<const int8_t*>(weight), w_scales,
+                                   epilogue.bias, n, begin, end,
                                    out + row_begin * n);
                 });
 }
@@ -70,6 +71,9 @@ const KernelTable& scalar_table() {
   static const KernelTable table = [] {
     KernelTable t;
     t.isa = Isa::SCALAR;
+    t.panel_columns = 16;
+    t.packed_weight_bytes = [](DType, int64_t, int64_t) -> int64_t { return 0; };
+    t.pack_weight = nullptr;
     t.linear_float = &scalar_linear_float;
     t.quantize_rows = &ref::quantize_rows;
     t.linear_int8 = &scalar_linear_int8;

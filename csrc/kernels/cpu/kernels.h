@@ -30,16 +30,26 @@ struct LinearEpilogue {
 struct KernelTable {
   Isa isa;
 
+  // Linear kernels read weights repacked once into this variant's layout (linear_impl.h):
+  // pack_weight writes packed_weight_bytes(dtype, n, k) bytes (64-byte aligned memory) from
+  // an [n, k] weight as stored (kernels/ref/linear.h, linear_int8.h). packed_weight_bytes 0
+  // (the scalar variant) means the kernels read the stored layout and pack_weight is null.
+  // Column ranges starting at multiples of panel_columns split the work without overlap.
+  int64_t panel_columns;
+  int64_t (*packed_weight_bytes)(DType dtype, int64_t n, int64_t k);
+  void (*pack_weight)(const void* weight, DType dtype, int64_t n, int64_t k, void* packed);
+
   // y[i, j] = epilogue(sum_c x[i, c] W[j, c]) for i < m, j in [column_begin, column_end).
-  // x: [m, k] f32; weight: [n, k] of dtype F32, F16 or BF16 (kernels/ref/linear.h); y: [m, n].
+  // x: [m, k] f32; weight: packed W [n, k] of dtype F32, F16 or BF16; y: [m, n].
   void (*linear_float)(const float* x, int64_t m, int64_t k, const void* weight, DType dtype,
                        int64_t n, int64_t column_begin, int64_t column_end,
                        const LinearEpilogue& epilogue, float* y);
 
-  // kernels/ref/linear_int8.h: quantise rows, then the int8 product (+ epilogue as above).
+  // kernels/ref/linear_int8.h: quantise rows, then the int8 product (+ epilogue as above);
+  // weight: packed int8 W [n, k], w_scales its per-row scales [n].
   void (*quantize_rows)(const float* x, int64_t m, int64_t k, int8_t* q, float* scales);
   void (*linear_int8)(const int8_t* q, const float* scales, int64_t m, int64_t k,
-                      const int8_t* weight, const float* w_scales, int64_t n,
+                      const void* weight, const float* w_scales, int64_t n,
                       int64_t column_begin, int64_t column_end, const LinearEpilogue& epilogue,
                       float* y);
 

@@ -1,28 +1,30 @@
 // The linear kernels written once over a vector abstraction `S`, compiled by each ISA's
-// translation unit (linear_<isa>.cpp) with its own `S` (simd_<isa>.h). Everything here has
+// translation unit (kernels_<isa>.cpp) with its own `S` (simd_<isa>.h). Everything here has
 // internal linkage so that code compiled with one ISA's flags is never linked into another's.
 //
-// Layout: W stays as stored, [n, k] row-major (no repacking). A tile computes R rows x C
-// columns of y with R*C vector accumulators whose lanes run along k: lane l of the
-// accumulator of (i, j) sums x[i, c] W[j, c] for c = l mod L in increasing c (FMA), and the
-// lanes are then added by S::reduce in one fixed tree. So every output element is summed in
-// the same order whatever the tile shape, m, the column range or the thread count.
-//
-// S provides: V (f32 vector), kLanes, zero, load, load_partial (zeros past count), fmadd,
-// reduce, load_f16/load_bf16 (+ _partial) converting 16-bit weights to f32;
-// I (int vector), kBytes, load_i8, load_i8_partial, WeightPrep, prepare_weight,
-// prepare_activation, dot (int32 lanes += 4-byte dot products of activations and weights),
-// kCompensated + compensate (see simd_avx512.h), reduce_i32;
-// kRows x kColumns: the tile of batched products; kSingleRowColumns: the GEMV tile (and the
-// kInt8* equivalents). Optionally (kReducesSixteen): reduce_each / reduce_each_i32, the 16
-// reductions of a 16-accumulator tile at once, lane p equal to reduce(v[p]) bit for bit.
+// Weights are repacked once (pack_weight) into column panels of P = S::kPanelVectors * S::kLanes
+// output columns; the last panel is padded with zero columns. Panels follow each other in
+// memory, so a product reads the whole matrix as one sequential stream.
+//   f32/f16/bf16: panel[p * P + c] = W[panel_first + c, p] for p < k (k-major: one row of P
+//     weights per input position, in the stored 16- or 32-bit encoding).
+//   int8: k in groups of 4 bytes (zero-padded); per group, kPanelVectors vectors of kBytes, and
+//     in vector v the 4 bytes of column c = v * kLanes + l sit at S::packed_byte(l, b), b < 4 —
+//     where S's 4-byte dot product (vpdpbusd, vpmaddubsw + vpmaddwd, vmull + vpadal) sums them
+//     into int32 lane l. With S::kCompensated (u8 x s8 products of q + 128), the panels are
+//     followed by int32 128 * sum_c W[j, c] for every (padded) column j.
+// A tile keeps R rows x kPanelVectors vectors of accumulators: per input position (per group
+// of 4 for int8) it loads the panel's P weights once and broadcasts each row's activation.
+// Each f32 output is therefore one FMA chain over c = 0, 1, ..., k - 1 in order, whatever m,
+// the tile, the column range or the thread count (results are deterministic and independent
+// of batching); int8 sums are exact integers, bit-identical to kernels/ref/linear_int8.h.
 #pragma once
 
-// The tile loops over r < R and c < C must be unrolled for the accumulators to live in
-// registers: `#pragma GCC unroll` asks for it at every optimisation level.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "format/dtype.h"
 #include "kernels/cpu/activation_impl.h"
@@ -32,14 +34,26 @@
 namespace pytransformer::kernels::cpu {
 namespace {
 
-// Whether S reduces 16 accumulators at once (S::reduce_each, S::reduce_each_i32).
-template <class S, class = void>
-struct ReducesSixteen : std::false_type {};
 template <class S>
-struct ReducesSixteen<S, std::void_t<decltype(S::kReducesSixteen)>> : std::true_type {};
+constexpr int64_t kPanelColumns = int64_t{S::kPanelVectors} * S::kLanes;
 
-// Rows of x kept in cache while the weight rows of the column range stream past them.
-constexpr int64_t kRowBlock = 64;
+#define PYTRANSFORMER_INLINE __attribute__((always_inline)) inline
+#define PYTRANSFORMER_LAMBDA __attribute__((always_inline))
+
+// f(std::integral_constant<int, i>{}) for i = 0, ..., N - 1, unrolled in the source: tile
+// accumulators indexed by constants from the start stay in registers (loops unrolled later by
+// the compiler leave arrays of vectors in memory, reloaded at every step).
+template <class F, int... Index>
+PYTRANSFORMER_INLINE void unrolled_impl(const F& f, std::integer_sequence<int, Index...>) {
+  (f(std::integral_constant<int, Index>{}), ...);
+}
+template <int N, class F>
+PYTRANSFORMER_INLINE void unrolled(const F& f) {
+  unrolled_impl(f, std::make_integer_sequence<int, N>{});
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t int8_groups(int64_t k) { return ceil_div(k, 4); }
 
 template <DType D>
 struct WeightElement {
@@ -50,6 +64,110 @@ struct WeightElement<DType::F32> {
   using type = float;
 };
 
+template <class S>
+int64_t packed_weight_bytes(DType dtype, int64_t n, int64_t k) {
+  const int64_t columns = ceil_div(n, kPanelColumns<S>) * kPanelColumns<S>;
+  if (dtype != DType::I8) return columns * k * static_cast<int64_t>(dtype_size(dtype));
+  const int64_t compensation = S::kCompensated ? columns * int64_t{sizeof(int32_t)} : 0;
+  return columns * int8_groups(k) * 4 + compensation;
+}
+
+template <class S>
+void pack_weight(const void* weight, DType dtype, int64_t n, int64_t k, void* packed) {
+  constexpr int64_t P = kPanelColumns<S>;
+  const int64_t panels = ceil_div(n, P);
+  if (dtype != DType::I8) {
+    const int64_t size = static_cast<int64_t>(dtype_size(dtype));
+    const auto* source = static_cast<const unsigned char*>(weight);
+    auto* out = static_cast<unsigned char*>(packed);
+    std::memset(out, 0, static_cast<size_t>(panels * P * k * size));
+    for (int64_t j = 0; j < n; ++j) {
+      unsigned char* column = out + ((j / P) * P * k + j % P) * size;
+      const unsigned char* row = source + j * k * size;
+      for (int64_t p = 0; p < k; ++p) std::memcpy(column + p * P * size, row + p * size, size);
+    }
+    return;
+  }
+  const auto* w = static_cast<const int8_t*>(weight);
+  auto* out = static_cast<int8_t*>(packed);
+  const int64_t groups = int8_groups(k);
+  std::memset(out, 0, static_cast<size_t>(panels * P * groups * 4));
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t panel = j / P, v = j % P / S::kLanes, lane = j % S::kLanes;
+    for (int64_t p = 0; p < k; ++p) {
+      const int64_t group = p / 4;
+      out[((panel * groups + group) * S::kPanelVectors + v) * S::kBytes +
+          S::packed_byte(static_cast<int>(lane), static_cast<int>(p % 4))] = w[j * k + p];
+    }
+  }
+  if constexpr (S::kCompensated) {
+    int32_t* compensation = reinterpret_cast<int32_t*>(out + panels * P * groups * 4);
+    for (int64_t j = 0; j < panels * P; ++j) {
+      int32_t sum = 0;
+      if (j < n)
+        for (int64_t p = 0; p < k; ++p) sum += w[j * k + p];
+      compensation[j] = 128 * sum;
+    }
+  }
+}
+
+// Rows of x kept in cache while the panels of the column range stream past them: about
+// 128 KiB of activations, a whole number of tiles.
+template <int R>
+int64_t row_block(int64_t row_bytes) {
+  const int64_t rows = (int64_t{1} << 17) / std::max<int64_t>(row_bytes, 1);
+  return std::max<int64_t>(1, rows / R) * R;
+}
+
+// y_row[j] for columns j in [begin, end) of the panel's vectors (panel_first + v * kLanes + l):
+// values[v] (+ bias) (+ residual_row), in that order; nothing outside [begin, end) is written
+// and nothing at or past n = end of the matrix is read.
+template <class S>
+inline void store_panel_row(const typename S::V* values, int64_t panel_first, int64_t begin,
+                            int64_t end, const float* bias, const float* residual_row,
+                            float* y_row) {
+  using V = typename S::V;
+  constexpr int L = S::kLanes;
+  #pragma GCC unroll 4
+  for (int v = 0; v < S::kPanelVectors; ++v) {
+    const int64_t first = panel_first + v * L;
+    if (first >= end || first + L <= begin) continue;
+    V value = values[v];
+    if (first >= begin && first + L <= end) {
+      if (bias) value = S::add(value, S::load(bias + first));
+      if (residual_row) value = S::add(value, S::load(residual_row + first));
+      S::store(y_row + first, value);
+    } else {
+      const int count = static_cast<int>(std::min<int64_t>(L, end - first));
+      if (bias) value = S::add(value, S::load_partial(bias + first, count));
+      if (residual_row) value = S::add(value, S::load_partial(residual_row + first, count));
+      float lanes[L];
+      S::store(lanes, value);
+      const int low = static_cast<int>(std::max<int64_t>(0, begin - first));
+      std::memcpy(y_row + first + low, lanes + low, sizeof(float) * (count - low));
+    }
+  }
+}
+
+// The activation over y[rows, begin:end), still in cache from the tiles.
+template <class S>
+inline void apply_activation(const LinearEpilogue& e, int64_t row_begin, int64_t row_end,
+                             int64_t n, int64_t begin, int64_t end, float* y) {
+  if (!e.activate) return;
+  for (int64_t i = row_begin; i < row_end; ++i) activate<S>(e.activation, y + i * n + begin, end - begin);
+}
+
+// Calls tile.template run<r>(row) for rows [row, row + count) in tiles of at most R rows.
+template <int R, class Tile>
+inline void for_each_tile(int64_t row, int64_t count, const Tile& tile) {
+  for (; count >= R; row += R, count -= R) tile.template run<R>(row);
+  if constexpr (R > 1) {
+    if (count > 0) for_each_tile<R - 1>(row, count, tile);
+  }
+}
+
+// ---- f32 / f16 / bf16 ----
+
 template <class S, DType D>
 inline typename S::V load_weight(const typename WeightElement<D>::type* p) {
   if constexpr (D == DType::F32) return S::load(p);
@@ -58,146 +176,73 @@ inline typename S::V load_weight(const typename WeightElement<D>::type* p) {
 }
 
 template <class S, DType D>
-inline typename S::V load_weight_partial(const typename WeightElement<D>::type* p, int count) {
-  if constexpr (D == DType::F32) return S::load_partial(p, count);
-  if constexpr (D == DType::F16) return S::load_f16_partial(p, count);
-  if constexpr (D == DType::BF16) return S::load_bf16_partial(p, count);
-}
+struct FloatTile {
+  using W = typename WeightElement<D>::type;
+  const float* x;
+  int64_t k, n, begin, end;
+  const W* panel;
+  int64_t panel_first;
+  const LinearEpilogue* e;
+  float* y;
 
-// y[r * y_stride + c] = x[r] . w[c] (+ bias[c]) (+ residual[r * y_stride + c]) for r < R, c < C.
-template <class S, DType D, int R, int C>
-inline void float_tile(const float* x, int64_t k, const typename WeightElement<D>::type* w,
-                       const float* bias, const float* residual, float* y, int64_t y_stride) {
-  using V = typename S::V;
-  constexpr int L = S::kLanes;
-  V acc[R][C];
-  #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-    #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[r][c] = S::zero();
-  int64_t p = 0;
-  for (; p + L <= k; p += L) {
-    V wv[C];
-    #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) wv[c] = load_weight<S, D>(w + c * k + p);
-    #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const V xv = S::load(x + r * k + p);
-      #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) acc[r][c] = S::fmadd(xv, wv[c], acc[r][c]);
+  template <int R>
+  void run(int64_t row) const {
+    using V = typename S::V;
+    constexpr int PV = S::kPanelVectors;
+    constexpr int64_t P = kPanelColumns<S>;
+    V acc[R][PV];
+    unrolled<R * PV>([&](auto t) PYTRANSFORMER_LAMBDA { acc[t / PV][t % PV] = S::zero(); });
+    const float* rows = x + row * k;
+    const W* w = panel;
+    for (int64_t p = 0; p < k; ++p, w += P) {
+      V wv[PV];
+      unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA { wv[v] = load_weight<S, D>(w + v * S::kLanes); });
+      unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA {
+        const V xv = S::set1(rows[r * k + p]);
+        unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA { acc[r][v] = S::fmadd(xv, wv[v], acc[r][v]); });
+      });
     }
+    unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA {
+      const int64_t i = row + r;
+      V values[PV];
+      unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA { values[v] = acc[r][v]; });
+      store_panel_row<S>(values, panel_first, begin, end, e->bias,
+                         e->residual ? e->residual + i * n : nullptr, y + i * n);
+    });
   }
-  if (p < k) {
-    const int rest = static_cast<int>(k - p);
-    V wv[C];
-    #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) wv[c] = load_weight_partial<S, D>(w + c * k + p, rest);
-    #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const V xv = S::load_partial(x + r * k + p, rest);
-      #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) acc[r][c] = S::fmadd(xv, wv[c], acc[r][c]);
-    }
-  }
-  float sums[R][C];
-  if constexpr (R * C == 16 && ReducesSixteen<S>::value) {
-    V flat[16];
-    #pragma GCC unroll 16
-    for (int p = 0; p < 16; ++p) flat[p] = acc[p / C][p % C];
-    S::store(&sums[0][0], S::reduce_each(flat));
-  } else {
-    #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r)
-      #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) sums[r][c] = S::reduce(acc[r][c]);
-  }
-  #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) {
-      const float sum = sums[r][c];
-      const float v = bias ? sum + bias[c] : sum;
-      y[r * y_stride + c] = residual ? v + residual[r * y_stride + c] : v;
-    }
-  }
-}
-
-// The activation over y[rows, column_begin:column_end), still in cache from the tiles.
-template <class S>
-inline void apply_activation(const LinearEpilogue& e, int64_t row_begin, int64_t row_end,
-                             int64_t n, int64_t column_begin, int64_t column_end, float* y) {
-  if (!e.activate) return;
-  for (int64_t i = row_begin; i < row_end; ++i) {
-    activate<S>(e.activation, y + i * n + column_begin, column_end - column_begin);
-  }
-}
-
-// Runs tile<R, C> over the column range for rows [i, i + R), columns left over one at a time.
-template <class S, DType D, int R, int C>
-inline void float_row_tile(const float* x, int64_t i, int64_t k,
-                           const typename WeightElement<D>::type* w, const LinearEpilogue& e,
-                           int64_t n, int64_t column_begin, int64_t column_end, float* y) {
-  int64_t j = column_begin;
-  for (; j + C <= column_end; j += C) {
-    float_tile<S, D, R, C>(x + i * k, k, w + j * k, e.bias ? e.bias + j : nullptr,
-                           e.residual ? e.residual + i * n + j : nullptr, y + i * n + j, n);
-  }
-  for (; j < column_end; ++j) {
-    float_tile<S, D, R, 1>(x + i * k, k, w + j * k, e.bias ? e.bias + j : nullptr,
-                           e.residual ? e.residual + i * n + j : nullptr, y + i * n + j, n);
-  }
-}
-
-// Columns of a panel: its weight rows (about kPanelBytes) stay in L2 while every row chunk
-// of x passes them, so large products read W from memory once, not once per row chunk.
-constexpr int64_t kPanelBytes = int64_t{1} << 18;
-
-inline int64_t panel_columns(int64_t k, int64_t element_size) {
-  const int64_t columns = kPanelBytes / (k * element_size) / 16 * 16;
-  return columns > 16 ? columns : 16;
-}
+};
 
 template <class S, DType D>
-void linear_float_typed(const float* x, int64_t m, int64_t k, const void* weight, int64_t n,
-                        int64_t column_begin, int64_t column_end, const LinearEpilogue& e,
-                        float* y) {
+void linear_float_typed(const float* x, int64_t m, int64_t k, const void* packed, int64_t n,
+                        int64_t begin, int64_t end, const LinearEpilogue& e, float* y) {
   using W = typename WeightElement<D>::type;
-  const W* w = static_cast<const W*>(weight);
-  constexpr int R = S::kRows;
-  const int64_t panel = panel_columns(k, sizeof(W));
-  for (int64_t panel_begin = column_begin; panel_begin < column_end; panel_begin += panel) {
-    const int64_t panel_end = panel_begin + panel < column_end ? panel_begin + panel : column_end;
-    for (int64_t row_begin = 0; row_begin < m; row_begin += kRowBlock) {
-      const int64_t row_end = row_begin + kRowBlock < m ? row_begin + kRowBlock : m;
-      const int64_t tiled_end = row_begin + (row_end - row_begin) / R * R;
-      // Column blocks outermost: a block of weight rows stays in L1 while the row tiles pass.
-      for (int64_t j = panel_begin; j < panel_end; j += S::kColumns) {
-        const int64_t block_end = j + S::kColumns < panel_end ? j + S::kColumns : panel_end;
-        for (int64_t i = row_begin; i < tiled_end; i += R) {
-          float_row_tile<S, D, R, S::kColumns>(x, i, k, w, e, n, j, block_end, y);
-        }
-      }
-      for (int64_t i = tiled_end; i < row_end; ++i) {
-        float_row_tile<S, D, 1, S::kSingleRowColumns>(x, i, k, w, e, n, panel_begin, panel_end, y);
-      }
-      apply_activation<S>(e, row_begin, row_end, n, panel_begin, panel_end, y);
+  constexpr int64_t P = kPanelColumns<S>;
+  constexpr int R = S::kFloatRows;
+  const int64_t rows_per_block = row_block<R>(k * int64_t{sizeof(float)});
+  for (int64_t row_begin = 0; row_begin < m; row_begin += rows_per_block) {
+    const int64_t row_end = std::min(m, row_begin + rows_per_block);
+    for (int64_t panel = begin / P; panel * P < end; ++panel) {
+      const FloatTile<S, D> tile{x, k, n, begin, end,
+                                 static_cast<const W*>(packed) + panel * P * k, panel * P, &e, y};
+      for_each_tile<R>(row_begin, row_end - row_begin, tile);
     }
+    apply_activation<S>(e, row_begin, row_end, n, begin, end, y);
   }
 }
 
 template <class S>
-void linear_float(const float* x, int64_t m, int64_t k, const void* weight, DType dtype, int64_t n,
+void linear_float(const float* x, int64_t m, int64_t k, const void* packed, DType dtype, int64_t n,
                   int64_t column_begin, int64_t column_end, const LinearEpilogue& epilogue,
                   float* y) {
   switch (dtype) {
     case DType::F32:
-      return linear_float_typed<S, DType::F32>(x, m, k, weight, n, column_begin, column_end,
+      return linear_float_typed<S, DType::F32>(x, m, k, packed, n, column_begin, column_end,
                                                epilogue, y);
     case DType::F16:
-      return linear_float_typed<S, DType::F16>(x, m, k, weight, n, column_begin, column_end,
+      return linear_float_typed<S, DType::F16>(x, m, k, packed, n, column_begin, column_end,
                                                epilogue, y);
     case DType::BF16:
-      return linear_float_typed<S, DType::BF16>(x, m, k, weight, n, column_begin, column_end,
+      return linear_float_typed<S, DType::BF16>(x, m, k, packed, n, column_begin, column_end,
                                                 epilogue, y);
     case DType::I8:
       return;  // ops route int8 weights to linear_int8
@@ -206,123 +251,101 @@ void linear_float(const float* x, int64_t m, int64_t k, const void* weight, DTyp
 
 // ---- int8 ----
 
-// out[r * C + c] for r < R, c < C: see kernels/ref/linear_int8.h for the exact arithmetic.
-template <class S, int R, int C>
-inline void int8_tile(const int8_t* q, int64_t q_stride, const float* scales, int64_t k,
-                      const int8_t* w, const float* w_scales, const float* bias,
-                      const float* residual, float* y, int64_t y_stride) {
-  using I = typename S::I;
-  constexpr int B = S::kBytes;
-  I acc[R][C];
-  I compensation[C];
-  #pragma GCC unroll 8
-  for (int c = 0; c < C; ++c) {
-    compensation[c] = S::zero_i();
-    #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) acc[r][c] = S::zero_i();
-  }
-  int64_t p = 0;
-  for (; p + B <= k; p += B) {
-    typename S::WeightPrep wv[C];
-    #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) {
-      const I raw = S::load_i8(w + c * k + p);
-      if constexpr (S::kCompensated) S::compensate(compensation[c], raw);
-      wv[c] = S::prepare_weight(raw);
-    }
-    #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const I xv = S::prepare_activation(S::load_i8(q + r * q_stride + p));
-      #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) S::dot(acc[r][c], xv, wv[c]);
-    }
-  }
-  if (p < k) {  // activations are zero-padded to the row stride; weights are read partially
-    const int rest = static_cast<int>(k - p);
-    typename S::WeightPrep wv[C];
-    #pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) {
-      const I raw = S::load_i8_partial(w + c * k + p, rest);
-      if constexpr (S::kCompensated) S::compensate(compensation[c], raw);
-      wv[c] = S::prepare_weight(raw);
-    }
-    #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const I xv = S::prepare_activation(S::load_i8(q + r * q_stride + p));
-      #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) S::dot(acc[r][c], xv, wv[c]);
-    }
-  }
-  int32_t sums[R][C];
-  if constexpr (R * C == 16 && ReducesSixteen<S>::value) {
-    I flat[16];
-    #pragma GCC unroll 16
-    for (int p = 0; p < 16; ++p) flat[p] = acc[p / C][p % C];
-    S::store_i32(&sums[0][0], S::reduce_each_i32(flat));
-  } else {
-    #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r)
-      #pragma GCC unroll 8
-      for (int c = 0; c < C; ++c) sums[r][c] = S::reduce_i32(acc[r][c]);
-  }
-  #pragma GCC unroll 8
-  for (int c = 0; c < C; ++c) {
-    const int32_t offset = S::kCompensated ? S::reduce_i32(compensation[c]) : 0;
-    #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const int32_t total = sums[r][c] - offset;
-      const float scale = scales[r] * w_scales[c];
-      const float product = static_cast<float>(total) * scale;
-      const float v = bias ? product + bias[c] : product;
-      y[r * y_stride + c] = residual ? v + residual[r * y_stride + c] : v;
-    }
-  }
-}
+template <class S>
+struct Int8Tile {
+  const uint8_t* q;  // activation rows as S::dot reads them (q + 128 when kCompensated)
+  int64_t q_stride;
+  const float* scales;
+  int64_t groups, n, begin, end;
+  const int8_t* panel;
+  const int32_t* compensation;  // of the panel's columns, kCompensated only
+  const float* w_scales;
+  int64_t panel_first;
+  const LinearEpilogue* e;
+  float* y;
 
-template <class S, int R, int C>
-inline void int8_row_tile(const int8_t* q, const float* scales, int64_t i, int64_t k,
-                          const int8_t* w, const float* w_scales, const LinearEpilogue& e,
-                          int64_t n, int64_t column_begin, int64_t column_end, float* y) {
-  const int64_t stride = ref::quantized_row_stride(k);
-  int64_t j = column_begin;
-  for (; j + C <= column_end; j += C) {
-    int8_tile<S, R, C>(q + i * stride, stride, scales + i, k, w + j * k, w_scales + j,
-                       e.bias ? e.bias + j : nullptr, e.residual ? e.residual + i * n + j : nullptr,
-                       y + i * n + j, n);
+  template <int R>
+  void run(int64_t row) const {
+    using I = typename S::I;
+    using V = typename S::V;
+    constexpr int PV = S::kPanelVectors;
+    constexpr int L = S::kLanes;
+    I acc[R][PV];
+    unrolled<R * PV>([&](auto t) PYTRANSFORMER_LAMBDA { acc[t / PV][t % PV] = S::zero_i(); });
+    const uint8_t* rows = q + row * q_stride;
+    const int8_t* w = panel;
+    for (int64_t g = 0; g < groups; ++g, w += PV * S::kBytes) {
+      typename S::WeightPrep wv[PV];
+      unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA {
+        wv[v] = S::prepare_weight(S::load_i8(w + v * S::kBytes));
+      });
+      unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA {
+        const I xv = S::broadcast_group(rows + r * q_stride + 4 * g);
+        unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA { S::dot(acc[r][v], xv, wv[v]); });
+      });
+    }
+    V w_scale[PV];
+    I offset[PV];
+    unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA {
+      const int64_t first = panel_first + v * L;
+      const int count = static_cast<int>(std::clamp<int64_t>(n - first, 0, L));
+      w_scale[v] = count == L ? S::load(w_scales + first)
+                              : count > 0 ? S::load_partial(w_scales + first, count) : S::zero();
+      if constexpr (S::kCompensated) offset[v] = S::load_i32(compensation + v * L);
+    });
+    unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA {
+      const int64_t i = row + r;
+      const V row_scale = S::set1(scales[i]);
+      V values[PV];
+      unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA {
+        I total = acc[r][v];
+        if constexpr (S::kCompensated) total = S::sub_i32(total, offset[v]);
+        values[v] = S::mul(S::to_float(total), S::mul(row_scale, w_scale[v]));
+      });
+      store_panel_row<S>(values, panel_first, begin, end, e->bias,
+                         e->residual ? e->residual + i * n : nullptr, y + i * n);
+    });
   }
-  for (; j < column_end; ++j) {
-    int8_tile<S, R, 1>(q + i * stride, stride, scales + i, k, w + j * k, w_scales + j,
-                       e.bias ? e.bias + j : nullptr, e.residual ? e.residual + i * n + j : nullptr,
-                       y + i * n + j, n);
-  }
-}
+};
 
 template <class S>
-void linear_int8(const int8_t* q, const float* scales, int64_t m, int64_t k, const int8_t* w,
-                 const float* w_scales, int64_t n, int64_t column_begin, int64_t column_end,
+void linear_int8(const int8_t* q, const float* scales, int64_t m, int64_t k, const void* packed,
+                 const float* w_scales, int64_t n, int64_t begin, int64_t end,
                  const LinearEpilogue& e, float* y) {
+  constexpr int64_t P = kPanelColumns<S>;
   constexpr int R = S::kInt8Rows;
-  const int64_t panel = panel_columns(k, 1);
-  for (int64_t panel_begin = column_begin; panel_begin < column_end; panel_begin += panel) {
-    const int64_t panel_end = panel_begin + panel < column_end ? panel_begin + panel : column_end;
-    for (int64_t row_begin = 0; row_begin < m; row_begin += kRowBlock) {
-      const int64_t row_end = row_begin + kRowBlock < m ? row_begin + kRowBlock : m;
-      const int64_t tiled_end = row_begin + (row_end - row_begin) / R * R;
-      for (int64_t j = panel_begin; j < panel_end; j += S::kInt8Columns) {
-        const int64_t block_end = j + S::kInt8Columns < panel_end ? j + S::kInt8Columns : panel_end;
-        for (int64_t i = row_begin; i < tiled_end; i += R) {
-          int8_row_tile<S, R, S::kInt8Columns>(q, scales, i, k, w, w_scales, e, n, j, block_end,
-                                               y);
-        }
-      }
-      for (int64_t i = tiled_end; i < row_end; ++i) {
-        int8_row_tile<S, 1, S::kInt8SingleRowColumns>(q, scales, i, k, w, w_scales, e, n,
-                                                      panel_begin, panel_end, y);
-      }
-      apply_activation<S>(e, row_begin, row_end, n, panel_begin, panel_end, y);
+  const int64_t stride = ref::quantized_row_stride(k);
+  const int64_t groups = int8_groups(k);
+  const uint8_t* rows = reinterpret_cast<const uint8_t*>(q);
+  if constexpr (S::kCompensated) {
+    // u8 operands for the u8 x s8 products: q + 128, once per call (the padding becomes 128,
+    // against zero weights).
+    thread_local std::vector<uint8_t> shifted;
+    shifted.resize(static_cast<size_t>(m * stride));
+    uint8_t* out = shifted.data();
+    for (int64_t i = 0; i < m * stride; ++i) out[i] = static_cast<uint8_t>(q[i] ^ 0x80);
+    rows = out;
+  }
+  const auto* weights = static_cast<const int8_t*>(packed);
+  const int32_t* compensation =
+      S::kCompensated ? reinterpret_cast<const int32_t*>(weights + ceil_div(n, P) * P * groups * 4)
+                      : nullptr;
+  const int64_t rows_per_block = row_block<R>(stride);
+  for (int64_t row_begin = 0; row_begin < m; row_begin += rows_per_block) {
+    const int64_t row_end = std::min(m, row_begin + rows_per_block);
+    for (int64_t panel = begin / P; panel * P < end; ++panel) {
+      const Int8Tile<S> tile{rows, stride, scales, groups, n, begin, end,
+                             weights + panel * P * groups * 4,
+                             compensation ? compensation + panel * P : nullptr,
+                             w_scales, panel * P, &e, y};
+      for_each_tile<R>(row_begin, row_end - row_begin, tile);
     }
+    apply_activation<S>(e, row_begin, row_end, n, begin, end, y);
   }
 }
 
 }  // namespace
 }  // namespace pytransformer::kernels::cpu
+
+#undef PYTRANSFORMER_INLINE
+#undef PYTRANSFORMER_LAMBDA

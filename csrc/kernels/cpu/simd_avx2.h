@@ -1,10 +1,11 @@
 // AVX2 + FMA + F16C vector abstraction for the kernels in *_impl.h. Include only from
 // *_avx2.cpp / *_avxvnni.cpp translation units. Internal linkage.
 //
-// int8 products: vpmaddubsw of |W| (unsigned) with the activation carrying W's sign
+// int8 products (linear_impl.h, a broadcast 4-byte activation group against 4 packed bytes
+// per int32 lane): vpmaddubsw of |W| (unsigned) with the activation carrying W's sign
 // (vpsignb); |W|, |q| <= 127 keep pair sums within int16, so the int32 sums are exact.
 // Avx2Vnni (AVX-VNNI, *_avxvnni.cpp only) uses vpdpbusd with activations shifted to q + 128
-// and subtracts the accumulated 128 * sum_c W[j, c], as simd_avx512.h describes.
+// and subtracts 128 * sum_c W[j, c] (computed at packing), as simd_avx512.h describes.
 #pragma once
 
 #include <immintrin.h>
@@ -20,8 +21,8 @@ struct Avx2 {
   using I = __m256i;
   static constexpr int kLanes = 8;
   static constexpr int kBytes = 32;
-  static constexpr int kRows = 2, kColumns = 4, kSingleRowColumns = 8;
-  static constexpr int kInt8Rows = 2, kInt8Columns = 3, kInt8SingleRowColumns = 4;
+  // Linear tiles: kPanelVectors vectors of columns x kFloatRows / kInt8Rows rows.
+  static constexpr int kPanelVectors = 2, kFloatRows = 6, kInt8Rows = 4;
 
   static __m256i lane_mask(int count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -60,25 +61,14 @@ struct Avx2 {
     return _mm_cvtss_f32(_mm_max_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
   }
 
-  static __m128i load_u16_partial(const uint16_t* p, int count) {
-    uint16_t buffer[8] = {};
-    std::memcpy(buffer, p, sizeof(uint16_t) * static_cast<size_t>(count));
-    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(buffer));
-  }
   static V load_f16(const uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  }
-  static V load_f16_partial(const uint16_t* p, int count) {
-    return _mm256_cvtph_ps(load_u16_partial(p, count));
   }
   static V bf16_to_f32(__m128i bits) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
   }
   static V load_bf16(const uint16_t* p) {
     return bf16_to_f32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  }
-  static V load_bf16_partial(const uint16_t* p, int count) {
-    return bf16_to_f32(load_u16_partial(p, count));
   }
 
   // dst[0:count) = clamp(round_half_even(v), -127, 127) as int8.
@@ -99,25 +89,22 @@ struct Avx2 {
 
   static I zero_i() { return _mm256_setzero_si256(); }
   static I load_i8(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-  static I load_i8_partial(const int8_t* p, int count) {
-    int8_t buffer[32] = {};
-    std::memcpy(buffer, p, static_cast<size_t>(count));
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buffer));
+  static I load_i32(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static I sub_i32(I a, I b) { return _mm256_sub_epi32(a, b); }
+  static V to_float(I v) { return _mm256_cvtepi32_ps(v); }
+  // The 4 bytes at p in every int32 lane; byte b of lane l's column at 4 * l + b.
+  static I broadcast_group(const uint8_t* p) {
+    int32_t group;
+    std::memcpy(&group, p, sizeof(group));
+    return _mm256_set1_epi32(group);
   }
-  static int32_t reduce_i32(I v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-  }
+  static constexpr int packed_byte(int lane, int byte) { return 4 * lane + byte; }
 
   struct WeightPrep {
     I magnitude;
     I sign;
   };
   static constexpr bool kCompensated = false;
-  static void compensate(I&, I) {}
-  static I prepare_activation(I x) { return x; }
   static WeightPrep prepare_weight(I w) { return {_mm256_abs_epi8(w), w}; }
   static void dot(I& acc, I x, const WeightPrep& w) {
     const I pairs = _mm256_maddubs_epi16(w.magnitude, _mm256_sign_epi8(x, w.sign));
@@ -127,11 +114,8 @@ struct Avx2 {
 
 #ifdef __AVXVNNI__
 struct Avx2Vnni : Avx2 {
-  static constexpr int kInt8Rows = 2, kInt8Columns = 4, kInt8SingleRowColumns = 4;
   using WeightPrep = I;
   static constexpr bool kCompensated = true;
-  static void compensate(I& sum, I w) { sum = _mm256_dpbusd_avx_epi32(sum, _mm256_set1_epi8(-128), w); }
-  static I prepare_activation(I x) { return _mm256_xor_si256(x, _mm256_set1_epi8(-128)); }
   static WeightPrep prepare_weight(I w) { return w; }
   static void dot(I& acc, I x, I w) { acc = _mm256_dpbusd_avx_epi32(acc, x, w); }
 };

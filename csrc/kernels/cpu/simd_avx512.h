@@ -1,11 +1,13 @@
 // AVX-512 (F/BW/VL/DQ) vector abstraction for the kernels in *_impl.h. Include only from
 // *_avx512.cpp translation units (compiled with the AVX-512 flags). Internal linkage.
 //
-// int8 products: without VNNI, vpmaddubsw needs an unsigned operand, so it multiplies |W| by
-// the activation carrying W's sign; |W| <= 127 and |q| <= 127 keep each pair sum within int16
-// (2 * 127 * 127 < 32767), so nothing saturates and the int32 sums are exact. With VNNI
-// (Avx512Vnni), vpdpbusd multiplies u8 by s8: the activations are shifted to q + 128 and the
-// excess 128 * sum_c W[j, c] is accumulated alongside (vpdpbusd of 128s with W) and subtracted.
+// int8 products (linear_impl.h): a row's 4-byte activation group is broadcast to every int32
+// lane and multiplied with the 4 packed bytes of each lane's column. Without VNNI, vpmaddubsw
+// needs an unsigned operand, so it multiplies |W| by the activation carrying W's sign;
+// |W| <= 127 and |q| <= 127 keep each pair sum within int16 (2 * 127 * 127 < 32767), so
+// nothing saturates and the int32 sums are exact. With VNNI (Avx512Vnni), vpdpbusd multiplies
+// u8 by s8: the activations come shifted to q + 128 and the excess 128 * sum_c W[j, c],
+// computed when the weights are packed, is subtracted.
 #pragma once
 
 #include <immintrin.h>
@@ -21,13 +23,11 @@ struct Avx512 {
   using I = __m512i;
   static constexpr int kLanes = 16;
   static constexpr int kBytes = 64;
-  static constexpr int kRows = 4, kColumns = 4, kSingleRowColumns = 8;
-  static constexpr int kInt8Rows = 4, kInt8Columns = 4, kInt8SingleRowColumns = 8;
+  // Linear tiles: kPanelVectors vectors of columns x kFloatRows / kInt8Rows rows (measured:
+  // int8 tiles of more than 16 accumulators run at half speed with GCC 12).
+  static constexpr int kPanelVectors = 4, kFloatRows = 6, kInt8Rows = 4;
 
   static __mmask16 mask16(int count) { return static_cast<__mmask16>((1u << count) - 1u); }
-  static __mmask64 mask64(int count) {
-    return count >= 64 ? ~0ull : static_cast<__mmask64>((1ull << count) - 1ull);
-  }
 
   static V zero() { return _mm512_setzero_ps(); }
   static V set1(float value) { return _mm512_set1_ps(value); }
@@ -55,62 +55,14 @@ struct Avx512 {
   }
   static float reduce_max(V v) { return _mm512_reduce_max_ps(v); }
 
-  // Lane p = reduce(v[p]) bit for bit (the same halving tree, 16 vectors at a time): a tile's
-  // 16 sums cost 15 vector additions instead of 16 scalar reductions. Add: a + b of two
-  // __m512 holding floats or int32s.
-  template <class Add>
-  static __attribute__((always_inline)) __m512 reduce_each_bits(const __m512 (&v)[16], Add add) {
-    // Transposed order (4 x 4), so that the result lands in lane p = index p.
-    __m512 w[8];
-    #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) {
-      const int first = 2 * i, second = 2 * i + 1;
-      const __m512 a = v[first % 4 * 4 + first / 4], b = v[second % 4 * 4 + second / 4];
-      w[i] = add(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
-    }
-    __m512 u[4];
-    #pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      u[i] = add(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                 _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    }
-    __m512 z[2];
-    #pragma GCC unroll 2
-    for (int i = 0; i < 2; ++i) {
-      z[i] = add(_mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                 _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    }
-    return add(_mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
-               _mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
-  }
-  static constexpr bool kReducesSixteen = true;
-  static __attribute__((always_inline)) V reduce_each(const V (&v)[16]) {
-    return reduce_each_bits(v, [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); });
-  }
-  // Lane p = reduce_i32(v[p]), the int32s carried in __m512 (bit casts).
-  static __attribute__((always_inline)) I reduce_each_i32(const I (&v)[16]) {
-    __m512 bits[16];
-    #pragma GCC unroll 16
-    for (int p = 0; p < 16; ++p) bits[p] = _mm512_castsi512_ps(v[p]);
-    return _mm512_castps_si512(reduce_each_bits(bits, [](__m512 a, __m512 b) {
-      return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
-    }));
-  }
-
   static V load_f16(const uint16_t* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  }
-  static V load_f16_partial(const uint16_t* p, int count) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask16(count), p));
   }
   static V bf16_to_f32(__m256i bits) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
   }
   static V load_bf16(const uint16_t* p) {
     return bf16_to_f32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  }
-  static V load_bf16_partial(const uint16_t* p, int count) {
-    return bf16_to_f32(_mm256_maskz_loadu_epi16(mask16(count), p));
   }
 
   // dst[0:count) = clamp(round_half_even(v), -127, 127) as int8.
@@ -126,16 +78,21 @@ struct Avx512 {
 
   static I zero_i() { return _mm512_setzero_si512(); }
   static I load_i8(const int8_t* p) { return _mm512_loadu_si512(p); }
-  static I load_i8_partial(const int8_t* p, int count) { return _mm512_maskz_loadu_epi8(mask64(count), p); }
-  static int32_t reduce_i32(I v) { return _mm512_reduce_add_epi32(v); }
-  static void store_i32(int32_t* p, I v) { _mm512_storeu_si512(p, v); }
+  static I load_i32(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static I sub_i32(I a, I b) { return _mm512_sub_epi32(a, b); }
+  static V to_float(I v) { return _mm512_cvtepi32_ps(v); }
+  // The 4 bytes at p in every int32 lane; byte b of lane l's column at 4 * l + b.
+  static I broadcast_group(const uint8_t* p) {
+    int32_t group;
+    std::memcpy(&group, p, sizeof(group));
+    return _mm512_set1_epi32(group);
+  }
+  static constexpr int packed_byte(int lane, int byte) { return 4 * lane + byte; }
   struct WeightPrep {
     I magnitude;
     __mmask64 negative;
   };
   static constexpr bool kCompensated = false;
-  static void compensate(I&, I) {}
-  static I prepare_activation(I x) { return x; }
   static WeightPrep prepare_weight(I w) { return {_mm512_abs_epi8(w), _mm512_movepi8_mask(w)}; }
   static void dot(I& acc, I x, const WeightPrep& w) {
     const I signed_x = _mm512_mask_sub_epi8(x, w.negative, _mm512_setzero_si512(), x);
@@ -147,8 +104,6 @@ struct Avx512 {
 struct Avx512Vnni : Avx512 {
   using WeightPrep = I;
   static constexpr bool kCompensated = true;
-  static void compensate(I& sum, I w) { sum = _mm512_dpbusd_epi32(sum, _mm512_set1_epi8(-128), w); }
-  static I prepare_activation(I x) { return _mm512_xor_si512(x, _mm512_set1_epi8(-128)); }
   static WeightPrep prepare_weight(I w) { return w; }
   static void dot(I& acc, I x, I w) { acc = _mm512_dpbusd_epi32(acc, x, w); }
 };

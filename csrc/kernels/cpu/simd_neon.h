@@ -3,7 +3,9 @@
 //
 // int8 products use baseline NEON (no dot-product extension): vmull_s8 / vmlal_s8 add two
 // products per int16 lane (|2 * 127 * 127| < 32767, exact) and vpadalq_s16 widens them into
-// int32 lanes, so the sums equal the reference's exactly.
+// int32 lanes, so the sums equal the reference's exactly. Int32 lane l sums bytes 2l, 2l + 1,
+// 2l + 8 and 2l + 9: the packed weights put lane l's column there (packed_byte) and a
+// broadcast activation group (a, b, c, d) reads (a b) x 4 then (c d) x 4.
 #pragma once
 
 #include <arm_neon.h>
@@ -19,8 +21,8 @@ struct Neon {
   using I = int8x16_t;
   static constexpr int kLanes = 4;
   static constexpr int kBytes = 16;
-  static constexpr int kRows = 4, kColumns = 4, kSingleRowColumns = 8;
-  static constexpr int kInt8Rows = 4, kInt8Columns = 4, kInt8SingleRowColumns = 8;
+  // Linear tiles: kPanelVectors vectors of columns x kFloatRows / kInt8Rows rows.
+  static constexpr int kPanelVectors = 4, kFloatRows = 6, kInt8Rows = 4;
 
   static V zero() { return vdupq_n_f32(0.0f); }
   static V set1(float value) { return vdupq_n_f32(value); }
@@ -58,19 +60,8 @@ struct Neon {
   }
   static float reduce_max(V v) { return vmaxvq_f32(v); }
 
-  static uint16x4_t load_u16_partial(const uint16_t* p, int count) {
-    uint16_t buffer[4] = {};
-    std::memcpy(buffer, p, sizeof(uint16_t) * static_cast<size_t>(count));
-    return vld1_u16(buffer);
-  }
   static V load_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
-  static V load_f16_partial(const uint16_t* p, int count) {
-    return vcvt_f32_f16(vreinterpret_f16_u16(load_u16_partial(p, count)));
-  }
   static V load_bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
-  static V load_bf16_partial(const uint16_t* p, int count) {
-    return vreinterpretq_f32_u32(vshll_n_u16(load_u16_partial(p, count), 16));
-  }
 
   // dst[0:count) = clamp(round_half_even(v), -127, 127) as int8.
   static void store_i8(int8_t* dst, V v, int count) {
@@ -84,18 +75,22 @@ struct Neon {
 
   static I zero_i() { return vdupq_n_s8(0); }
   static I load_i8(const int8_t* p) { return vld1q_s8(p); }
-  static I load_i8_partial(const int8_t* p, int count) {
-    int8_t buffer[16] = {};
-    std::memcpy(buffer, p, static_cast<size_t>(count));
-    return vld1q_s8(buffer);
-  }
   // The int32 accumulators live in the bits of an I (16 bytes = 4 int32 lanes).
-  static int32_t reduce_i32(I v) { return vaddvq_s32(vreinterpretq_s32_s8(v)); }
+  static I load_i32(const int32_t* p) { return vreinterpretq_s8_s32(vld1q_s32(p)); }
+  static I sub_i32(I a, I b) {
+    return vreinterpretq_s8_s32(vsubq_s32(vreinterpretq_s32_s8(a), vreinterpretq_s32_s8(b)));
+  }
+  static V to_float(I v) { return vcvtq_f32_s32(vreinterpretq_s32_s8(v)); }
+  static I broadcast_group(const uint8_t* p) {
+    uint16_t low, high;
+    std::memcpy(&low, p, sizeof(low));
+    std::memcpy(&high, p + 2, sizeof(high));
+    return vreinterpretq_s8_u16(vcombine_u16(vdup_n_u16(low), vdup_n_u16(high)));
+  }
+  static constexpr int packed_byte(int lane, int byte) { return (byte < 2 ? 0 : 6) + 2 * lane + byte; }
 
   using WeightPrep = I;
   static constexpr bool kCompensated = false;
-  static void compensate(I&, I) {}
-  static I prepare_activation(I x) { return x; }
   static WeightPrep prepare_weight(I w) { return w; }
   static void dot(I& acc, I x, I w) {
     int16x8_t pairs = vmull_s8(vget_low_s8(x), vget_low_s8(w));

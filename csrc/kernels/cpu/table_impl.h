@@ -17,6 +17,9 @@ template <class S>
 KernelTable make_table(Isa isa) {
   KernelTable table;
   table.isa = isa;
+  table.panel_columns = kPanelColumns<S>;
+  table.packed_weight_bytes = &packed_weight_bytes<S>;
+  table.pack_weight = &pack_weight<S>;
   table.linear_float = &linear_float<S>;
   table.quantize_rows = &quantize_rows<S>;
   table.linear_int8 = &linear_int8<S>;
