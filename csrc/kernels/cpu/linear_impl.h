@@ -123,7 +123,7 @@ int64_t row_block(int64_t row_bytes) {
 // values[v] (+ bias) (+ residual_row), in that order; nothing outside [begin, end) is written
 // and nothing at or past n = end of the matrix is read.
 template <class S>
-inline void store_panel_row(const typename S::V* values, int64_t panel_first, int64_t begin,
+PYTRANSFORMER_INLINE void store_panel_row(const typename S::V* values, int64_t panel_first, int64_t begin,
                             int64_t end, const float* bias, const float* residual_row,
                             float* y_row) {
   using V = typename S::V;

@@ -55,6 +55,34 @@ struct Avx512 {
   }
   static float reduce_max(V v) { return _mm512_reduce_max_ps(v); }
 
+  // Lane p = reduce(v[p]) bit for bit (the same halving tree, 16 vectors at a time): 16 sums
+  // for 15 vector additions instead of 16 scalar reductions (attention scores).
+  static constexpr bool kReducesSixteen = true;
+  static __attribute__((always_inline)) V reduce_each(const V (&v)[16]) {
+    // Transposed order (4 x 4), so that the result lands in lane p = index p.
+    V w[8];
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      const int first = 2 * i, second = 2 * i + 1;
+      const V a = v[first % 4 * 4 + first / 4], b = v[second % 4 * 4 + second / 4];
+      w[i] = add(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+    }
+    V u[4];
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      u[i] = add(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                 _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+    V z[2];
+    #pragma GCC unroll 2
+    for (int i = 0; i < 2; ++i) {
+      z[i] = add(_mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                 _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    return add(_mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
+               _mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+
   static V load_f16(const uint16_t* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
