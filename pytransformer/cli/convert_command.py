@@ -24,8 +24,17 @@ from pytransformer.cli.views import model_summary, summary_table
 
 class Quantization(str, Enum):
     int8 = "int8"
+    int8_all = "int8_all"
     f16 = "f16"
     bf16 = "bf16"
+
+
+_STORED_AS = {
+    None: "f32",
+    "int8": "int8 decoder feed-forward and output projection, f16 other matrices, f32 vectors "
+            "and per-row scales",
+    "int8_all": "int8 weight matrices, f32 vectors and per-row scales",
+}
 
 
 class SourceKind(str, Enum):
@@ -58,8 +67,9 @@ def convert(
         None, help="The model file to write. Default: NAME.ptm in the user models directory "
         "(see `pytransformer models`)."),
     quantize: Optional[Quantization] = typer.Option(
-        None, "--quantize", "-q", help="Store the weight matrices as int8 (per-row "
-        "scales), f16 or bf16 instead of f32."),
+        None, "--quantize", "-q", help="Store the weight matrices as f16 or bf16 "
+        "instead of f32; int8: the decoder's feed-forward and output projection as int8 "
+        "(per-row scales), the other matrices as f16; int8_all: every matrix as int8."),
     kind: SourceKind = typer.Option(
         SourceKind.auto, "--from-format", help="The source format (default: detected)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
@@ -91,9 +101,8 @@ def convert(
     summary = model_summary(target)
     summary["converted_from"] = detected
     # What the writer stores for each choice (docs/format.md): vectors always stay f32.
-    summary["stored_as"] = (f"{quantization} weight matrices, f32 vectors"
-                            + (" and per-row scales" if quantization == "int8" else "")
-                            if quantization else "f32")
+    summary["stored_as"] = _STORED_AS.get(quantization,
+                                          f"{quantization} weight matrices, f32 vectors")
     summary["seconds"] = round(seconds, 3)
     if as_json:
         print_json(summary)

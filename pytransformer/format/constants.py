@@ -34,5 +34,8 @@ class DType(IntEnum):
 
 DTYPE_SIZES = {DType.F32: 4, DType.F16: 2, DType.BF16: 2, DType.INT8: 1}
 
-# write_model(quantize=...) -> the dtype of every quantizable matrix.
-QUANTIZE_DTYPES = {None: DType.F32, "f16": DType.F16, "bf16": DType.BF16, "int8": DType.INT8}
+# write_model(quantize=...) -> the dtype of the quantized matrices.
+# "int8" stores the matrices of pytransformer.format.quantize.int8_policy_keeps_int8 as int8 and
+# the others as f16; "int8_all" stores every matrix as int8.
+QUANTIZE_DTYPES = {None: DType.F32, "f16": DType.F16, "bf16": DType.BF16, "int8": DType.INT8,
+                   "int8_all": DType.INT8}

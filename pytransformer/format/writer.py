@@ -49,19 +49,24 @@ def write_model(
     numpy array) of all int, all str, or numbers (float64 array); numpy scalars are accepted.
     tensors: exactly the names of ``_core.expected_tensors(metadata)`` with their shapes, any
     real dtype (stored as float32 unless quantized). Tensors given as the same array (or views of
-    the same memory with the same shape) are stored once and share their bytes.
-    quantize: None (float32), "f16", "bf16" or "int8" (symmetric per row, with a float32
-    ``<name>.scale`` tensor) for every quantizable matrix; vectors always stay float32.
+    the same memory with the same shape) and stored in the same dtype are stored once and share
+    their bytes.
+    quantize: None (float32), "f16" or "bf16" for every quantizable matrix; "int8" (symmetric
+    per row, with a float32 ``<name>.scale`` tensor) for the decoder's feed-forward matrices and
+    the output projection and f16 for the other matrices (see
+    ``quantize.int8_policy_keeps_int8``); "int8_all": int8 for every matrix. Vectors always stay
+    float32.
 
     Raises ModelFormatError (a ValueError) for metadata the reader would reject, ValueError or
     TypeError for bad tensors or values.
     """
     if quantize not in QUANTIZE_DTYPES:
-        raise ValueError(f"quantize must be one of None, 'f16', 'bf16', 'int8', not {quantize!r}")
+        raise ValueError("quantize must be one of None, 'f16', 'bf16', 'int8', 'int8_all', not "
+                         f"{quantize!r}")
     normalized = normalize_metadata(metadata)
     encoded_metadata = [_encode_entry(key, value) for key, value in normalized.items()]
     expected = _core.expected_tensors(normalized)
-    entries, blobs = _plan_tensors(expected, tensors, QUANTIZE_DTYPES[quantize])
+    entries, blobs = _plan_tensors(expected, tensors, quantize)
 
     directory = b"".join(_encode_tensor_entry(entry) for entry in entries)
     header_end = 64 + sum(len(e) for e in encoded_metadata) + len(directory)
@@ -241,7 +246,7 @@ class _Entry:
 def _plan_tensors(
     expected: list[tuple[str, tuple[int, ...], bool]],
     tensors: Mapping[str, np.ndarray],
-    quantized_dtype: DType,
+    quantize: str | None,
 ) -> tuple[list[_Entry], list[_Blob]]:
     """Checks names and shapes, decides dtypes, ties shared arrays and lays out the data."""
     expected_names = {name for name, _, _ in expected}
@@ -261,7 +266,7 @@ def _plan_tensors(
         # Arrays that share memory stay tied through np.asarray (e.g. two torch tensors of one
         # tied parameter, as state_dict() returns them).
         array = _checked_array(name, tensors[name], shape)
-        dtype = quantized_dtype if quantizable else DType.F32
+        dtype = _stored_dtype(name, quantizable, quantize)
         tied = next((s for s in seen if s[1] == dtype and _same_memory(s[0], array)), None)
         if tied is not None:
             blob, scale_blob = tied[2], tied[3]
@@ -284,6 +289,14 @@ def _plan_tensors(
         blob.offset, blob.size = offset, elements * DTYPE_SIZES[blob.dtype]
         offset = _align(offset + blob.size)
     return entries, blobs
+
+
+def _stored_dtype(name: str, quantizable: bool, quantize: str | None) -> DType:
+    if not quantizable:
+        return DType.F32
+    if quantize == "int8" and not quantization.int8_policy_keeps_int8(name):
+        return DType.F16
+    return QUANTIZE_DTYPES[quantize]
 
 
 def _checked_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:

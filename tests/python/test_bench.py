@@ -146,9 +146,12 @@ def test_decoder_bytes_per_token_counts_what_one_step_reads(tiny_report):
     matrices = layers * (6 * d * d + 2 * d * f) + v * d
     vectors = layers * (6 * d + f + d + 3 * 2 * d)
     assert decoder_bytes_per_token(f32) == 4 * (matrices + vectors + d)
-    # int8: one byte per matrix element plus a float32 scale per row.
-    rows = layers * (6 * d + f + d) + v
-    assert decoder_bytes_per_token(int8) == matrices + 4 * (rows + vectors) + d + 4
+    # int8 (docs/format.md): the FFN and output projection one byte per element plus a float32
+    # scale per row, the attention matrices and the embedding row f16.
+    int8_matrices, int8_rows = layers * 2 * d * f + v * d, layers * (f + d) + v
+    f16_matrices = layers * 6 * d * d
+    assert decoder_bytes_per_token(int8) == (int8_matrices + 2 * f16_matrices
+                                             + 4 * (int8_rows + vectors) + 2 * d)
 
 
 def test_memory_bandwidth_is_measured():

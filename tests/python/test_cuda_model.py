@@ -132,7 +132,7 @@ def test_bad_arguments_raise_the_cpu_models_value_errors(models) -> None:
         assert session.step_count == 1  # a refused step leaves the state as it was
 
 
-@pytest.mark.parametrize("quantize", ["f16", "bf16", "int8"])
+@pytest.mark.parametrize("quantize", ["f16", "bf16", "int8", "int8_all"])
 def test_stored_dtypes_match_the_cpu(tmp_path: Path, quantize: str) -> None:
     """f16/bf16 weights are converted exactly; int8 weights multiply activations quantised per
     row on both devices (kernels/ref/linear_int8.h), in exact int32 sums."""

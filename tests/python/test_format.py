@@ -111,28 +111,35 @@ def test_binding_and_writer_encode_alike():
         _core.expected_tensors(tiny_metadata(d_model=16.0))
 
 
-@pytest.mark.parametrize("quantize", [None, "f16", "bf16", "int8"])
+def stored_dtype(name: str, quantize: str | None) -> str:
+    """The dtype write_model(quantize=...) gives the matrix `name` (docs/format.md)."""
+    if quantize == "int8":
+        int8 = re.fullmatch(r"dec\.[0-9]+\.ffn_(up|down)\.weight|dec\.out_proj\.weight", name)
+        return "int8" if int8 else "f16"
+    return {None: "f32", "f16": "f16", "bf16": "bf16", "int8_all": "int8"}[quantize]
+
+
+@pytest.mark.parametrize("quantize", [None, "f16", "bf16", "int8", "int8_all"])
 def test_quantized_round_trip_within_bounds(model_path, quantize):
     metadata = tiny_metadata(d_model=32, heads=4, source_vocab_size=50, target_vocab_size=40)
     original = random_tensors(metadata, seed=3)
-    big_row = original["enc.0.ffn_up.weight"]
+    big_row = original["dec.0.ffn_up.weight"]
     big_row[0] *= 1000.0  # rows of very different magnitude: per-row scales must handle it
     big_row[1] = 0.0  # an all-zero row
     write_model(model_path, metadata, original, quantize=quantize)
     model_file = _core.ModelFile(model_path)
     _, tensors = read_model(model_path)
-    expected_dtype = {None: "f32", "f16": "f16", "bf16": "bf16", "int8": "int8"}[quantize]
     for name, shape, quantizable in _core.expected_tensors(metadata):
         dtype, stored_shape = model_file.tensor_info(name)
         assert stored_shape == shape
-        assert dtype == (expected_dtype if quantizable else "f32"), name
+        assert dtype == (stored_dtype(name, quantize) if quantizable else "f32"), name
         value, source = tensors[name], original[name]
         assert value.dtype == np.float32 and value.shape == shape
-        if not quantizable or quantize is None:
+        if dtype == "f32":
             np.testing.assert_array_equal(value, source)
-        elif quantize == "f16":
+        elif dtype == "f16":
             np.testing.assert_array_equal(value, source.astype(np.float16).astype(np.float32))
-        elif quantize == "bf16":
+        elif dtype == "bf16":
             # Round to nearest: the error is at most half a bf16 step (2^-8 relative).
             assert np.all(np.abs(value - source) <= np.abs(source) * 2.0**-8)
             assert np.all(value.view(np.uint32) & 0xFFFF == 0)
@@ -144,9 +151,9 @@ def test_quantized_round_trip_within_bounds(model_path, quantize):
             raw = model_file.tensor(name, dequantize=False)
             assert raw.dtype == np.int8 and raw.min() >= -127
             np.testing.assert_array_equal(value, raw.astype(np.float32) * scale[:, None])
-    if quantize == "int8":
-        assert np.all(tensors["enc.0.ffn_up.weight"][1] == 0)
-        assert model_file.tensor("enc.0.ffn_up.weight.scale")[1] == 1.0
+    if quantize in ("int8", "int8_all"):
+        assert np.all(tensors["dec.0.ffn_up.weight"][1] == 0)
+        assert model_file.tensor("dec.0.ffn_up.weight.scale")[1] == 1.0
 
 
 def test_bf16_rounds_to_nearest_even(model_path):
@@ -172,7 +179,7 @@ def test_raw_dtypes(model_path):
     assert model_file.tensor("enc.0.ffn_up.bias", dequantize=False).dtype == np.float32
 
 
-@pytest.mark.parametrize("quantize", [None, "int8"])
+@pytest.mark.parametrize("quantize", [None, "int8_all"])
 def test_tied_weights_stored_once(tmp_path, quantize):
     metadata = tiny_metadata(d_model=32, target_vocab_size=200)
     tied_path, untied_path = tmp_path / "tied.ptm", tmp_path / "untied.ptm"
@@ -195,6 +202,23 @@ def test_tied_weights_stored_once(tmp_path, quantize):
     _, read_untied = read_model(untied_path)
     assert read_untied[names[0]] is not read_untied[names[1]]
     np.testing.assert_array_equal(read[names[1]], read_untied[names[1]])
+
+
+def test_int8_stores_a_tied_output_projection_twice(model_path):
+    """quantize="int8": int8 output projection, f16 embeddings (still shared by both stacks)."""
+    metadata = tiny_metadata(d_model=32, target_vocab_size=30, source_vocab_size=30)
+    tensors = random_tensors(metadata, tied=True)
+    tensors["enc.embed.weight"] = tensors["dec.embed.weight"]
+    write_model(model_path, metadata, tensors, quantize="int8")
+    model_file = _core.ModelFile(model_path)
+    assert model_file.tensor_info("dec.out_proj.weight")[0] == "int8"
+    assert model_file.tensor_info("dec.embed.weight")[0] == "f16"
+    assert (model_file.tensor_offset("enc.embed.weight")
+            == model_file.tensor_offset("dec.embed.weight")
+            != model_file.tensor_offset("dec.out_proj.weight"))
+    _, read = read_model(model_path)
+    assert read["enc.embed.weight"] is read["dec.embed.weight"]
+    assert read["dec.out_proj.weight"] is not read["dec.embed.weight"]
 
 
 def test_views_of_the_same_memory_are_tied(model_path):
@@ -228,7 +252,7 @@ def test_torch_state_dict_tied_parameters_are_tied(model_path):
 
 
 def test_read_model_output_can_be_written_again(tmp_path):
-    write_random_model(tmp_path / "a.ptm", seed=5, quantize="int8", output_bias=True)
+    write_random_model(tmp_path / "a.ptm", seed=5, quantize="int8_all", output_bias=True)
     metadata, tensors = read_model(tmp_path / "a.ptm")
     assert not any(name.endswith(".scale") for name in tensors)
     write_model(tmp_path / "b.ptm", metadata, tensors)

@@ -61,7 +61,7 @@ def valid(tmp_path_factory) -> tuple[bytes, FileLayout]:
 @pytest.fixture(scope="module")
 def valid_int8(tmp_path_factory) -> tuple[bytes, FileLayout]:
     path = tmp_path_factory.mktemp("valid") / "valid_int8.ptm"
-    write_random_model(path, seed=0, quantize="int8", output_bias=True)
+    write_random_model(path, seed=0, quantize="int8_all", output_bias=True)
     data = path.read_bytes()
     return data, file_layout(data)
 

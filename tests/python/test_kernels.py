@@ -145,10 +145,12 @@ json.dump(result, open(out, "w"))
 def model_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     directory = tmp_path_factory.mktemp("isa_models")
     paths = {}
-    for quantize in (None, "f16", "bf16", "int8"):
-        path = directory / f"{quantize or 'f32'}.ptm"
+    # "int8_all": every matrix through the int8 kernels (quantize="int8" keeps some in f16).
+    for quantize in (None, "f16", "bf16", "int8_all"):
+        name = {None: "f32", "int8_all": "int8"}.get(quantize, quantize)
+        path = directory / f"{name}.ptm"
         write_random_model(path, seed=11, quantize=quantize, d_model=40, heads=4, ffn_dim=72)
-        paths[quantize or "f32"] = str(path)
+        paths[name] = str(path)
 
     def run(variant: str) -> dict:
         out = directory / f"{variant}.json"

@@ -1,0 +1,79 @@
+"""int8 files agree with float32: greedy translations of the packaged default model
+(weights/model.ptm) written with write_model(quantize="int8") are token-for-token those of the
+float32 model on >= 95% of its dev sentences, in each direction (issue 3's target).
+
+The dev split is recomputed from ../shared/data (Tatoeba, training/data.py) with the size and
+seed recorded in the model's metadata; skipped when that data is absent. Both models run on the
+same ids with one thread; nothing is hard-coded but the threshold.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from pytransformer import _core, default_model_path
+from pytransformer.format import read_model, write_model
+from pytransformer.tokenizer import Tokenizer
+
+from conftest import REPO, SHARED
+
+TATOEBA = SHARED / "data" / "tatoeba-cmn" / "cmn.txt"
+MIN_AGREEMENT = 0.95
+
+
+def _training_data():
+    # Imported by path, as in test_training_data.py: the repository root on sys.path would
+    # shadow the installed pytransformer package.
+    if "training" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "training", REPO / "training" / "__init__.py",
+            submodule_search_locations=[str(REPO / "training")])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["training"] = module
+        spec.loader.exec_module(module)
+    from training import data
+
+    return data
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """(metadata, f32 model, int8 model) of the packaged default model."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("PYTRANSFORMER_MODEL", raising=False)
+        path = default_model_path()
+    assert path is not None, "the package ships no default model"
+    assert _core.ModelFile(str(path)).tensor_info("dec.out_proj.weight")[0] == "f32"
+    metadata, tensors = read_model(path)
+    int8_path = tmp_path_factory.mktemp("int8") / "model-int8.ptm"
+    write_model(int8_path, metadata, tensors, quantize="int8")
+    assert _core.ModelFile(str(int8_path)).tensor_info("dec.out_proj.weight")[0] == "int8"
+    return metadata, _core.Model(str(path), 1), _core.Model(str(int8_path), 1)
+
+
+@pytest.fixture(scope="module")
+def dev_pairs(models):
+    if not TATOEBA.is_file():
+        pytest.skip(f"{TATOEBA} is absent (../shared/data, see its README)")
+    metadata = models[0]
+    data = _training_data()
+    _, dev = data.split_dev(data.read_tatoeba(TATOEBA), int(metadata["training.dev_size"]),
+                            int(metadata["training.dev_seed"]))
+    return dev
+
+
+@pytest.mark.parametrize("source_side, target_language", [("en", "zh"), ("zh", "en")])
+def test_int8_greedy_agrees_with_f32(models, dev_pairs, source_side, target_language):
+    metadata, f32, int8 = models
+    tokenizer = Tokenizer(metadata)
+    sources = [tokenizer.encode(getattr(pair, source_side), target_language=target_language)
+               for pair in dev_pairs]
+    expected = [hypotheses[0][0] for hypotheses in _core.generate(f32, sources, beam_size=1)]
+    actual = [hypotheses[0][0] for hypotheses in _core.generate(int8, sources, beam_size=1)]
+    agreeing = sum(list(a) == list(b) for a, b in zip(expected, actual))
+    assert agreeing >= MIN_AGREEMENT * len(sources), (
+        f"{source_side}->{target_language}: int8 agrees with f32 on {agreeing} of "
+        f"{len(sources)} greedy translations")
