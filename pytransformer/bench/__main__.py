@@ -53,7 +53,10 @@ def _benchmark_parser() -> argparse.ArgumentParser:
                         help="comma-separated engines to run on the same weights: "
                              + ",".join(COMPARABLE_ENGINES))
     parser.add_argument("--precision", dest="precisions", type=_names(PRECISIONS),
-                        default=defaults.precisions, help="comma-separated: float32,int8")
+                        default=defaults.precisions,
+                        help="comma-separated: float32,int8,int8_all (int8: decoder FFN and "
+                        "output projection int8, the rest f16; int8_all: every matrix int8, as "
+                        "CTranslate2 int8, which both are compared with)")
     parser.add_argument("--workloads", type=_names(WORKLOADS), default=defaults.workloads,
                         help="comma-separated: " + ",".join(WORKLOADS))
     parser.add_argument("--threads", type=int, default=0,

@@ -29,13 +29,16 @@ def table_rows(report: BenchmarkReport) -> list[tuple[str, ...]]:
 
 
 def ratio_lines(report: BenchmarkReport) -> list[str]:
-    """'pytransformer ÷ ctranslate2 float32: greedy 0.52x, ...' per compared engine."""
-    groups: dict[tuple[str, str], list[str]] = {}
+    """'pytransformer vs ctranslate2 float32: greedy 0.52x, ...' per compared engine and
+    precision ('pytransformer int8_all vs ctranslate2 int8' when the precisions differ)."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
     for ratio in report.ratios:
         name = {"load": "load time", "peak_rss": "peak RSS"}.get(ratio.measure, ratio.measure)
-        groups.setdefault((ratio.other, ratio.precision), []).append(f"{name} {ratio.value:.2f}x")
-    return [f"{OURS} vs {other} {precision}: {', '.join(parts)}"
-            for (other, precision), parts in groups.items()]
+        key = (ratio.other, ratio.precision, ratio.other_precision)
+        groups.setdefault(key, []).append(f"{name} {ratio.value:.2f}x")
+    return [f"{OURS} vs {other} {precision}: {', '.join(parts)}" if not other_precision else
+            f"{OURS} {precision} vs {other} {other_precision}: {', '.join(parts)}"
+            for (other, precision, other_precision), parts in groups.items()]
 
 
 def roofline_lines(report: BenchmarkReport) -> list[str]:

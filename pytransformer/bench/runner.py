@@ -43,7 +43,13 @@ from pytransformer.convert import ConversionError, detect_model_format
 
 OURS = "pytransformer"
 COMPARABLE_ENGINES = ("ctranslate2", "transformers")
-PRECISIONS = ("float32", "int8")
+PRECISIONS = ("float32", "int8", "int8_all")
+# What each of our precisions is compared with in another engine: CTranslate2's int8 quantizes
+# every matrix, like our int8_all; our int8 keeps the encoder and attention f16
+# (docs/format.md, *int8 files*) and is compared with the same CTranslate2 run.
+_OTHER_PRECISION = {"float32": "float32", "int8": "int8", "int8_all": "int8"}
+# Bumped when what a precision stores changes, so cached conversions are not reused.
+_CONVERSION_VERSION = 2
 WORKLOADS = ("greedy", "batch", "encoder")
 _REQUIRED_MODULES = {"ctranslate2": ("ctranslate2",), "transformers": ("transformers", "torch")}
 
@@ -143,6 +149,7 @@ class Ratio:
     precision: str
     measure: str   # a workload name, "load" or "peak_rss"
     value: float
+    other_precision: str = ""  # the other engine's precision when it differs from ours
 
 
 @dataclass
@@ -218,6 +225,12 @@ def run_benchmark(settings: BenchmarkSettings, command: str = "",
     for precision in _precisions(settings, kind, model_path):
         for engine in engines:
             if engine == "transformers" and precision != "float32":
+                continue
+            if engine != OURS and _OTHER_PRECISION[precision] != precision:
+                if _OTHER_PRECISION[precision] not in settings.precisions:
+                    skipped[f"{engine} {precision}"] = (
+                        f"compared with {engine} {_OTHER_PRECISION[precision]}: add it to "
+                        "--precision")
                 continue
             result = EngineResult(engine=engine, precision=precision, artifact="")
             try:
@@ -299,8 +312,12 @@ def _precisions(settings: BenchmarkSettings, kind: str, path: Path) -> tuple[str
         return settings.precisions
     from pytransformer import _core
 
-    dtype, _ = _core.ModelFile(str(path)).tensor_info("dec.out_proj.weight")
-    return ({"f32": "float32", "int8": "int8"}.get(dtype, dtype),)
+    model_file = _core.ModelFile(str(path))
+    dtype, _ = model_file.tensor_info("dec.out_proj.weight")
+    if dtype == "int8" and model_file.tensor_info("dec.0.ffn_up.weight")[0] == \
+            model_file.tensor_info("dec.0.attn_self_q.weight")[0]:
+        return ("int8_all",)
+    return ({"f32": "float32"}.get(dtype, dtype),)
 
 
 def _fingerprint(path: Path) -> str:
@@ -321,7 +338,7 @@ def _prepare(engine: str, precision: str, kind: str, model: Path,
         return model, None
     target = cache / "converted" / f"{model.name}-{_fingerprint(model)}"
     if engine == OURS:
-        output = target / f"pytransformer-{precision}.ptm"
+        output = target / f"pytransformer-{precision}-v{_CONVERSION_VERSION}.ptm"
         if output.exists():
             return output, None
         from pytransformer.convert import convert_ctranslate2, convert_marian
@@ -487,17 +504,19 @@ def _roofline(ours_file: Path, result: EngineResult, info: dict[str, Any],
 def _ratios(results: list[EngineResult]) -> list[Ratio]:
     ratios: list[Ratio] = []
     for ours in (r for r in results if r.engine == OURS and not r.error):
+        other_precision = _OTHER_PRECISION.get(ours.precision, ours.precision)
+        differs = other_precision if other_precision != ours.precision else ""
         for other in (r for r in results if r.engine != OURS and not r.error
-                      and r.precision == ours.precision):
+                      and r.precision == other_precision):
             for name, mine in ours.workloads.items():
                 theirs = other.workloads.get(name)
                 if theirs:
                     ratios.append(Ratio(other.engine, ours.precision, name,
-                                        mine.tokens_per_s / theirs.tokens_per_s))
+                                        mine.tokens_per_s / theirs.tokens_per_s, differs))
             if ours.load_s and other.load_s:
                 ratios.append(Ratio(other.engine, ours.precision, "load",
-                                    other.load_s / ours.load_s))
+                                    other.load_s / ours.load_s, differs))
             if ours.peak_rss_mb and other.peak_rss_mb:
                 ratios.append(Ratio(other.engine, ours.precision, "peak_rss",
-                                    other.peak_rss_mb / ours.peak_rss_mb))
+                                    other.peak_rss_mb / ours.peak_rss_mb, differs))
     return ratios

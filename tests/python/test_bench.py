@@ -84,7 +84,7 @@ def test_random_marian_directory_has_the_shape_and_converts(tmp_path):
 def test_tiny_benchmark_reports_every_workload(tiny_report):
     (result,) = tiny_report.results[:1]
     assert result.engine == "pytransformer" and result.error is None
-    assert [r.precision for r in tiny_report.results] == ["float32", "int8"]
+    assert [r.precision for r in tiny_report.results] == ["float32", "int8", "int8_all"]
     for result in tiny_report.results:
         assert result.error is None
         assert result.load_s >= 0 and result.peak_rss_mb >= result.baseline_rss_mb > 0
@@ -121,7 +121,7 @@ def test_report_is_json_and_text(tiny_report):
     assert all(header in text for header in TABLE_HEADERS)
     assert "pytransformer float32" in text and "pytransformer int8" in text
     rows = table_rows(tiny_report)
-    assert len(rows) == 2 and all(len(row) == len(TABLE_HEADERS) for row in rows)
+    assert len(rows) == 3 and all(len(row) == len(TABLE_HEADERS) for row in rows)
 
 
 def test_report_round_trips_through_json_and_renders_markdown(tiny_report, tmp_path):
@@ -140,7 +140,7 @@ def test_report_round_trips_through_json_and_renders_markdown(tiny_report, tmp_p
 def test_decoder_bytes_per_token_counts_what_one_step_reads(tiny_report):
     d, f, v, layers = (TINY_SHAPE.d_model, TINY_SHAPE.ffn_dim, TINY_SHAPE.vocab_size,
                        TINY_SHAPE.decoder_layers)
-    f32, int8 = (Path(r.artifact) for r in tiny_report.results)
+    f32, int8, int8_all = (Path(r.artifact) for r in tiny_report.results)
     # per layer: self q,k,v,out + cross q,out (weights and biases), FFN, three LayerNorms;
     # then the output projection (tied with the embeddings: one row read for the input).
     matrices = layers * (6 * d * d + 2 * d * f) + v * d
@@ -152,6 +152,9 @@ def test_decoder_bytes_per_token_counts_what_one_step_reads(tiny_report):
     f16_matrices = layers * 6 * d * d
     assert decoder_bytes_per_token(int8) == (int8_matrices + 2 * f16_matrices
                                              + 4 * (int8_rows + vectors) + 2 * d)
+    # int8_all: every matrix one byte per element, a float32 scale per row (embedding row too).
+    all_rows = int8_rows + layers * 6 * d
+    assert decoder_bytes_per_token(int8_all) == (matrices + 4 * (all_rows + vectors) + d + 4)
 
 
 def test_memory_bandwidth_is_measured():
@@ -177,13 +180,15 @@ def test_command_line_json_and_table(cache):
     assert "greedy tok/s" in completed.stdout and "roofline" in completed.stdout
 
 
-def test_a_model_file_runs_alone_and_comparisons_say_why_not(tiny_report, cache):
-    int8_file = tiny_report.results[1].artifact
-    report = run_benchmark(quick_settings(cache, random_shape=None, model=int8_file,
+@pytest.mark.parametrize("index, precision", [(1, "int8"), (2, "int8_all")])
+def test_a_model_file_runs_alone_and_comparisons_say_why_not(tiny_report, cache, index,
+                                                            precision):
+    model_file = tiny_report.results[index].artifact
+    report = run_benchmark(quick_settings(cache, random_shape=None, model=model_file,
                                           compare=("ctranslate2", "transformers"),
                                           workloads=("greedy",)))
     (result,) = report.results
-    assert (result.engine, result.precision, result.error) == ("pytransformer", "int8", None)
+    assert (result.engine, result.precision, result.error) == ("pytransformer", precision, None)
     assert set(report.skipped) == {"ctranslate2", "transformers"}
 
 
@@ -225,8 +230,12 @@ def test_compare_runs_the_same_workload(cache, engine):
         assert result.workloads["greedy"].tokens == GREEDY_LENGTH
         assert result.workloads["batch"].tokens == BATCH_SIZE * BATCH_LENGTH
         assert result.roofline is not None
-    measures = {(r.other, r.precision, r.measure) for r in report.ratios}
+    measures = {(r.other, r.precision, r.other_precision, r.measure) for r in report.ratios}
     for result in others:
         for measure in ("greedy", "batch", "encoder", "load", "peak_rss"):
-            assert (engine, result.precision, measure) in measures
+            assert (engine, result.precision, "", measure) in measures
+            if result.precision == "int8":  # CTranslate2 int8 quantizes every matrix
+                assert (engine, "int8_all", "int8", measure) in measures
     assert all(r.value > 0 for r in report.ratios)
+    if engine == "ctranslate2":
+        assert "pytransformer int8_all vs ctranslate2 int8: greedy" in format_report(report)
