@@ -6,14 +6,11 @@ namespace pytransformer::layers {
 
 Linear::Linear(const format::ModelFile& file, const std::string& scope, const std::string& module,
                bool with_bias)
-    : weight_(tensor::WeightMatrix::from_file(file, format::tensor_name(scope, module, "weight"))) {
-  const tensor::WeightMatrix& matrix = weight_.matrix();
-  if (weight_.packed()) {
-    file.release_pages(matrix.data, static_cast<uint64_t>(matrix.rows * matrix.cols) *
-                                        dtype_size(matrix.dtype));
-  }
+    : weight_(tensor::WeightMatrix::from_file(file, format::tensor_name(scope, module, "weight")),
+              [&file](const void* data, uint64_t bytes) { file.release_pages(data, bytes); }) {
   if (with_bias) {
-    bias_ = tensor::vector_from_file(file, format::tensor_name(scope, module, "bias"), matrix.rows);
+    bias_ = tensor::vector_from_file(file, format::tensor_name(scope, module, "bias"),
+                                     weight_.matrix().rows);
   }
 }
 

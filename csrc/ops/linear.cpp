@@ -24,7 +24,8 @@ void multiply(const tensor::Tensor& x, const LinearWeight& weight,
 
 }  // namespace
 
-LinearWeight::LinearWeight(const tensor::WeightMatrix& matrix) : matrix_(matrix) {
+LinearWeight::LinearWeight(const tensor::WeightMatrix& matrix, const PackedSlice& packed_slice)
+    : matrix_(matrix) {
   const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
   const int64_t bytes = kernels.packed_weight_bytes(matrix.dtype, matrix.rows, matrix.cols);
   if (bytes == 0) return;
@@ -32,7 +33,19 @@ LinearWeight::LinearWeight(const tensor::WeightMatrix& matrix) : matrix_(matrix)
   const size_t size = (static_cast<size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
   packed_.reset(std::aligned_alloc(kAlignment, size));
   if (!packed_) throw std::bad_alloc();
-  kernels.pack_weight(matrix.data, matrix.dtype, matrix.rows, matrix.cols, packed_.get());
+  // Slices of whole panels of about kSliceBytes of the stored matrix each.
+  constexpr int64_t kSliceBytes = int64_t{1} << 22;
+  const int64_t row_bytes = matrix.cols * static_cast<int64_t>(dtype_size(matrix.dtype));
+  const int64_t panel = kernels.panel_columns;
+  const int64_t slice_rows = std::max<int64_t>(1, kSliceBytes / (row_bytes * panel)) * panel;
+  const auto* stored = static_cast<const unsigned char*>(matrix.data);
+  auto* out = static_cast<unsigned char*>(packed_.get());
+  for (int64_t first = 0; first < matrix.rows; first += slice_rows) {
+    const int64_t rows = std::min(slice_rows, matrix.rows - first);
+    kernels.pack_weight(stored + first * row_bytes, matrix.dtype, rows, matrix.cols,
+                        out + kernels.packed_weight_bytes(matrix.dtype, first, matrix.cols));
+    if (packed_slice) packed_slice(stored + first * row_bytes, static_cast<uint64_t>(rows * row_bytes));
+  }
 }
 
 void linear(const tensor::Tensor& x, const LinearWeight& packed, const float* bias,

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -27,7 +29,12 @@ namespace pytransformer::ops {
 // (its per-row int8 scales stay in the file mapping).
 class LinearWeight {
  public:
-  explicit LinearWeight(const tensor::WeightMatrix& matrix);
+  // Called with each slice of the stored matrix (a few MB) as soon as it is packed, so the
+  // caller can release its pages before the next slice is read; never called when the
+  // kernels use the matrix in place.
+  using PackedSlice = std::function<void(const void* data, uint64_t bytes)>;
+
+  explicit LinearWeight(const tensor::WeightMatrix& matrix, const PackedSlice& packed_slice = {});
 
   const tensor::WeightMatrix& matrix() const { return matrix_; }
   // What the kernels read: the packed copy, or the stored matrix.

@@ -241,6 +241,34 @@ void test_linear_float(const cpu::KernelTable& table, DType dtype) {
   report(table, s);
 }
 
+// A matrix packed a slice of whole panels at a time (as ops::LinearWeight does, releasing
+// each slice's pages as it goes) is byte-identical to the matrix packed at once.
+void test_packing_in_slices(const cpu::KernelTable& table) {
+  Stats s{"pack_weight in slices"};
+  const int64_t panel = table.panel_columns;
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::I8}) {
+    for (int64_t k : {1, 5, 64, 67}) {
+      const int64_t n = 3 * panel + 5;
+      const Weights w = random_weights(dtype, n, k);
+      const int64_t bytes = table.packed_weight_bytes(dtype, n, k);
+      if (bytes == 0) continue;  // the variant reads the stored layout
+      const int64_t row_bytes = k * static_cast<int64_t>(pytransformer::dtype_size(dtype));
+      std::vector<unsigned char> whole(static_cast<size_t>(bytes)), sliced(whole.size(), 0xAB);
+      table.pack_weight(w.data(), dtype, n, k, whole.data());
+      for (int64_t first = 0; first < n; first += 2 * panel) {
+        const int64_t rows = std::min(2 * panel, n - first);
+        table.pack_weight(static_cast<const unsigned char*>(w.data()) + first * row_bytes, dtype,
+                          rows, k, sliced.data() + table.packed_weight_bytes(dtype, first, k));
+      }
+      compare_exact(s, sliced.data(), whole.data(), whole.size(),
+                    std::string(pytransformer::dtype_name(dtype)) + " " + shape(0, k, n));
+      s.values += n * k;
+      ++s.cases;
+    }
+  }
+  report(table, s);
+}
+
 void test_int8(const cpu::KernelTable& table) {
   Stats quantize{"quantize_rows"}, product{"linear_int8"};
   for (int64_t m : kRows) {
@@ -457,6 +485,7 @@ int main(int argc, char** argv) {
     test_linear_float(table, DType::F32);
     test_linear_float(table, DType::F16);
     test_linear_float(table, DType::BF16);
+    test_packing_in_slices(table);
     test_int8(table);
     test_elementwise(table);
     test_log_softmax(table);

@@ -34,7 +34,9 @@ struct KernelTable {
   // pack_weight writes packed_weight_bytes(dtype, n, k) bytes (64-byte aligned memory) from
   // an [n, k] weight as stored (kernels/ref/linear.h, linear_int8.h). packed_weight_bytes 0
   // (the scalar variant) means the kernels read the stored layout and pack_weight is null.
-  // Column ranges starting at multiples of panel_columns split the work without overlap.
+  // Column ranges starting at multiples of panel_columns split the work without overlap, and
+  // the rows [j, j + count) of W for j a multiple of panel_columns pack on their own into
+  // packed + packed_weight_bytes(dtype, j, k) (a matrix can be packed a slice at a time).
   int64_t panel_columns;
   int64_t (*packed_weight_bytes)(DType dtype, int64_t n, int64_t k);
   void (*pack_weight)(const void* weight, DType dtype, int64_t n, int64_t k, void* packed);

@@ -10,8 +10,10 @@
 //   int8: k in groups of 4 bytes (zero-padded); per group, kPanelVectors vectors of kBytes, and
 //     in vector v the 4 bytes of column c = v * kLanes + l sit at S::packed_byte(l, b), b < 4 —
 //     where S's 4-byte dot product (vpdpbusd, vpmaddubsw + vpmaddwd, vmull + vpadal) sums them
-//     into int32 lane l. With S::kCompensated (u8 x s8 products of q + 128), the panels are
-//     followed by int32 128 * sum_c W[j, c] for every (padded) column j.
+//     into int32 lane l. With S::kCompensated (u8 x s8 products of q + 128), each panel ends
+//     with int32 128 * sum_c W[j, c] for its P columns.
+// A panel depends only on its own rows of W, so a matrix can be packed a few panels at a time
+// (pack_weight on a slice of rows starting at a multiple of P, into that panel's offset).
 // A tile keeps R rows x kPanelVectors vectors of accumulators: per input position (per group
 // of 4 for int8) it loads the panel's P weights once and broadcasts each row's activation.
 // Each f32 output is therefore one FMA chain over c = 0, 1, ..., k - 1 in order, whatever m,
@@ -64,49 +66,49 @@ struct WeightElement<DType::F32> {
   using type = float;
 };
 
+// Bytes of one packed panel of P columns.
+template <class S>
+int64_t panel_bytes(DType dtype, int64_t k) {
+  if (dtype != DType::I8) return kPanelColumns<S> * k * static_cast<int64_t>(dtype_size(dtype));
+  const int64_t compensation = S::kCompensated ? kPanelColumns<S> * int64_t{sizeof(int32_t)} : 0;
+  return kPanelColumns<S> * int8_groups(k) * 4 + compensation;
+}
+
 template <class S>
 int64_t packed_weight_bytes(DType dtype, int64_t n, int64_t k) {
-  const int64_t columns = ceil_div(n, kPanelColumns<S>) * kPanelColumns<S>;
-  if (dtype != DType::I8) return columns * k * static_cast<int64_t>(dtype_size(dtype));
-  const int64_t compensation = S::kCompensated ? columns * int64_t{sizeof(int32_t)} : 0;
-  return columns * int8_groups(k) * 4 + compensation;
+  return ceil_div(n, kPanelColumns<S>) * panel_bytes<S>(dtype, k);
 }
 
 template <class S>
 void pack_weight(const void* weight, DType dtype, int64_t n, int64_t k, void* packed) {
   constexpr int64_t P = kPanelColumns<S>;
   const int64_t panels = ceil_div(n, P);
+  const int64_t stride = panel_bytes<S>(dtype, k);
+  auto* out = static_cast<unsigned char*>(packed);
+  std::memset(out, 0, static_cast<size_t>(panels * stride));
   if (dtype != DType::I8) {
     const int64_t size = static_cast<int64_t>(dtype_size(dtype));
     const auto* source = static_cast<const unsigned char*>(weight);
-    auto* out = static_cast<unsigned char*>(packed);
-    std::memset(out, 0, static_cast<size_t>(panels * P * k * size));
     for (int64_t j = 0; j < n; ++j) {
-      unsigned char* column = out + ((j / P) * P * k + j % P) * size;
+      unsigned char* column = out + (j / P) * stride + (j % P) * size;
       const unsigned char* row = source + j * k * size;
       for (int64_t p = 0; p < k; ++p) std::memcpy(column + p * P * size, row + p * size, size);
     }
     return;
   }
   const auto* w = static_cast<const int8_t*>(weight);
-  auto* out = static_cast<int8_t*>(packed);
   const int64_t groups = int8_groups(k);
-  std::memset(out, 0, static_cast<size_t>(panels * P * groups * 4));
   for (int64_t j = 0; j < n; ++j) {
-    const int64_t panel = j / P, v = j % P / S::kLanes, lane = j % S::kLanes;
+    int8_t* panel = reinterpret_cast<int8_t*>(out + (j / P) * stride);
+    const int64_t v = j % P / S::kLanes, lane = j % S::kLanes;
+    int32_t sum = 0;
     for (int64_t p = 0; p < k; ++p) {
-      const int64_t group = p / 4;
-      out[((panel * groups + group) * S::kPanelVectors + v) * S::kBytes +
-          S::packed_byte(static_cast<int>(lane), static_cast<int>(p % 4))] = w[j * k + p];
+      panel[(p / 4 * S::kPanelVectors + v) * S::kBytes +
+            S::packed_byte(static_cast<int>(lane), static_cast<int>(p % 4))] = w[j * k + p];
+      sum += w[j * k + p];
     }
-  }
-  if constexpr (S::kCompensated) {
-    int32_t* compensation = reinterpret_cast<int32_t*>(out + panels * P * groups * 4);
-    for (int64_t j = 0; j < panels * P; ++j) {
-      int32_t sum = 0;
-      if (j < n)
-        for (int64_t p = 0; p < k; ++p) sum += w[j * k + p];
-      compensation[j] = 128 * sum;
+    if constexpr (S::kCompensated) {
+      reinterpret_cast<int32_t*>(panel + P * groups * 4)[j % P] = 128 * sum;
     }
   }
 }
@@ -258,7 +260,7 @@ struct Int8Tile {
   const float* scales;
   int64_t groups, n, begin, end;
   const int8_t* panel;
-  const int32_t* compensation;  // of the panel's columns, kCompensated only
+  const int32_t* compensation;  // of the panel's P columns, kCompensated only
   const float* w_scales;
   int64_t panel_first;
   const LinearEpilogue* e;
@@ -327,16 +329,18 @@ void linear_int8(const int8_t* q, const float* scales, int64_t m, int64_t k, con
     rows = out;
   }
   const auto* weights = static_cast<const int8_t*>(packed);
-  const int32_t* compensation =
-      S::kCompensated ? reinterpret_cast<const int32_t*>(weights + ceil_div(n, P) * P * groups * 4)
-                      : nullptr;
+  const int64_t weights_per_panel = P * groups * 4;
+  const int64_t panel_stride = panel_bytes<S>(DType::I8, k);
   const int64_t rows_per_block = row_block<R>(stride);
   for (int64_t row_begin = 0; row_begin < m; row_begin += rows_per_block) {
     const int64_t row_end = std::min(m, row_begin + rows_per_block);
     for (int64_t panel = begin / P; panel * P < end; ++panel) {
       const Int8Tile<S> tile{rows, stride, scales, groups, n, begin, end,
-                             weights + panel * P * groups * 4,
-                             compensation ? compensation + panel * P : nullptr,
+                             weights + panel * panel_stride,
+                             S::kCompensated
+                                 ? reinterpret_cast<const int32_t*>(
+                                       weights + panel * panel_stride + weights_per_panel)
+                                 : nullptr,
                              w_scales, panel * P, &e, y};
       for_each_tile<R>(row_begin, row_end - row_begin, tile);
     }
