@@ -16,6 +16,7 @@
 // (pack_weight on a slice of rows starting at a multiple of P, into that panel's offset).
 // A tile keeps R rows x kPanelVectors vectors of accumulators: per input position (per group
 // of 4 for int8) it loads the panel's P weights once and broadcasts each row's activation.
+// An S may provide its whole int8 tile (S::int8_tile, kInt8TileRows rows): the same sums.
 // Each f32 output is therefore one FMA chain over c = 0, 1, ..., k - 1 in order, whatever m,
 // the tile, the column range or the thread count (results are deterministic and independent
 // of batching); int8 sums are exact integers, bit-identical to kernels/ref/linear_int8.h.
@@ -253,6 +254,13 @@ void linear_float(const float* x, int64_t m, int64_t k, const void* packed, DTyp
 
 // ---- int8 ----
 
+// S::kInt8TileRows when S has a whole-tile int8 routine (S::int8_tile), else 0.
+template <class S, class = void>
+struct Int8TileRows : std::integral_constant<int, 0> {};
+template <class S>
+struct Int8TileRows<S, std::void_t<decltype(S::kInt8TileRows)>>
+    : std::integral_constant<int, S::kInt8TileRows> {};
+
 template <class S>
 struct Int8Tile {
   const uint8_t* q;  // activation rows as S::dot reads them (q + 128 when kCompensated)
@@ -266,15 +274,12 @@ struct Int8Tile {
   const LinearEpilogue* e;
   float* y;
 
+  // acc[r][v] = sum over the groups of the row r . panel vector v products, from zero.
   template <int R>
-  void run(int64_t row) const {
-    using I = typename S::I;
-    using V = typename S::V;
+  PYTRANSFORMER_INLINE void accumulate(const uint8_t* rows,
+                                       typename S::I (&acc)[R][S::kPanelVectors]) const {
     constexpr int PV = S::kPanelVectors;
-    constexpr int L = S::kLanes;
-    I acc[R][PV];
     unrolled<R * PV>([&](auto t) PYTRANSFORMER_LAMBDA { acc[t / PV][t % PV] = S::zero_i(); });
-    const uint8_t* rows = q + row * q_stride;
     const int8_t* w = panel;
     for (int64_t g = 0; g < groups; ++g, w += PV * S::kBytes) {
       typename S::WeightPrep wv[PV];
@@ -282,9 +287,25 @@ struct Int8Tile {
         wv[v] = S::prepare_weight(S::load_i8(w + v * S::kBytes));
       });
       unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA {
-        const I xv = S::broadcast_group(rows + r * q_stride + 4 * g);
+        const typename S::I xv = S::broadcast_group(rows + r * q_stride + 4 * g);
         unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA { S::dot(acc[r][v], xv, wv[v]); });
       });
+    }
+  }
+
+  template <int R>
+  void run(int64_t row) const {
+    using I = typename S::I;
+    using V = typename S::V;
+    constexpr int PV = S::kPanelVectors;
+    constexpr int L = S::kLanes;
+    I acc[R][PV];
+    const uint8_t* rows = q + row * q_stride;
+    if constexpr (Int8TileRows<S>::value == R) {
+      static_assert(PV == 4, "S::int8_tile computes 4 vectors of columns");
+      S::int8_tile(rows, q_stride, panel, groups, &acc[0][0]);
+    } else {
+      accumulate<R>(rows, acc);
     }
     V w_scale[PV];
     I offset[PV];

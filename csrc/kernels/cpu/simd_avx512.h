@@ -134,6 +134,56 @@ struct Avx512Vnni : Avx512 {
   static constexpr bool kCompensated = true;
   static WeightPrep prepare_weight(I w) { return w; }
   static void dot(I& acc, I x, I w) { acc = _mm512_dpbusd_epi32(acc, x, w); }
+
+  // The full int8 tile (linear_impl.h: kInt8Rows x kPanelVectors = 4 x 4) in assembly: from
+  // the intrinsics GCC 12 copies every accumulator at every step (measured 320 GMAC/s on one
+  // core, against 435 for this loop, where vpdpbusd peaks at ~465). Same products and sums
+  // as dot(). acc[r * 4 + v] = sum over the groups of rows[r] . panel vector v, from zero;
+  // rows: 4 rows `stride` bytes apart, u8 (q + 128); panel: groups x 4 vectors of 64 bytes.
+  static constexpr int kInt8TileRows = 4;
+  static void int8_tile(const uint8_t* rows, int64_t stride, const int8_t* panel, int64_t groups,
+                        I* acc) {
+    const uint8_t* row2 = rows + 2 * stride;
+    asm volatile(
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+        "vmovdqa64 %%zmm0, %%zmm1\n\t vmovdqa64 %%zmm0, %%zmm2\n\t vmovdqa64 %%zmm0, %%zmm3\n\t"
+        "vmovdqa64 %%zmm0, %%zmm4\n\t vmovdqa64 %%zmm0, %%zmm5\n\t vmovdqa64 %%zmm0, %%zmm6\n\t"
+        "vmovdqa64 %%zmm0, %%zmm7\n\t vmovdqa64 %%zmm0, %%zmm8\n\t vmovdqa64 %%zmm0, %%zmm9\n\t"
+        "vmovdqa64 %%zmm0, %%zmm10\n\t vmovdqa64 %%zmm0, %%zmm11\n\t vmovdqa64 %%zmm0, %%zmm12\n\t"
+        "vmovdqa64 %%zmm0, %%zmm13\n\t vmovdqa64 %%zmm0, %%zmm14\n\t vmovdqa64 %%zmm0, %%zmm15\n\t"
+        "1:\n\t"
+        "vmovdqu64 (%[w]), %%zmm16\n\t"
+        "vmovdqu64 64(%[w]), %%zmm17\n\t"
+        "vmovdqu64 128(%[w]), %%zmm18\n\t"
+        "vmovdqu64 192(%[w]), %%zmm19\n\t"
+        "vpbroadcastd (%[row0]), %%zmm20\n\t"
+        "vpdpbusd %%zmm16, %%zmm20, %%zmm0\n\t vpdpbusd %%zmm17, %%zmm20, %%zmm1\n\t"
+        "vpdpbusd %%zmm18, %%zmm20, %%zmm2\n\t vpdpbusd %%zmm19, %%zmm20, %%zmm3\n\t"
+        "vpbroadcastd (%[row0],%[stride]), %%zmm21\n\t"
+        "vpdpbusd %%zmm16, %%zmm21, %%zmm4\n\t vpdpbusd %%zmm17, %%zmm21, %%zmm5\n\t"
+        "vpdpbusd %%zmm18, %%zmm21, %%zmm6\n\t vpdpbusd %%zmm19, %%zmm21, %%zmm7\n\t"
+        "vpbroadcastd (%[row2]), %%zmm22\n\t"
+        "vpdpbusd %%zmm16, %%zmm22, %%zmm8\n\t vpdpbusd %%zmm17, %%zmm22, %%zmm9\n\t"
+        "vpdpbusd %%zmm18, %%zmm22, %%zmm10\n\t vpdpbusd %%zmm19, %%zmm22, %%zmm11\n\t"
+        "vpbroadcastd (%[row2],%[stride]), %%zmm23\n\t"
+        "vpdpbusd %%zmm16, %%zmm23, %%zmm12\n\t vpdpbusd %%zmm17, %%zmm23, %%zmm13\n\t"
+        "vpdpbusd %%zmm18, %%zmm23, %%zmm14\n\t vpdpbusd %%zmm19, %%zmm23, %%zmm15\n\t"
+        "add $256, %[w]\n\t add $4, %[row0]\n\t add $4, %[row2]\n\t"
+        "dec %[groups]\n\t jnz 1b\n\t"
+        "vmovdqu64 %%zmm0, (%[acc])\n\t vmovdqu64 %%zmm1, 64(%[acc])\n\t"
+        "vmovdqu64 %%zmm2, 128(%[acc])\n\t vmovdqu64 %%zmm3, 192(%[acc])\n\t"
+        "vmovdqu64 %%zmm4, 256(%[acc])\n\t vmovdqu64 %%zmm5, 320(%[acc])\n\t"
+        "vmovdqu64 %%zmm6, 384(%[acc])\n\t vmovdqu64 %%zmm7, 448(%[acc])\n\t"
+        "vmovdqu64 %%zmm8, 512(%[acc])\n\t vmovdqu64 %%zmm9, 576(%[acc])\n\t"
+        "vmovdqu64 %%zmm10, 640(%[acc])\n\t vmovdqu64 %%zmm11, 704(%[acc])\n\t"
+        "vmovdqu64 %%zmm12, 768(%[acc])\n\t vmovdqu64 %%zmm13, 832(%[acc])\n\t"
+        "vmovdqu64 %%zmm14, 896(%[acc])\n\t vmovdqu64 %%zmm15, 960(%[acc])\n\t"
+        : [w] "+r"(panel), [row0] "+r"(rows), [row2] "+r"(row2), [groups] "+r"(groups)
+        : [stride] "r"(stride), [acc] "r"(acc)
+        : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+          "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17",
+          "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23");
+  }
 };
 
 }  // namespace
