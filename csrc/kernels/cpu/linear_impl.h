@@ -126,9 +126,9 @@ int64_t row_block(int64_t row_bytes) {
 // values[v] (+ bias) (+ residual_row), in that order; nothing outside [begin, end) is written
 // and nothing at or past n = end of the matrix is read.
 template <class S>
-PYTRANSFORMER_INLINE void store_panel_row(const typename S::V* values, int64_t panel_first, int64_t begin,
-                            int64_t end, const float* bias, const float* residual_row,
-                            float* y_row) {
+PYTRANSFORMER_INLINE void store_panel_row(const typename S::V* values, int64_t panel_first,
+                                          int64_t begin, int64_t end, const float* bias,
+                                          const float* residual_row, float* y_row) {
   using V = typename S::V;
   constexpr int L = S::kLanes;
   #pragma GCC unroll 4
@@ -157,7 +157,9 @@ template <class S>
 inline void apply_activation(const LinearEpilogue& e, int64_t row_begin, int64_t row_end,
                              int64_t n, int64_t begin, int64_t end, float* y) {
   if (!e.activate) return;
-  for (int64_t i = row_begin; i < row_end; ++i) activate<S>(e.activation, y + i * n + begin, end - begin);
+  for (int64_t i = row_begin; i < row_end; ++i) {
+    activate<S>(e.activation, y + i * n + begin, end - begin);
+  }
 }
 
 // Calls tile.template run<r>(row) for rows [row, row + count) in tiles of at most R rows.
