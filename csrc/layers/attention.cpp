@@ -17,14 +17,14 @@ MultiHeadAttention::MultiHeadAttention(const format::ModelFile& file, const std:
       out_(file, scope, prefix + "_out", file.config().linear_bias) {}
 
 void MultiHeadAttention::self_attention(const tensor::Tensor& x, const int64_t* lengths,
-                                        tensor::Tensor& out, const tensor::ThreadPool& pool,
-                                        bool accumulate) const {
-  tensor::Tensor q, k, v, context;
-  q_.forward(x, q, pool);
-  k_.forward(x, k, pool);
-  v_.forward(x, v, pool);
-  ops::attention(q, k, v, heads_, nullptr, lengths, scale_, context, nullptr, pool);
-  out_.forward(context, out, pool, std::nullopt, accumulate ? &out : nullptr);
+                                        tensor::Tensor& out, AttentionScratch& scratch,
+                                        const tensor::ThreadPool& pool, bool accumulate) const {
+  q_.forward(x, scratch.q, pool);
+  k_.forward(x, scratch.k, pool);
+  v_.forward(x, scratch.v, pool);
+  ops::attention(scratch.q, scratch.k, scratch.v, heads_, nullptr, lengths, scale_,
+                 scratch.context, nullptr, pool);
+  out_.forward(scratch.context, out, pool, std::nullopt, accumulate ? &out : nullptr);
 }
 
 void MultiHeadAttention::project_memory(const tensor::Tensor& memory, tensor::Tensor& keys,
@@ -38,30 +38,31 @@ void MultiHeadAttention::cross_attention_step(const tensor::Tensor& x, const ten
                                               const tensor::Tensor& values,
                                               const int32_t* sentence, const int64_t* lengths,
                                               tensor::Tensor& out, tensor::Tensor* probabilities,
+                                              AttentionScratch& scratch,
                                               const tensor::ThreadPool& pool,
                                               bool accumulate) const {
   const int64_t n = x.dim(0), width = x.dim(1);
-  tensor::Tensor q, context;
-  q_.forward(x, q, pool);
-  q.reshape({n, 1, width});
-  ops::attention(q, keys, values, heads_, sentence, lengths, scale_, context, probabilities, pool);
-  context.reshape({n, width});
-  out_.forward(context, out, pool, std::nullopt, accumulate ? &out : nullptr);
+  q_.forward(x, scratch.q, pool);
+  scratch.q.reshape({n, 1, width});
+  ops::attention(scratch.q, keys, values, heads_, sentence, lengths, scale_, scratch.context,
+                 probabilities, pool);
+  scratch.context.reshape({n, width});
+  out_.forward(scratch.context, out, pool, std::nullopt, accumulate ? &out : nullptr);
 }
 
 void MultiHeadAttention::cached_self_attention_step(const tensor::Tensor& x,
                                                     const StepCache& cache, tensor::Tensor& out,
+                                                    AttentionScratch& scratch,
                                                     const tensor::ThreadPool& pool,
                                                     bool accumulate) const {
-  tensor::Tensor q, k, v, context;
-  q_.forward(x, q, pool);
-  k_.forward(x, k, pool);
-  v_.forward(x, v, pool);
-  std::memcpy(cache.current_keys, k.data(), sizeof(float) * k.numel());
-  std::memcpy(cache.current_values, v.data(), sizeof(float) * v.numel());
-  ops::cached_attention(q, heads_, cache.steps, cache.step_keys, cache.step_values,
-                        cache.ancestry, cache.ancestry_stride, scale_, context, pool);
-  out_.forward(context, out, pool, std::nullopt, accumulate ? &out : nullptr);
+  q_.forward(x, scratch.q, pool);
+  k_.forward(x, scratch.k, pool);
+  v_.forward(x, scratch.v, pool);
+  std::memcpy(cache.current_keys, scratch.k.data(), sizeof(float) * scratch.k.numel());
+  std::memcpy(cache.current_values, scratch.v.data(), sizeof(float) * scratch.v.numel());
+  ops::cached_attention(scratch.q, heads_, cache.steps, cache.step_keys, cache.step_values,
+                        cache.ancestry, cache.ancestry_stride, scale_, scratch.context, pool);
+  out_.forward(scratch.context, out, pool, std::nullopt, accumulate ? &out : nullptr);
 }
 
 }  // namespace pytransformer::layers

@@ -8,6 +8,7 @@
 
 #include "format/model_file.h"
 #include "layers/linear.h"
+#include "layers/scratch.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
 
@@ -33,11 +34,13 @@ class MultiHeadAttention {
 
   // Every `accumulate` below: out += attention instead of out = attention (out already holds
   // [n, d] / [batch, length, d]: the pre-norm residual connection, added while writing).
+  // `scratch` holds the intermediates (layers/scratch.h); out must not be one of them.
 
   // Encoder self-attention. x: [batch, length, d]; lengths: [batch], keys at t >= length are
   // padding. out: [batch, length, d].
   void self_attention(const tensor::Tensor& x, const int64_t* lengths, tensor::Tensor& out,
-                      const tensor::ThreadPool& pool, bool accumulate = false) const;
+                      AttentionScratch& scratch, const tensor::ThreadPool& pool,
+                      bool accumulate = false) const;
 
   // Keys and values of the encoder output for cross-attention.
   // memory: [batch, source_length, d] -> keys, values: [batch, source_length, d].
@@ -50,14 +53,14 @@ class MultiHeadAttention {
   void cross_attention_step(const tensor::Tensor& x, const tensor::Tensor& keys,
                             const tensor::Tensor& values, const int32_t* sentence,
                             const int64_t* lengths, tensor::Tensor& out,
-                            tensor::Tensor* probabilities, const tensor::ThreadPool& pool,
-                            bool accumulate = false) const;
+                            tensor::Tensor* probabilities, AttentionScratch& scratch,
+                            const tensor::ThreadPool& pool, bool accumulate = false) const;
 
   // One decoder step of self-attention. x: [n, d]; writes this step's keys and values to
   // cache.current_keys / current_values, then attends over the cache. out: [n, d].
   void cached_self_attention_step(const tensor::Tensor& x, const StepCache& cache,
-                                  tensor::Tensor& out, const tensor::ThreadPool& pool,
-                                  bool accumulate = false) const;
+                                  tensor::Tensor& out, AttentionScratch& scratch,
+                                  const tensor::ThreadPool& pool, bool accumulate = false) const;
 
  private:
   int64_t heads_;

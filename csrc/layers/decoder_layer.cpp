@@ -19,25 +19,29 @@ DecoderLayer::DecoderLayer(const format::ModelFile& file, int64_t index)
       feed_forward_norm_(file, scope_of(index), "ffn_norm") {}
 
 void DecoderLayer::step(tensor::Tensor& x, const StepCache& cache, const CrossMemory& memory,
-                        tensor::Tensor* cross_probabilities, const tensor::ThreadPool& pool) const {
-  tensor::Tensor normed, sublayer;
+                        tensor::Tensor* cross_probabilities, LayerScratch& scratch,
+                        const tensor::ThreadPool& pool) const {
+  tensor::Tensor& normed = scratch.normed;
+  tensor::Tensor& sublayer = scratch.sublayer;
   if (pre_norm_) {
     self_attention_norm_.forward(x, nullptr, normed);
     // Residual connections are added by each sub-layer's last linear map as it writes x.
-    self_attention_.cached_self_attention_step(normed, cache, x, pool, /*accumulate=*/true);
+    self_attention_.cached_self_attention_step(normed, cache, x, scratch.attention, pool,
+                                               /*accumulate=*/true);
     cross_attention_norm_.forward(x, nullptr, normed);
     cross_attention_.cross_attention_step(normed, *memory.keys, *memory.values, memory.sentence,
-                                          memory.lengths, x, cross_probabilities, pool,
-                                          /*accumulate=*/true);
+                                          memory.lengths, x, cross_probabilities,
+                                          scratch.attention, pool, /*accumulate=*/true);
     feed_forward_norm_.forward(x, nullptr, normed);
-    feed_forward_.forward(normed, x, pool, /*accumulate=*/true);
+    feed_forward_.forward(normed, x, scratch.ffn_hidden, pool, /*accumulate=*/true);
   } else {
-    self_attention_.cached_self_attention_step(x, cache, sublayer, pool);
+    self_attention_.cached_self_attention_step(x, cache, sublayer, scratch.attention, pool);
     self_attention_norm_.forward(x, &sublayer, x);
     cross_attention_.cross_attention_step(x, *memory.keys, *memory.values, memory.sentence,
-                                          memory.lengths, sublayer, cross_probabilities, pool);
+                                          memory.lengths, sublayer, cross_probabilities,
+                                          scratch.attention, pool);
     cross_attention_norm_.forward(x, &sublayer, x);
-    feed_forward_.forward(x, sublayer, pool);
+    feed_forward_.forward(x, sublayer, scratch.ffn_hidden, pool);
     feed_forward_norm_.forward(x, &sublayer, x);
   }
 }

@@ -9,6 +9,7 @@
 #include "layers/attention.h"
 #include "layers/feed_forward.h"
 #include "layers/layer_norm.h"
+#include "layers/scratch.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
 
@@ -29,9 +30,11 @@ class DecoderLayer {
   const MultiHeadAttention& cross_attention() const { return cross_attention_; }
 
   // One step for n hypotheses. x: [n, d], updated in place. cross_probabilities: optional,
-  // resized to [n, heads, 1, source_length].
+  // resized to [n, heads, 1, source_length]. scratch: the intermediates (layers/scratch.h),
+  // not x.
   void step(tensor::Tensor& x, const StepCache& cache, const CrossMemory& memory,
-            tensor::Tensor* cross_probabilities, const tensor::ThreadPool& pool) const;
+            tensor::Tensor* cross_probabilities, LayerScratch& scratch,
+            const tensor::ThreadPool& pool) const;
 
  private:
   bool pre_norm_;

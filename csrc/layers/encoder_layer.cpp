@@ -16,19 +16,21 @@ EncoderLayer::EncoderLayer(const format::ModelFile& file, int64_t index)
       feed_forward_(file, scope_of(index)),
       feed_forward_norm_(file, scope_of(index), "ffn_norm") {}
 
-void EncoderLayer::forward(tensor::Tensor& x, const int64_t* lengths,
+void EncoderLayer::forward(tensor::Tensor& x, const int64_t* lengths, LayerScratch& scratch,
                            const tensor::ThreadPool& pool) const {
-  tensor::Tensor normed, sublayer;
+  tensor::Tensor& normed = scratch.normed;
+  tensor::Tensor& sublayer = scratch.sublayer;
   if (pre_norm_) {
     self_attention_norm_.forward(x, nullptr, normed);
     // Residual connections are added by each sub-layer's last linear map as it writes x.
-    self_attention_.self_attention(normed, lengths, x, pool, /*accumulate=*/true);
+    self_attention_.self_attention(normed, lengths, x, scratch.attention, pool,
+                                   /*accumulate=*/true);
     feed_forward_norm_.forward(x, nullptr, normed);
-    feed_forward_.forward(normed, x, pool, /*accumulate=*/true);
+    feed_forward_.forward(normed, x, scratch.ffn_hidden, pool, /*accumulate=*/true);
   } else {
-    self_attention_.self_attention(x, lengths, sublayer, pool);
+    self_attention_.self_attention(x, lengths, sublayer, scratch.attention, pool);
     self_attention_norm_.forward(x, &sublayer, x);
-    feed_forward_.forward(x, sublayer, pool);
+    feed_forward_.forward(x, sublayer, scratch.ffn_hidden, pool);
     feed_forward_norm_.forward(x, &sublayer, x);
   }
 }

@@ -10,6 +10,7 @@
 #include "layers/attention.h"
 #include "layers/feed_forward.h"
 #include "layers/layer_norm.h"
+#include "layers/scratch.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
 
@@ -20,7 +21,9 @@ class EncoderLayer {
   EncoderLayer(const format::ModelFile& file, int64_t index);
 
   // x: [batch, length, d], updated in place; lengths: [batch] (later positions are padding).
-  void forward(tensor::Tensor& x, const int64_t* lengths, const tensor::ThreadPool& pool) const;
+  // scratch: the intermediates (layers/scratch.h), not x.
+  void forward(tensor::Tensor& x, const int64_t* lengths, LayerScratch& scratch,
+               const tensor::ThreadPool& pool) const;
 
  private:
   bool pre_norm_;

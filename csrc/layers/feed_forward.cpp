@@ -7,9 +7,8 @@ FeedForward::FeedForward(const format::ModelFile& file, const std::string& scope
       up_(file, scope, "ffn_up", file.config().linear_bias),
       down_(file, scope, "ffn_down", file.config().linear_bias) {}
 
-void FeedForward::forward(const tensor::Tensor& x, tensor::Tensor& out,
+void FeedForward::forward(const tensor::Tensor& x, tensor::Tensor& out, tensor::Tensor& hidden,
                           const tensor::ThreadPool& pool, bool accumulate) const {
-  tensor::Tensor hidden;
   up_.forward(x, hidden, pool, activation_);
   down_.forward(hidden, out, pool, std::nullopt, accumulate ? &out : nullptr);
 }

@@ -17,8 +17,9 @@ class FeedForward {
 
   // x: [..., d] -> out: [..., d] (out must not alias x). accumulate: out += ffn(x) instead
   // (out already holds [..., d]: the pre-norm residual connection, added while writing).
-  void forward(const tensor::Tensor& x, tensor::Tensor& out, const tensor::ThreadPool& pool,
-               bool accumulate = false) const;
+  // hidden: the caller's buffer for the inner activations, resized to [..., ffn].
+  void forward(const tensor::Tensor& x, tensor::Tensor& out, tensor::Tensor& hidden,
+               const tensor::ThreadPool& pool, bool accumulate = false) const;
 
  private:
   format::Activation activation_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "layers/encoder_layer.h"
 #include "layers/layer_norm.h"
 #include "layers/linear.h"
+#include "layers/scratch.h"
 #include "models/argument_checks.h"
 #include "pytransformer/error.h"
 #include "tensor/dump.h"
@@ -24,7 +26,8 @@ namespace {
 
 [[noreturn]] void invalid(const std::string& message) { throw InvalidArgument(message); }
 
-// The cache of one decoding loop (design in seq2seq_model.h).
+// The cache of one decoding loop (design in seq2seq_model.h). Everything is sized in
+// start_decoding(); decode_step() only writes into it.
 struct DecoderCache {
   int64_t batch = 0;
   int64_t source_length = 0;
@@ -35,15 +38,24 @@ struct DecoderCache {
   int64_t max_steps = 0;
   int64_t step = 0;               // the next step to run
   int64_t previous_count = 0;     // hypotheses of the last step run
-  // chunks[s]: the self-attention keys and values of step s, [layers][2][n_s][d].
-  std::vector<std::vector<float>> chunks;
-  // Per decoder layer, the chunk base of each step run so far.
+  // Per decoder layer, the self-attention keys and values of every step:
+  // [max_steps, max_hypotheses, d], the chunk of step s at row s * max_hypotheses, of which
+  // step s uses its first n_s rows. Uninitialised (new float[]): only the rows written
+  // become resident memory.
+  std::vector<std::unique_ptr<float[]>> self_keys;
+  std::vector<std::unique_ptr<float[]>> self_values;
+  // Per decoder layer, the chunk base of every step: [max_steps] pointers into self_keys/values.
   std::vector<std::vector<const float*>> step_keys;
   std::vector<std::vector<const float*>> step_values;
   // ancestry[h * max_steps + s]: row in chunk s of hypothesis h's ancestor (h itself at the
   // last step). next_ancestry is the buffer the next step's table is built in.
   std::vector<int32_t> ancestry;
   std::vector<int32_t> next_ancestry;
+  // Buffers of one step, reused by the next.
+  std::vector<int64_t> positions;  // [max_hypotheses]
+  tensor::Tensor hidden;           // [n, d]
+  layers::LayerScratch scratch;
+  std::vector<tensor::Tensor> cross_probabilities;  // per decoder layer, when recorded
 };
 
 struct Seq2SeqDecoderState final : DecoderState {
@@ -134,8 +146,9 @@ EncoderOutput Seq2SeqModel::encode(const std::vector<std::vector<int32_t>>& sour
   impl_->encoder_embeddings.forward(ids.data(), positions.data(), batch * max_length, x);
   x.reshape({batch, max_length, d});
   tensor::dump("encoder.embeddings", x);
+  layers::LayerScratch scratch;
   for (size_t i = 0; i < impl_->encoder_layers.size(); ++i) {
-    impl_->encoder_layers[i].forward(x, output.lengths.data(), impl_->pool);
+    impl_->encoder_layers[i].forward(x, output.lengths.data(), scratch, impl_->pool);
     tensor::dump("encoder.layer" + std::to_string(i), x);
   }
   if (impl_->encoder_final_norm) impl_->encoder_final_norm->forward(x, nullptr, x);
@@ -144,7 +157,7 @@ EncoderOutput Seq2SeqModel::encode(const std::vector<std::vector<int32_t>>& sour
     std::fill(padding, padding + (max_length - output.lengths[b]) * d, 0.0f);
   }
   tensor::dump("encoder.output", x);
-  output.hidden = std::move(x.values());
+  output.hidden.assign(x.data(), x.data() + x.numel());
   return output;
 }
 
@@ -162,7 +175,7 @@ std::unique_ptr<DecoderState> Seq2SeqModel::start_decoding(const EncoderOutput& 
   state->max_hypotheses = max_hypotheses;
   state->max_steps = max_steps;
   tensor::Tensor memory({encoded.batch, encoded.max_length, d});
-  std::copy(encoded.hidden.begin(), encoded.hidden.end(), memory.values().begin());
+  std::copy(encoded.hidden.begin(), encoded.hidden.end(), memory.data());
   const size_t layers = impl_->decoder_layers.size();
   state->cross_keys.resize(layers);
   state->cross_values.resize(layers);
@@ -170,11 +183,25 @@ std::unique_ptr<DecoderState> Seq2SeqModel::start_decoding(const EncoderOutput& 
     impl_->decoder_layers[l].cross_attention().project_memory(memory, state->cross_keys[l],
                                                               state->cross_values[l], impl_->pool);
   }
-  state->chunks.reserve(static_cast<size_t>(max_steps));
-  state->step_keys.assign(layers, {});
-  state->step_values.assign(layers, {});
+  // One allocation per layer and direction, never filled: a large max_steps costs address
+  // space, not resident memory.
+  const int64_t chunk = max_hypotheses * d;
+  state->self_keys.resize(layers);
+  state->self_values.resize(layers);
+  state->step_keys.assign(layers, std::vector<const float*>(static_cast<size_t>(max_steps)));
+  state->step_values.assign(layers, std::vector<const float*>(static_cast<size_t>(max_steps)));
+  for (size_t l = 0; l < layers; ++l) {
+    state->self_keys[l].reset(new float[max_steps * chunk]);
+    state->self_values[l].reset(new float[max_steps * chunk]);
+    for (int64_t s = 0; s < max_steps; ++s) {
+      state->step_keys[l][s] = state->self_keys[l].get() + s * chunk;
+      state->step_values[l][s] = state->self_values[l].get() + s * chunk;
+    }
+  }
   state->ancestry.assign(static_cast<size_t>(max_hypotheses * max_steps), 0);
   state->next_ancestry.assign(state->ancestry.size(), 0);
+  state->positions.resize(static_cast<size_t>(max_hypotheses));
+  state->cross_probabilities.resize(layers);
   return decoder_state;
 }
 
@@ -197,32 +224,29 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
     if (t > 0) std::memcpy(row, state.ancestry.data() + parent[h] * stride, sizeof(int32_t) * t);
     row[t] = static_cast<int32_t>(h);
   }
-  const size_t layers = impl_->decoder_layers.size();
-  std::vector<float> chunk(layers * 2 * static_cast<size_t>(n * d));
   // Only now (all arguments valid) does the state change.
   state.ancestry.swap(state.next_ancestry);
-  state.chunks.push_back(std::move(chunk));
-  float* chunk_base = state.chunks.back().data();
-  for (size_t l = 0; l < layers; ++l) {
-    state.step_keys[l].push_back(chunk_base + (2 * l) * n * d);
-    state.step_values[l].push_back(chunk_base + (2 * l + 1) * n * d);
-  }
   state.step = t + 1;
   state.previous_count = n;
 
-  const std::string step_name = "decoder.step" + std::to_string(t);
-  std::vector<int64_t> positions(static_cast<size_t>(n), t);
-  tensor::Tensor x;
-  impl_->decoder_embeddings.forward(tokens, positions.data(), n, x);
-  tensor::dump(step_name + ".embeddings", x);
-  std::vector<tensor::Tensor> probabilities(attention ? layers : 0);
+  // Step names are built only when dumping: a string per step would be a heap allocation.
+  const bool dumping = tensor::dump_enabled();
+  const auto dump_step = [&](const std::string& what, const tensor::Tensor& value) {
+    tensor::dump("decoder.step" + std::to_string(t) + "." + what, value);
+  };
+  const size_t layers = impl_->decoder_layers.size();
+  std::fill(state.positions.begin(), state.positions.begin() + n, t);
+  tensor::Tensor& x = state.hidden;
+  impl_->decoder_embeddings.forward(tokens, state.positions.data(), n, x);
+  if (dumping) dump_step("embeddings", x);
+  const int64_t chunk_offset = t * state.max_hypotheses * d;
   for (size_t l = 0; l < layers; ++l) {
     layers::StepCache cache;
     cache.steps = t + 1;
     cache.step_keys = state.step_keys[l].data();
     cache.step_values = state.step_values[l].data();
-    cache.current_keys = chunk_base + (2 * l) * n * d;
-    cache.current_values = chunk_base + (2 * l + 1) * n * d;
+    cache.current_keys = state.self_keys[l].get() + chunk_offset;
+    cache.current_values = state.self_values[l].get() + chunk_offset;
     cache.ancestry = state.ancestry.data();
     cache.ancestry_stride = stride;
     layers::CrossMemory memory;
@@ -230,19 +254,20 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
     memory.values = &state.cross_values[l];
     memory.lengths = state.lengths.data();
     memory.sentence = sentence;
-    impl_->decoder_layers[l].step(x, cache, memory, attention ? &probabilities[l] : nullptr,
-                                  impl_->pool);
-    tensor::dump(step_name + ".layer" + std::to_string(l), x);
+    impl_->decoder_layers[l].step(x, cache, memory,
+                                  attention ? &state.cross_probabilities[l] : nullptr,
+                                  state.scratch, impl_->pool);
+    if (dumping) dump_step("layer" + std::to_string(l), x);
   }
   if (impl_->decoder_final_norm) impl_->decoder_final_norm->forward(x, nullptr, x);
   // Straight into the caller's buffer: a temporary would cost an n x vocabulary allocation,
   // zero-fill and copy per step.
   impl_->output_projection.forward(x, logits, impl_->pool);
-  if (tensor::dump_enabled()) {
+  if (dumping) {
     tensor::Tensor scores;
     scores.resize({n, impl_->output_projection.out_features()});
     std::memcpy(scores.data(), logits, sizeof(float) * scores.numel());
-    tensor::dump(step_name + ".logits", scores);
+    dump_step("logits", scores);
   }
 
   if (attention) {
@@ -251,7 +276,7 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
     attention->probabilities.resize(layers * static_cast<size_t>(heads * n * source));
     float* out = attention->probabilities.data();
     for (size_t l = 0; l < layers; ++l) {
-      const float* layer_probabilities = probabilities[l].data();
+      const float* layer_probabilities = state.cross_probabilities[l].data();
       for (int64_t h = 0; h < heads; ++h) {
         for (int64_t i = 0; i < n; ++i) {
           std::memcpy(out, layer_probabilities + (i * heads + h) * source, sizeof(float) * source);

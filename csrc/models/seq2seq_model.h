@@ -5,10 +5,15 @@
 // KV cache design (no reallocation and no copy of the cache per step, beams never copy it):
 // - cross-attention K/V are projected once per source sentence in start_decoding() and shared
 //   by every hypothesis of that sentence through `sentence[h]`;
-// - self-attention K/V of step t are written for the n_t active hypotheses into one chunk of
-//   n_t rows; a hypothesis reads its own history through an ancestry table
-//   (row of its ancestor at each earlier step), updated from `parent[h]` each step. Reordering
-//   beams or dropping finished sentences only rewrites that small int table.
+// - self-attention K/V of step t are written for the n_t active hypotheses into chunk t, the
+//   first n_t of max_hypotheses rows reserved for that step in storage allocated once in
+//   start_decoding() (uninitialised: only the rows written become resident); a hypothesis
+//   reads its own history through an ancestry table (row of its ancestor at each earlier
+//   step), updated from `parent[h]` each step. Reordering beams or dropping finished sentences
+//   only rewrites that small int table.
+// - decode_step() allocates nothing once its step buffers (kept in the state) have reached
+//   their largest size, usually at the first step; with PYTRANSFORMER_DUMP_DIR set it builds
+//   the dump names.
 //
 // Thread-safety: a Seq2SeqModel is immutable after construction and may be shared by threads;
 // a DecoderState belongs to one decoding loop.

@@ -55,13 +55,13 @@ void linear(const tensor::Tensor& x, const LinearWeight& packed, const float* bi
   check_input(x, weight);
   if (&x == &y) throw std::logic_error("linear: output aliases input");
   if (activation && residual) throw std::logic_error("linear: both activation and residual");
-  std::vector<int64_t> shape = x.shape();
+  tensor::Shape shape = x.shape();
   shape.back() = weight.rows;
   if (residual && residual->shape() != shape) {
     throw std::logic_error("linear: residual " + residual->shape_string() + " vs output " +
                            x.shape_string() + " x " + std::to_string(weight.rows));
   }
-  if (&y != residual) y.resize(std::move(shape));
+  if (&y != residual) y.resize(shape);
   kernels::cpu::LinearEpilogue epilogue;
   epilogue.bias = bias;
   if (activation) {

@@ -4,13 +4,13 @@
 // task(begin, end) on them (the calling thread takes the first) and returns when all are done.
 // Thread-safety: any thread may call parallel_for; while one call is running, a concurrent
 // call runs its whole loop on its own calling thread instead of waiting. An exception thrown
-// by the task is rethrown in the caller.
+// by the task is rethrown in the caller. A call allocates nothing (the task is borrowed, not
+// copied into a std::function).
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -19,7 +19,21 @@ namespace pytransformer::tensor {
 
 class ThreadPool {
  public:
-  using Task = std::function<void(int64_t begin, int64_t end)>;
+  // A borrowed callable task(begin, end): refers to the caller's function object (a lambda
+  // passed to parallel_for), which outlives the call; copying or storing it never allocates.
+  class Task {
+   public:
+    template <class Function>
+    Task(const Function& function)  // implicit: parallel_for(count, 1, [&](...) { ... })
+        : function_(&function), call_([](const void* f, int64_t begin, int64_t end) {
+            (*static_cast<const Function*>(f))(begin, end);
+          }) {}
+    void operator()(int64_t begin, int64_t end) const { call_(function_, begin, end); }
+
+   private:
+    const void* function_;
+    void (*call_)(const void* function, int64_t begin, int64_t end);
+  };
 
   // threads: total threads including the caller; 0 picks the hardware concurrency.
   explicit ThreadPool(int threads);
