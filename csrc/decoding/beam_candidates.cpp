@@ -45,23 +45,22 @@ void best_tokens(const float* row, int64_t vocab, int64_t count, std::vector<int
 
 }  // namespace
 
-std::vector<Candidate> best_candidates(const float* log_probs, const std::vector<float>& beam_scores,
-                                       int64_t vocab, int64_t count) {
+std::vector<Candidate>& CandidateSelector::best(const float* log_probs,
+                                                const std::vector<float>& beam_scores,
+                                                int64_t vocab, int64_t count) {
   const int64_t beams = static_cast<int64_t>(beam_scores.size());
-  std::vector<Candidate> pool;
-  pool.reserve(beams * std::min(count, vocab));
-  std::vector<int32_t> best;
+  candidates_.clear();
   for (int64_t b = 0; b < beams; ++b) {
     // Only the best `count` tokens of a row can be among the best `count` candidates.
     const float* row = log_probs + b * vocab;
-    best_tokens(row, vocab, count, best);
-    for (int32_t token : best)
-      pool.push_back({beam_scores[b] + row[token], static_cast<int32_t>(b), token});
+    best_tokens(row, vocab, count, row_best_);
+    for (int32_t token : row_best_)
+      candidates_.push_back({beam_scores[b] + row[token], static_cast<int32_t>(b), token});
   }
-  const int64_t selected = std::min<int64_t>(count, pool.size());
-  std::partial_sort(pool.begin(), pool.begin() + selected, pool.end(), better);
-  pool.resize(selected);
-  return pool;
+  const int64_t selected = std::min<int64_t>(count, candidates_.size());
+  std::partial_sort(candidates_.begin(), candidates_.begin() + selected, candidates_.end(), better);
+  candidates_.resize(selected);
+  return candidates_;
 }
 
 }  // namespace pytransformer::decoding

@@ -15,12 +15,16 @@ namespace {
 constexpr float DISABLED_SCORE = -1e10f;
 
 struct Beam {
-  std::vector<int32_t> tokens;  // prefix and generated ids
+  std::vector<int32_t> tokens;  // prefix and generated ids (capacity: max_length)
   float score = 0.0f;           // sum of log-probabilities (forced prefix tokens score 0)
 };
 
+// The beams live in two sets of beam_size slots whose token vectors keep their capacity:
+// a step writes the next beams into next_beams, then the two sets swap, so no step allocates.
 struct Sentence {
-  std::vector<Beam> beams;  // one at the first step, beam_size afterwards
+  std::vector<Beam> beams;       // the first beam_count are live: one at the first step
+  int64_t beam_count = 1;
+  std::vector<Beam> next_beams;  // being built by the current step
   std::vector<Hypothesis> hypotheses;  // registered in order, scores not yet normalised
   bool top_beam_finished = false;
 };
@@ -43,16 +47,27 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
   const bool allow_early_exit = length_penalty == 0.0f;
 
   std::vector<Sentence> sentences(n_sentences);
-  for (auto& sentence : sentences) sentence.beams.resize(1);
+  for (auto& sentence : sentences) {
+    sentence.beams.resize(beam_size);
+    sentence.next_beams.resize(beam_size);
+    for (Beam& beam : sentence.beams) beam.tokens.reserve(options.max_length);
+    for (Beam& beam : sentence.next_beams) beam.tokens.reserve(options.max_length);
+  }
 
-  StepRunner runner(model, encoded, n_sentences * beam_size, options.max_length);
+  const int64_t max_rows = n_sentences * beam_size;
+  StepRunner runner(model, encoded, max_rows, options.max_length);
   const int64_t vocab = runner.vocab();
 
-  std::vector<int32_t> tokens(n_sentences, static_cast<int32_t>(config.decoder_start_id));
-  std::vector<int32_t> row_sentence(n_sentences), row_parent;
-  for (int64_t i = 0; i < n_sentences; ++i) row_sentence[i] = static_cast<int32_t>(i);
-  std::vector<int32_t> next_tokens, next_sentence, next_parent;
+  // Row buffers of the current and the next step, swapped after each step.
+  std::vector<int32_t> tokens, row_sentence, row_parent, next_tokens, next_sentence, next_parent;
+  for (auto* buffer : {&tokens, &row_sentence, &row_parent, &next_tokens, &next_sentence,
+                       &next_parent})
+    buffer->reserve(max_rows);
+  tokens.assign(n_sentences, static_cast<int32_t>(config.decoder_start_id));
+  for (int64_t i = 0; i < n_sentences; ++i) row_sentence.push_back(static_cast<int32_t>(i));
   std::vector<float> beam_scores;
+  beam_scores.reserve(beam_size);
+  CandidateSelector selector;
 
   for (int64_t step = 0; step < options.max_length && !row_sentence.empty(); ++step) {
     if (hooks.between_steps && *hooks.between_steps) (*hooks.between_steps)();
@@ -67,7 +82,7 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
       Sentence& sentence = sentences[s];
       const auto& prefix = batch.prefix[s];
       const int64_t prefix_length = static_cast<int64_t>(prefix.size());
-      const int64_t beams = static_cast<int64_t>(sentence.beams.size());
+      const int64_t beams = sentence.beam_count;
       float* rows = logits + first_row * vocab;
 
       beam_scores.resize(beams);
@@ -76,7 +91,7 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
         log_softmax(rows + b * vocab, vocab);
         beam_scores[b] = sentence.beams[b].score;
       }
-      std::vector<Candidate> candidates = best_candidates(rows, beam_scores, vocab, n_candidates);
+      std::vector<Candidate>& candidates = selector.best(rows, beam_scores, vocab, n_candidates);
 
       if (batch.request_has_prefix && step <= prefix_length) {
         for (size_t k = 0; k < candidates.size(); ++k) {
@@ -89,7 +104,7 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
         }
       }
 
-      std::vector<Beam> next_beams;
+      int64_t next_count = 0;
       size_t secondary = static_cast<size_t>(beam_size);
       for (int64_t k = 0; k < std::min<int64_t>(beam_size, candidates.size()); ++k) {
         const Candidate& candidate = candidates[k];
@@ -113,8 +128,11 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
           }
         }
         const Candidate& continued = candidates[next];
-        next_beams.push_back({sentence.beams[continued.beam].tokens, continued.score});
-        next_beams.back().tokens.push_back(continued.token);
+        Beam& next_beam = sentence.next_beams[next_count++];
+        const std::vector<int32_t>& history = sentence.beams[continued.beam].tokens;
+        next_beam.tokens.assign(history.begin(), history.end());
+        next_beam.tokens.push_back(continued.token);
+        next_beam.score = continued.score;
         next_parent.push_back(static_cast<int32_t>(first_row + continued.beam));
         next_tokens.push_back(continued.token);
         next_sentence.push_back(s);
@@ -129,12 +147,13 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
       else
         finished = registered >= beam_size;
       if (finished) {
-        next_tokens.resize(next_tokens.size() - next_beams.size());
+        next_tokens.resize(next_tokens.size() - next_count);
         next_sentence.resize(next_tokens.size());
         next_parent.resize(next_tokens.size());
-        next_beams.clear();
+        next_count = 0;
       }
-      sentence.beams = std::move(next_beams);
+      sentence.beams.swap(sentence.next_beams);
+      sentence.beam_count = next_count;
       first_row += beams;
     }
     tokens.swap(next_tokens);

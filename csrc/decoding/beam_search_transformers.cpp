@@ -11,12 +11,17 @@ namespace pytransformer::decoding {
 namespace {
 
 struct Beam {
-  std::vector<int32_t> tokens;  // prefix and generated ids
+  std::vector<int32_t> tokens;  // prefix and generated ids (capacity: prefix + max_length)
   float score = 0.0f;           // sum of processed log-probabilities after the prefix
 };
 
+// The beams live in two sets of beam_size slots whose token vectors keep their capacity:
+// a step writes the next beams into next_beams, then the two sets swap, so no step allocates.
 struct Sentence {
-  std::vector<Beam> beams;           // one while the prefix is forced and at the first free step
+  std::vector<Beam> beams;  // the first beam_count are live: one while the prefix is forced
+  int64_t beam_count = 1;   // and at the first free step
+  std::vector<Beam> next_beams;            // being built by the current step
+  std::vector<int32_t> next_beam_parent;   // row of the beam each next beam extends
   std::vector<Hypothesis> finished;  // the best `beam_size` finished ones, best first
 };
 
@@ -50,17 +55,32 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
   const int64_t max_steps = longest_prefix + options.max_length;
 
   std::vector<Sentence> sentences(n_sentences);
-  for (auto& sentence : sentences) sentence.beams.resize(1);
+  for (int64_t i = 0; i < n_sentences; ++i) {
+    Sentence& sentence = sentences[i];
+    const size_t longest = batch.prefix[i].size() + static_cast<size_t>(options.max_length);
+    sentence.beams.resize(beam_size);
+    sentence.next_beams.resize(beam_size);
+    for (Beam& beam : sentence.beams) beam.tokens.reserve(longest);
+    for (Beam& beam : sentence.next_beams) beam.tokens.reserve(longest);
+    sentence.next_beam_parent.reserve(beam_size);
+    sentence.finished.reserve(beam_size + 1);
+  }
 
-  StepRunner runner(model, encoded, n_sentences * beam_size, max_steps);
+  const int64_t max_rows = n_sentences * beam_size;
+  StepRunner runner(model, encoded, max_rows, max_steps);
   const int64_t vocab = runner.vocab();
 
-  // The rows of the current step: sentence and beam of each, and its input token.
-  std::vector<int32_t> tokens(n_sentences, static_cast<int32_t>(config.decoder_start_id));
-  std::vector<int32_t> row_sentence(n_sentences), row_parent;
-  for (int64_t i = 0; i < n_sentences; ++i) row_sentence[i] = static_cast<int32_t>(i);
-  std::vector<int32_t> next_tokens, next_sentence, next_parent;
+  // The rows of the current step: sentence and beam of each, and its input token; and those of
+  // the next step, swapped with them after each step.
+  std::vector<int32_t> tokens, row_sentence, row_parent, next_tokens, next_sentence, next_parent;
+  for (auto* buffer : {&tokens, &row_sentence, &row_parent, &next_tokens, &next_sentence,
+                       &next_parent})
+    buffer->reserve(max_rows);
+  tokens.assign(n_sentences, static_cast<int32_t>(config.decoder_start_id));
+  for (int64_t i = 0; i < n_sentences; ++i) row_sentence.push_back(static_cast<int32_t>(i));
   std::vector<float> beam_scores;
+  beam_scores.reserve(beam_size);
+  CandidateSelector selector;
 
   for (int64_t step = 0; step < max_steps && !row_sentence.empty(); ++step) {
     if (hooks.between_steps && *hooks.between_steps) (*hooks.between_steps)();
@@ -74,7 +94,7 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
       Sentence& sentence = sentences[s];
       const auto& prefix = batch.prefix[s];
       const int64_t prefix_length = static_cast<int64_t>(prefix.size());
-      const int64_t beams = static_cast<int64_t>(sentence.beams.size());
+      const int64_t beams = sentence.beam_count;
       float* rows = logits + first_row * vocab;
 
       if (step < prefix_length) {  // forced prefix token, not scored
@@ -94,8 +114,8 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
         if (options.renormalize_logits) log_softmax(rows + b * vocab, vocab);
         beam_scores[b] = sentence.beams[b].score;
       }
-      const std::vector<Candidate> candidates =
-          best_candidates(rows, beam_scores, vocab, 2 * beam_size);
+      const std::vector<Candidate>& candidates =
+          selector.best(rows, beam_scores, vocab, 2 * beam_size);
 
       const bool at_max_length = generated + 1 >= options.max_length;
       const float normaliser =
@@ -113,35 +133,39 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
         add_finished(sentence.finished, std::move(hypothesis), beam_size);
       }
 
-      std::vector<Beam> next_beams;
-      std::vector<int32_t> next_beam_parent;
+      int64_t next_count = 0;
+      sentence.next_beam_parent.clear();
       if (!at_max_length) {
         for (const Candidate& candidate : candidates) {
           if (candidate.token == eos) continue;
-          next_beams.push_back({sentence.beams[candidate.beam].tokens, candidate.score});
-          next_beams.back().tokens.push_back(candidate.token);
-          next_beam_parent.push_back(static_cast<int32_t>(first_row + candidate.beam));
-          if (static_cast<int64_t>(next_beams.size()) == beam_size) break;
+          Beam& next_beam = sentence.next_beams[next_count++];
+          const std::vector<int32_t>& history = sentence.beams[candidate.beam].tokens;
+          next_beam.tokens.assign(history.begin(), history.end());
+          next_beam.tokens.push_back(candidate.token);
+          next_beam.score = candidate.score;
+          sentence.next_beam_parent.push_back(static_cast<int32_t>(first_row + candidate.beam));
+          if (next_count == beam_size) break;
         }
       }
 
       // Done when the length limit is reached, or when every finished slot is taken and the best
       // running beam, normalised at its current length, cannot beat the worst finished one.
-      bool done = next_beams.empty();
+      bool done = next_count == 0;
       if (!done && static_cast<int64_t>(sentence.finished.size()) == beam_size) {
-        const float best_possible = next_beams.front().score / normaliser;
+        const float best_possible = sentence.next_beams.front().score / normaliser;
         done = best_possible <= sentence.finished.back().score;
       }
       if (done) {
-        next_beams.clear();
+        next_count = 0;
       } else {
-        for (size_t b = 0; b < next_beams.size(); ++b) {
-          next_tokens.push_back(next_beams[b].tokens.back());
+        for (int64_t b = 0; b < next_count; ++b) {
+          next_tokens.push_back(sentence.next_beams[b].tokens.back());
           next_sentence.push_back(s);
-          next_parent.push_back(next_beam_parent[b]);
+          next_parent.push_back(sentence.next_beam_parent[b]);
         }
       }
-      sentence.beams = std::move(next_beams);
+      sentence.beams.swap(sentence.next_beams);
+      sentence.beam_count = next_count;
       first_row += beams;
     }
     tokens.swap(next_tokens);

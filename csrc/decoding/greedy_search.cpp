@@ -13,7 +13,7 @@ namespace {
 
 struct GreedyRow {
   int32_t sentence = 0;       // in the encoded sub-batch
-  std::vector<int32_t> tokens;  // prefix and generated ids, without EOS
+  std::vector<int32_t> tokens;  // prefix and generated ids, without EOS (capacity: max_steps)
   float score = 0.0f;         // sum of token log-probabilities
   bool finished = false;
   int32_t next_input = 0;
@@ -48,16 +48,20 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
       GreedyRow row{static_cast<int32_t>(i), {}, 0.0f, false,
                     static_cast<int32_t>(config.decoder_start_id),
                     TokenSampler(options.seed, uint64_t(batch.input_index[i] * samples + k))};
+      row.tokens.reserve(max_steps);
       rows.push_back(std::move(row));
     }
   }
 
   StepRunner runner(model, encoded, static_cast<int64_t>(rows.size()), max_steps);
   const int64_t vocab = runner.vocab();
-  std::vector<int32_t> active(rows.size());  // rows decoded this step, in order
-  for (size_t r = 0; r < rows.size(); ++r) active[r] = static_cast<int32_t>(r);
-  std::vector<int32_t> tokens, sentence, parent, next_active;
-  std::vector<float> warped(vocab);
+  // Buffers of one step, reused by the next and sized for every row, so no step allocates.
+  // active: the rows decoded this step, in order.
+  std::vector<int32_t> active, tokens, sentence, parent, next_active;
+  for (auto* buffer : {&active, &tokens, &sentence, &parent, &next_active})
+    buffer->reserve(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) active.push_back(static_cast<int32_t>(r));
+  std::vector<float> warped(sampling ? vocab : 0);
   struct Emitted {  // a token chosen this step, to report to the callback
     int64_t input_sentence;
     int32_t token;
@@ -66,6 +70,7 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
     bool operator<(const Emitted& other) const { return input_sentence < other.input_sentence; }
   };
   std::vector<Emitted> emitted;
+  emitted.reserve(rows.size());
 
   for (int64_t step = 0; step < max_steps && !active.empty(); ++step) {
     if (hooks.between_steps && *hooks.between_steps) (*hooks.between_steps)();

@@ -52,7 +52,8 @@ TopK::TopK(int64_t k) : k_(k) {}
 
 void TopK::apply(float* scores, int64_t vocab, int64_t) const {
   if (k_ <= 0 || k_ >= vocab) return;
-  std::vector<float> sorted(scores, scores + vocab);
+  thread_local std::vector<float> sorted;  // per thread: the processor is shared and const
+  sorted.assign(scores, scores + vocab);
   std::nth_element(sorted.begin(), sorted.begin() + (k_ - 1), sorted.end(), std::greater<float>());
   const float threshold = sorted[k_ - 1];
   for (int64_t i = 0; i < vocab; ++i)
@@ -63,10 +64,13 @@ TopP::TopP(double p) : p_(p) {}
 
 void TopP::apply(float* scores, int64_t vocab, int64_t) const {
   if (p_ >= 1.0 || vocab == 0) return;
-  std::vector<int64_t> order(vocab);
+  thread_local std::vector<int64_t> order;  // per thread: the processor is shared and const
+  order.resize(static_cast<size_t>(vocab));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [scores](int64_t a, int64_t b) { return scores[a] > scores[b]; });
+  // Best first, ties by id: the order of a stable sort, without its temporary buffer.
+  std::sort(order.begin(), order.end(), [scores](int64_t a, int64_t b) {
+    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+  });
   const float best = scores[order[0]];
   if (best == NEG_INF) return;
   double total = 0.0;

@@ -5,7 +5,9 @@
 // as the convention counts them (after the target prefix for transformers, including it for
 // ctranslate2).
 //
-// Processors are immutable after construction and may be shared by threads.
+// Processors are immutable after construction and may be shared by threads. Those that need
+// working memory (TopK, TopP) keep a buffer per thread, so apply() allocates nothing once the
+// buffer has reached the vocabulary size.
 #pragma once
 
 #include <cstdint>

@@ -23,7 +23,8 @@ double TokenSampler::uniform() { return double(engine_() >> 11) * 0x1.0p-53; }
 
 int64_t TokenSampler::sample(const float* scores, int64_t vocab) {
   const float best = *std::max_element(scores, scores + vocab);
-  std::vector<double> cumulative(vocab);
+  thread_local std::vector<double> cumulative;  // per thread, kept: no allocation per draw
+  cumulative.resize(static_cast<size_t>(vocab));
   double total = 0.0;
   for (int64_t i = 0; i < vocab; ++i) {
     total += std::exp(double(scores[i]) - best);
