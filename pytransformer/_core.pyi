@@ -79,3 +79,6 @@ def generate(model: EncoderDecoderModel, source_ids: _Ids, *, beam_size: int | N
 
 # bind_cpu.cpp
 def cpu_info() -> dict[str, Any]: ...
+
+# bind_heap_allocations.cpp
+def _heap_allocations() -> int: ...

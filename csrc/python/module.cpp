@@ -11,6 +11,7 @@ void bind_format(py::module_& m);    // bind_format.cpp: ModelFile, expected_ten
 void bind_model(py::module_& m);     // bind_model.cpp: Model (encode, logits, attention)
 void bind_decoding(py::module_& m);  // bind_decoding.cpp: generate
 void bind_cpu(py::module_& m);       // bind_cpu.cpp: cpu_info
+void bind_heap_allocations(py::module_& m);  // bind_heap_allocations.cpp: _heap_allocations
 }  // namespace pytransformer::python
 
 PYBIND11_MODULE(_core, m) {
@@ -30,4 +31,5 @@ PYBIND11_MODULE(_core, m) {
   pytransformer::python::bind_model(m);
   pytransformer::python::bind_decoding(m);
   pytransformer::python::bind_cpu(m);
+  pytransformer::python::bind_heap_allocations(m);
 }
