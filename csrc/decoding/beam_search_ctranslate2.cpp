@@ -113,7 +113,9 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
         if (is_eos || last_step) {
           if (k == 0) sentence.top_beam_finished = true;
           Hypothesis hypothesis;
-          hypothesis.tokens = sentence.beams[candidate.beam].tokens;
+          const std::vector<int32_t>& history = sentence.beams[candidate.beam].tokens;
+          hypothesis.tokens.reserve(history.size() + 1);  // one block, EOS or not
+          hypothesis.tokens.assign(history.begin(), history.end());
           if (!is_eos) hypothesis.tokens.push_back(candidate.token);
           hypothesis.score = candidate.score;
           hypothesis.finished = is_eos;

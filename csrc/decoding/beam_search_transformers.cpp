@@ -126,7 +126,9 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
         const bool is_eos = candidate.token == eos;
         if (!is_eos && !at_max_length) continue;
         Hypothesis hypothesis;
-        hypothesis.tokens = sentence.beams[candidate.beam].tokens;
+        const std::vector<int32_t>& history = sentence.beams[candidate.beam].tokens;
+        hypothesis.tokens.reserve(history.size() + 1);  // one block, EOS or not
+        hypothesis.tokens.assign(history.begin(), history.end());
         if (!is_eos) hypothesis.tokens.push_back(candidate.token);
         hypothesis.score = candidate.score / normaliser;
         hypothesis.finished = is_eos;
