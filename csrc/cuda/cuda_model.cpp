@@ -138,6 +138,7 @@ struct CudaDecoderState final : models::DecoderState {
   DeviceBuffer<int32_t> device_ancestry;
   DeviceBuffer<int32_t> tokens, sentence;  // [max_hypotheses]
   DeviceBuffer<int64_t> positions;         // [max_hypotheses]
+  std::vector<int64_t> host_positions;     // [max_hypotheses]: staged for upload
   Workspace workspace;                     // rows: max_hypotheses
   DeviceBuffer<float> logits;              // [max_hypotheses, target_vocab]
   DeviceBuffer<float> probabilities;       // [layers][max_hypotheses, heads, 1, source_length]
@@ -558,6 +559,10 @@ std::unique_ptr<models::DecoderState> CudaModel::start_decoding(
   state.tokens = DeviceBuffer<int32_t>(max_hypotheses);
   state.sentence = DeviceBuffer<int32_t>(max_hypotheses);
   state.positions = DeviceBuffer<int64_t>(max_hypotheses);
+  state.host_positions.resize(static_cast<size_t>(max_hypotheses));
+  // Device blocks are allocated as steps need them (device memory is committed at once), but
+  // the host list of them never grows past this.
+  state.cache_blocks.reserve(static_cast<size_t>((max_steps + kStepsPerBlock - 1) / kStepsPerBlock));
   state.workspace = Workspace(max_hypotheses, d, config.decoder_ffn_dim);
   state.logits = DeviceBuffer<float>(static_cast<size_t>(max_hypotheses * config.target_vocab_size));
   state.probabilities = DeviceBuffer<float>(
@@ -606,13 +611,13 @@ void CudaModel::decode_step(models::DecoderState& decoder_state, const int32_t* 
   state.next_step = t + 1;
   state.previous_count = n;
 
-  const std::vector<int64_t> positions(static_cast<size_t>(n), t);
+  std::fill(state.host_positions.begin(), state.host_positions.begin() + n, t);
   upload(state.step_pointers.data(), state.step_pointers.size(), state.device_step_pointers.get(),
          stream);
   upload(state.ancestry.data(), static_cast<size_t>(n * stride), state.device_ancestry.get(), stream);
   upload(tokens, static_cast<size_t>(n), state.tokens.get(), stream);
   upload(sentence, static_cast<size_t>(n), state.sentence.get(), stream);
-  upload(positions.data(), positions.size(), state.positions.get(), stream);
+  upload(state.host_positions.data(), static_cast<size_t>(n), state.positions.get(), stream);
 
   Workspace& w = state.workspace;
   float* x = w.x.get();
