@@ -146,10 +146,12 @@ EncoderOutput Seq2SeqModel::encode(const std::vector<std::vector<int32_t>>& sour
   impl_->encoder_embeddings.forward(ids.data(), positions.data(), batch * max_length, x);
   x.reshape({batch, max_length, d});
   tensor::dump("encoder.embeddings", x);
-  layers::LayerScratch scratch;
-  for (size_t i = 0; i < impl_->encoder_layers.size(); ++i) {
-    impl_->encoder_layers[i].forward(x, output.lengths.data(), scratch, impl_->pool);
-    tensor::dump("encoder.layer" + std::to_string(i), x);
+  {
+    layers::LayerScratch scratch;  // freed before the output is copied out
+    for (size_t i = 0; i < impl_->encoder_layers.size(); ++i) {
+      impl_->encoder_layers[i].forward(x, output.lengths.data(), scratch, impl_->pool);
+      tensor::dump("encoder.layer" + std::to_string(i), x);
+    }
   }
   if (impl_->encoder_final_norm) impl_->encoder_final_norm->forward(x, nullptr, x);
   for (int64_t b = 0; b < batch; ++b) {
