@@ -7,6 +7,21 @@ namespace {
 
 int64_t part_begin(int64_t count, int parts, int part) { return count * part / parts; }
 
+// Polls done() for up to ThreadPool::kSpin; whether it became true.
+template <class Done>
+bool spin_until(const Done& done) {
+  const auto deadline = std::chrono::steady_clock::now() + ThreadPool::kSpin;
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    if (i % 64 == 63 && std::chrono::steady_clock::now() >= deadline) return false;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
@@ -30,6 +45,7 @@ void ThreadPool::worker_loop(int index) {
     const Task* task;
     int64_t count;
     int parts;
+    spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       start_.wait(lock, [&] { return stopping_ || generation_ != seen; });
@@ -78,6 +94,7 @@ void ThreadPool::parallel_for(int64_t count, int64_t min_per_thread, const Task&
   } catch (...) {
     error = std::current_exception();
   }
+  spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; });
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [&] { return pending_ == 0; });
   if (!error) error = error_;

@@ -6,8 +6,14 @@
 // call runs its whole loop on its own calling thread instead of waiting. An exception thrown
 // by the task is rethrown in the caller. A call allocates nothing (the task is borrowed, not
 // copied into a std::function).
+// Waiting: a worker, after its part, and the caller, waiting for the workers, first poll for
+// up to kSpin (the loops of a decode step come microseconds apart, and waking a sleeping
+// thread costs tens of microseconds), then sleep on a condition variable (so an idle or
+// oversubscribed pool does not burn CPU).
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -46,6 +52,8 @@ class ThreadPool {
   // min_per_thread: smallest range worth a thread (ranges are never split finer).
   void parallel_for(int64_t count, int64_t min_per_thread, const Task& task) const;
 
+  static constexpr std::chrono::microseconds kSpin{50};
+
  private:
   void worker_loop(int index);
 
@@ -55,11 +63,12 @@ class ThreadPool {
   mutable std::mutex mutex_;
   mutable std::condition_variable start_;
   mutable std::condition_variable done_;
-  mutable uint64_t generation_ = 0;
+  // Written under mutex_; atomic so that the polling before sleeping may read them.
+  mutable std::atomic<uint64_t> generation_{0};
   mutable const Task* task_ = nullptr;
   mutable int64_t count_ = 0;
   mutable int parts_ = 0;
-  mutable int pending_ = 0;
+  mutable std::atomic<int> pending_{0};
   mutable std::exception_ptr error_;
   bool stopping_ = false;
 };
