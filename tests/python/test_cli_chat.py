@@ -106,17 +106,21 @@ def final_text(output: str) -> str:
 
 
 def test_translation_streams_token_by_token(chats, tmp_path: Path, endless: Path) -> None:
-    expected = pytransformer.Translator(endless).translate(["▁w3 ▁w4"], max_length=300)[0]
-    chat = start(chats, tmp_path, "-m", str(endless), "--max-length", "300")
+    # Long enough to span several of the display's refresh periods (1/30 s) however fast the
+    # core decodes (300 tokens of this model took 30 ms: one intermediate frame; 2000 take
+    # ~0.3 s), short enough for the text to fit the 50 x 250 terminal (~40 lines).
+    length = 2000
+    expected = pytransformer.Translator(endless).translate(["▁w3 ▁w4"], max_length=length)[0]
+    chat = start(chats, tmp_path, "-m", str(endless), "--max-length", str(length))
     output = chat.enter("▁w3 ▁w4")
     assert final_text(output) == expected.text
     # Intermediate frames: growing token counts, each text a prefix of the final one.
     streamed = [(text, count) for text, count, final in frames(output) if not final]
     counts = [count for _, count in streamed]
-    assert counts == sorted(counts) and len({count for count in counts if count < 300}) >= 2
+    assert counts == sorted(counts) and len({count for count in counts if count < length}) >= 2
     for text, _ in streamed:
         assert expected.text.startswith(text)
-    assert re.search(r"^300 tokens · .* tokens/s$", output, re.MULTILINE)
+    assert re.search(rf"^{length} tokens · .* tokens/s$", output, re.MULTILINE)
     chat.quit_with_ctrl_d()
 
 
