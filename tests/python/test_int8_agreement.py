@@ -9,31 +9,20 @@ same ids with one thread; nothing is hard-coded but the threshold.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
 from pytransformer import _core, default_model_path
 from pytransformer.format import read_model, write_model
 from pytransformer.tokenizer import Tokenizer
 
-from conftest import REPO, SHARED
+from conftest import SHARED, import_training
 
 TATOEBA = SHARED / "data" / "tatoeba-cmn" / "cmn.txt"
 MIN_AGREEMENT = 0.95
 
 
 def _training_data():
-    # Imported by path, as in test_training_data.py: the repository root on sys.path would
-    # shadow the installed pytransformer package.
-    if "training" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "training", REPO / "training" / "__init__.py",
-            submodule_search_locations=[str(REPO / "training")])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["training"] = module
-        spec.loader.exec_module(module)
+    import_training()
     from training import data
 
     return data

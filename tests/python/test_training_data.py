@@ -8,32 +8,20 @@ Skipped without the [train] extra (torch, sentencepiece).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import import_training
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("sentencepiece")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
 def _import_training():
-    # Imported by path: putting the repository root on sys.path would shadow the installed
-    # pytransformer package (and its compiled extension) for the other tests.
-    if "training" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "training", REPO_ROOT / "training" / "__init__.py",
-            submodule_search_locations=[str(REPO_ROOT / "training")])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["training"] = module
-        spec.loader.exec_module(module)
+    import_training()
     from training import data, model, train
 
     return data, model, train
