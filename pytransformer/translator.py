@@ -1,8 +1,8 @@
 """The public translation API: Translator, Translation, Hypothesis, TranslationStream and
 Attention.
 
-A Translator loads one model file (memory-mapped weights, or uploaded to a CUDA GPU with
-device="cuda"), turns text into ids with the tokenizer the file embeds, runs the C++ core's
+A Translator loads one model file (memory-mapped, its weight matrices repacked for the CPU
+kernels, or uploaded to a CUDA GPU with device="cuda"), turns text into ids with the tokenizer the file embeds, runs the C++ core's
 search (the GIL is released while it computes) and turns ids back into text. Options left at
 None take the defaults recorded in the file (generation.*: for a converted Hugging Face or
 CTranslate2 model, that reference's defaults).
