@@ -143,6 +143,10 @@ struct Avx512Vnni : Avx512 {
   static constexpr int kInt8TileRows = 4;
   static void int8_tile(const uint8_t* rows, int64_t stride, const int8_t* panel, int64_t groups,
                         I* acc) {
+    if (groups <= 0) {  // the loop below runs at least once
+      for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_si512();
+      return;
+    }
     const uint8_t* row2 = rows + 2 * stride;
     asm volatile(
         "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
