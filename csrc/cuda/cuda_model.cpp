@@ -21,6 +21,7 @@
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/ref/embedding.h"
+#include "models/ancestry.h"
 #include "models/argument_checks.h"
 #include "pytransformer/error.h"
 #include "tensor/weight_matrix.h"
@@ -596,11 +597,7 @@ void CudaModel::decode_step(models::DecoderState& decoder_state, const int32_t* 
   }
   // Ancestry: hypothesis h inherits its parent's rows and owns row h of this step's chunk.
   const int64_t stride = state.max_steps;
-  for (int64_t h = 0; h < n; ++h) {
-    int32_t* row = state.next_ancestry.data() + h * stride;
-    if (t > 0) std::memcpy(row, state.ancestry.data() + parent[h] * stride, sizeof(int32_t) * t);
-    row[t] = static_cast<int32_t>(h);
-  }
+  extend_ancestry(state.ancestry, parent, n, t, stride, state.next_ancestry);
   // Only now (all arguments valid, the cache block allocated) does the state change.
   state.ancestry.swap(state.next_ancestry);
   for (size_t l = 0; l < layers; ++l) {

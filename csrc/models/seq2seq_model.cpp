@@ -15,6 +15,7 @@
 #include "layers/layer_norm.h"
 #include "layers/linear.h"
 #include "layers/scratch.h"
+#include "models/ancestry.h"
 #include "models/argument_checks.h"
 #include "pytransformer/error.h"
 #include "tensor/dump.h"
@@ -221,11 +222,7 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
 
   // Ancestry: hypothesis h inherits its parent's rows and owns row h of this step's chunk.
   const int64_t stride = state.max_steps;
-  for (int64_t h = 0; h < n; ++h) {
-    int32_t* row = state.next_ancestry.data() + h * stride;
-    if (t > 0) std::memcpy(row, state.ancestry.data() + parent[h] * stride, sizeof(int32_t) * t);
-    row[t] = static_cast<int32_t>(h);
-  }
+  extend_ancestry(state.ancestry, parent, n, t, stride, state.next_ancestry);
   // Only now (all arguments valid) does the state change.
   state.ancestry.swap(state.next_ancestry);
   state.step = t + 1;
