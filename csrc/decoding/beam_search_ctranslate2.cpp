@@ -58,27 +58,18 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
   StepRunner runner(model, encoded, max_rows, options.max_length);
   const int64_t vocab = runner.vocab();
 
-  // Row buffers of the current and the next step, swapped after each step.
-  std::vector<int32_t> tokens, row_sentence, row_parent, next_tokens, next_sentence, next_parent;
-  for (auto* buffer : {&tokens, &row_sentence, &row_parent, &next_tokens, &next_sentence,
-                       &next_parent})
-    buffer->reserve(max_rows);
-  tokens.assign(n_sentences, static_cast<int32_t>(config.decoder_start_id));
-  for (int64_t i = 0; i < n_sentences; ++i) row_sentence.push_back(static_cast<int32_t>(i));
+  BeamRows step_rows(n_sentences, max_rows, static_cast<int32_t>(config.decoder_start_id));
   std::vector<float> beam_scores;
   beam_scores.reserve(beam_size);
   CandidateSelector selector;
 
-  for (int64_t step = 0; step < options.max_length && !row_sentence.empty(); ++step) {
+  for (int64_t step = 0; step < options.max_length && !step_rows.sentence.empty(); ++step) {
     if (hooks.between_steps && *hooks.between_steps) (*hooks.between_steps)();
-    float* logits = runner.step(tokens, row_sentence, row_parent);
+    float* logits = runner.step(step_rows.tokens, step_rows.sentence, step_rows.parent);
     const bool last_step = step + 1 == options.max_length;
 
-    next_tokens.clear();
-    next_sentence.clear();
-    next_parent.clear();
-    for (size_t first_row = 0; first_row < row_sentence.size();) {
-      const int32_t s = row_sentence[first_row];
+    for (size_t first_row = 0; first_row < step_rows.sentence.size();) {
+      const int32_t s = step_rows.sentence[first_row];
       Sentence& sentence = sentences[s];
       const auto& prefix = batch.prefix[s];
       const int64_t prefix_length = static_cast<int64_t>(prefix.size());
@@ -135,9 +126,7 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
         next_beam.tokens.assign(history.begin(), history.end());
         next_beam.tokens.push_back(continued.token);
         next_beam.score = continued.score;
-        next_parent.push_back(static_cast<int32_t>(first_row + continued.beam));
-        next_tokens.push_back(continued.token);
-        next_sentence.push_back(s);
+        step_rows.add_next(continued.token, s, static_cast<int32_t>(first_row + continued.beam));
       }
 
       const int64_t registered = static_cast<int64_t>(sentence.hypotheses.size());
@@ -149,18 +138,14 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
       else
         finished = registered >= beam_size;
       if (finished) {
-        next_tokens.resize(next_tokens.size() - next_count);
-        next_sentence.resize(next_tokens.size());
-        next_parent.resize(next_tokens.size());
+        step_rows.drop_next(next_count);
         next_count = 0;
       }
       sentence.beams.swap(sentence.next_beams);
       sentence.beam_count = next_count;
       first_row += beams;
     }
-    tokens.swap(next_tokens);
-    row_sentence.swap(next_sentence);
-    row_parent.swap(next_parent);
+    step_rows.advance();
   }
 
   std::vector<SentenceResult> results(n_sentences);

@@ -70,27 +70,17 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
   StepRunner runner(model, encoded, max_rows, max_steps);
   const int64_t vocab = runner.vocab();
 
-  // The rows of the current step: sentence and beam of each, and its input token; and those of
-  // the next step, swapped with them after each step.
-  std::vector<int32_t> tokens, row_sentence, row_parent, next_tokens, next_sentence, next_parent;
-  for (auto* buffer : {&tokens, &row_sentence, &row_parent, &next_tokens, &next_sentence,
-                       &next_parent})
-    buffer->reserve(max_rows);
-  tokens.assign(n_sentences, static_cast<int32_t>(config.decoder_start_id));
-  for (int64_t i = 0; i < n_sentences; ++i) row_sentence.push_back(static_cast<int32_t>(i));
+  BeamRows step_rows(n_sentences, max_rows, static_cast<int32_t>(config.decoder_start_id));
   std::vector<float> beam_scores;
   beam_scores.reserve(beam_size);
   CandidateSelector selector;
 
-  for (int64_t step = 0; step < max_steps && !row_sentence.empty(); ++step) {
+  for (int64_t step = 0; step < max_steps && !step_rows.sentence.empty(); ++step) {
     if (hooks.between_steps && *hooks.between_steps) (*hooks.between_steps)();
-    float* logits = runner.step(tokens, row_sentence, row_parent);
+    float* logits = runner.step(step_rows.tokens, step_rows.sentence, step_rows.parent);
 
-    next_tokens.clear();
-    next_sentence.clear();
-    next_parent.clear();
-    for (size_t first_row = 0; first_row < row_sentence.size();) {
-      const int32_t s = row_sentence[first_row];
+    for (size_t first_row = 0; first_row < step_rows.sentence.size();) {
+      const int32_t s = step_rows.sentence[first_row];
       Sentence& sentence = sentences[s];
       const auto& prefix = batch.prefix[s];
       const int64_t prefix_length = static_cast<int64_t>(prefix.size());
@@ -99,9 +89,7 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
 
       if (step < prefix_length) {  // forced prefix token, not scored
         sentence.beams[0].tokens.push_back(prefix[step]);
-        next_tokens.push_back(prefix[step]);
-        next_sentence.push_back(s);
-        next_parent.push_back(static_cast<int32_t>(first_row));
+        step_rows.add_next(prefix[step], s, static_cast<int32_t>(first_row));
         first_row += beams;
         continue;
       }
@@ -161,18 +149,15 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
         next_count = 0;
       } else {
         for (int64_t b = 0; b < next_count; ++b) {
-          next_tokens.push_back(sentence.next_beams[b].tokens.back());
-          next_sentence.push_back(s);
-          next_parent.push_back(sentence.next_beam_parent[b]);
+          step_rows.add_next(sentence.next_beams[b].tokens.back(), s,
+                             sentence.next_beam_parent[b]);
         }
       }
       sentence.beams.swap(sentence.next_beams);
       sentence.beam_count = next_count;
       first_row += beams;
     }
-    tokens.swap(next_tokens);
-    row_sentence.swap(next_sentence);
-    row_parent.swap(next_parent);
+    step_rows.advance();
   }
 
   std::vector<SentenceResult> results(n_sentences);

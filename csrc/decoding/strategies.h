@@ -57,6 +57,20 @@ LogitsProcessorList model_processors(const SearchOptions& options,
                                      const format::ModelConfig& config);
 LogitsProcessorList sampling_warpers(const SearchOptions& options);
 
+// The rows of a beam-search step (input token, sentence and parent row of each, as
+// StepRunner::step takes them) and the rows of the next step being built: add_next() appends
+// one, drop_next(count) removes the last `count`, advance() makes them current. Reserved once
+// for max_rows; the first step has one row per sentence, starting from start_token.
+struct BeamRows {
+  BeamRows(int64_t n_sentences, int64_t max_rows, int32_t start_token);
+  void add_next(int32_t token, int32_t row_sentence, int32_t row_parent);
+  void drop_next(int64_t count);
+  void advance();
+
+  std::vector<int32_t> tokens, sentence, parent;
+  std::vector<int32_t> next_tokens, next_sentence, next_parent;
+};
+
 // One decoding loop over the model: owns the cache and the logits of the current step.
 class StepRunner {
  public:

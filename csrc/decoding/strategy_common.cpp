@@ -44,4 +44,34 @@ LogitsProcessorList sampling_warpers(const SearchOptions& options) {
   return warpers;
 }
 
+BeamRows::BeamRows(int64_t n_sentences, int64_t max_rows, int32_t start_token) {
+  for (auto* rows : {&tokens, &sentence, &parent, &next_tokens, &next_sentence, &next_parent}) {
+    rows->reserve(static_cast<size_t>(max_rows));
+  }
+  tokens.assign(static_cast<size_t>(n_sentences), start_token);
+  for (int64_t i = 0; i < n_sentences; ++i) sentence.push_back(static_cast<int32_t>(i));
+}
+
+void BeamRows::add_next(int32_t token, int32_t row_sentence, int32_t row_parent) {
+  next_tokens.push_back(token);
+  next_sentence.push_back(row_sentence);
+  next_parent.push_back(row_parent);
+}
+
+void BeamRows::drop_next(int64_t count) {
+  const size_t kept = next_tokens.size() - static_cast<size_t>(count);
+  next_tokens.resize(kept);
+  next_sentence.resize(kept);
+  next_parent.resize(kept);
+}
+
+void BeamRows::advance() {
+  tokens.swap(next_tokens);
+  sentence.swap(next_sentence);
+  parent.swap(next_parent);
+  next_tokens.clear();
+  next_sentence.clear();
+  next_parent.clear();
+}
+
 }  // namespace pytransformer::decoding
