@@ -132,18 +132,23 @@ def test_bad_arguments_raise_the_cpu_models_value_errors(models) -> None:
         assert session.step_count == 1  # a refused step leaves the state as it was
 
 
-@pytest.mark.parametrize("quantize", ["f16", "bf16", "int8", "int8_all"])
-def test_stored_dtypes_match_the_cpu(tmp_path: Path, quantize: str) -> None:
-    """f16/bf16 weights are converted exactly; int8 weights multiply activations quantised per
-    row on both devices (kernels/ref/linear_int8.h), in exact int32 sums."""
-    path = write_model(tmp_path, "marian_post_norm", quantize)
-    cpu, gpu = _core.Model(path, threads=1), cuda.Model(path)
+def assert_logits_and_beam_outputs_match(gpu, cpu) -> None:
+    """Teacher-forced logits within LOGIT_TOLERANCE and beam-4 hypotheses token-identical."""
     for ours, theirs in zip(gpu.teacher_forced_logits(SOURCES, TARGETS),
                             cpu.teacher_forced_logits(SOURCES, TARGETS)):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=LOGIT_TOLERANCE)
     for ours, theirs in zip(_core.generate(gpu, SOURCES, beam_size=4),
                             _core.generate(cpu, SOURCES, beam_size=4)):
         assert [h[0] for h in ours] == [h[0] for h in theirs]
+
+
+@pytest.mark.parametrize("quantize", ["f16", "bf16", "int8", "int8_all"])
+def test_stored_dtypes_match_the_cpu(tmp_path: Path, quantize: str) -> None:
+    """f16/bf16 weights are converted exactly; int8 weights multiply activations quantised per
+    row on both devices (kernels/ref/linear_int8.h), in exact int32 sums."""
+    path = write_model(tmp_path, "marian_post_norm", quantize)
+    cpu, gpu = _core.Model(path, threads=1), cuda.Model(path)
+    assert_logits_and_beam_outputs_match(gpu, cpu)
 
 
 @pytest.mark.skipif(cuda is None or not cuda.cublas_available, reason="built without cuBLAS")
@@ -151,12 +156,7 @@ def test_cublas_gemm_gives_the_same_translations(tmp_path: Path) -> None:
     path = write_model(tmp_path, "wide_heads")
     cpu, gpu = _core.Model(path, threads=1), cuda.Model(path, gemm="cublas")
     assert gpu.gemm == "cublas"
-    for ours, theirs in zip(gpu.teacher_forced_logits(SOURCES, TARGETS),
-                            cpu.teacher_forced_logits(SOURCES, TARGETS)):
-        np.testing.assert_allclose(ours, theirs, rtol=0, atol=LOGIT_TOLERANCE)
-    for ours, theirs in zip(_core.generate(gpu, SOURCES, beam_size=4),
-                            _core.generate(cpu, SOURCES, beam_size=4)):
-        assert [h[0] for h in ours] == [h[0] for h in theirs]
+    assert_logits_and_beam_outputs_match(gpu, cpu)
 
 
 def test_models_on_other_devices_are_refused_clearly(tmp_path: Path) -> None:
