@@ -597,7 +597,7 @@ void CudaModel::decode_step(models::DecoderState& decoder_state, const int32_t* 
   }
   // Ancestry: hypothesis h inherits its parent's rows and owns row h of this step's chunk.
   const int64_t stride = state.max_steps;
-  extend_ancestry(state.ancestry, parent, n, t, stride, state.next_ancestry);
+  models::extend_ancestry(state.ancestry, parent, n, t, stride, state.next_ancestry);
   // Only now (all arguments valid, the cache block allocated) does the state change.
   state.ancestry.swap(state.next_ancestry);
   for (size_t l = 0; l < layers; ++l) {
