@@ -99,6 +99,10 @@ namespace {
 
 std::shared_ptr<const format::ModelFile> checked_file(std::shared_ptr<const format::ModelFile> file) {
   if (!file) invalid("Seq2SeqModel: no model file");
+  if (file->tensor_data() != format::TensorData::LOAD) {
+    invalid("Seq2SeqModel: " + file->path() +
+            " was opened without its tensors (not TensorData::LOAD)");
+  }
   if (file->config().d_model % 2 != 0) {
     throw FormatError(file->path() + ": model.d_model must be even (sinusoidal positions)");
   }

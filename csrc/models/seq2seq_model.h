@@ -31,8 +31,10 @@ namespace pytransformer::models {
 
 class Seq2SeqModel final : public EncoderDecoderModel {
  public:
-  // Builds every layer from the file's weights (names from format/tensor_names.h). The model
-  // keeps `file` alive: weights are used in place from the mapping. threads: 0 = the
+  // Builds every layer from the file's weights (names from format/tensor_names.h); `file` must
+  // have been opened with TensorData::LOAD. The model keeps `file` alive: the weights that are
+  // not repacked (embeddings, vectors, int8 scales) are used in place from the memory it read
+  // them into, which holds no reference to the file itself. threads: 0 = the
   // physical cores (kernels::cpu::cpu_features()). Selects the CPU kernels first, so an
   // unusable PYTRANSFORMER_ISA throws InvalidArgument here rather than at the first call.
   explicit Seq2SeqModel(std::shared_ptr<const format::ModelFile> file, int threads = 0);

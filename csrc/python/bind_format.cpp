@@ -1,4 +1,4 @@
-// _core.ModelFile (a validated, memory-mapped model file), _core.expected_tensors and
+// _core.ModelFile (a validated model file, tensors read on demand), _core.expected_tensors and
 // _core.known_metadata_types: what pytransformer.format needs to read and write files.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "format/crc32.h"
 #include "format/model_file.h"
 #include "format/tensor_names.h"
 #include "pytransformer/error.h"
@@ -144,22 +145,30 @@ py::tuple shape_tuple(const std::vector<int64_t>& shape) {
   return tuple;
 }
 
-py::array raw_copy(const TensorView& view, const char* numpy_dtype) {
+// The tensor's stored bytes, read from the file (the GIL released meanwhile).
+void read_bytes(const ModelFile& file, const TensorView& view, void* out, bool verify) {
+  py::gil_scoped_release release;
+  file.read_tensor(view, out, verify);
+}
+
+py::array raw_copy(const ModelFile& file, const TensorView& view, const char* numpy_dtype,
+                   bool verify) {
   py::array array(py::dtype(numpy_dtype), shape_of(view));
-  std::memcpy(array.mutable_data(), view.data, view.size_bytes);
+  read_bytes(file, view, array.mutable_data(), verify);
   return array;
 }
 
 // A float32 copy of the tensor's real values (f16/bf16 widened, int8 times its row scale).
-py::array dequantized_copy(const ModelFile& file, const TensorView& view) {
+py::array dequantized_copy(const ModelFile& file, const TensorView& view, bool verify) {
   switch (view.dtype) {
-    case DType::F32: return raw_copy(view, "float32");
-    case DType::F16: return raw_copy(view, "float16").attr("astype")("float32");
+    case DType::F32: return raw_copy(file, view, "float32", verify);
+    case DType::F16: return raw_copy(file, view, "float16", verify).attr("astype")("float32");
     case DType::BF16: {
+      std::vector<uint16_t> source(static_cast<size_t>(view.numel()));
+      read_bytes(file, view, source.data(), verify);
       py::array_t<float> array(shape_of(view));
-      const auto* source = static_cast<const uint16_t*>(view.data);
       float* target = array.mutable_data();
-      for (int64_t i = 0, n = view.numel(); i < n; ++i) {
+      for (size_t i = 0; i < source.size(); ++i) {
         const uint32_t bits = uint32_t(source[i]) << 16;
         std::memcpy(&target[i], &bits, sizeof(float));
       }
@@ -167,9 +176,11 @@ py::array dequantized_copy(const ModelFile& file, const TensorView& view) {
     }
     case DType::I8: {
       const TensorView& scale = file.tensor(format::scale_name(view.name));
+      std::vector<int8_t> source(static_cast<size_t>(view.numel()));
+      std::vector<float> scales(static_cast<size_t>(scale.numel()));
+      read_bytes(file, view, source.data(), verify);
+      read_bytes(file, scale, scales.data(), verify);
       py::array_t<float> array(shape_of(view));
-      const auto* source = static_cast<const int8_t*>(view.data);
-      const auto* scales = static_cast<const float*>(scale.data);
       float* target = array.mutable_data();
       const int64_t rows = view.shape[0];
       const int64_t row_size = view.numel() / rows;
@@ -198,13 +209,15 @@ const char* numpy_dtype(DType dtype) {
 
 void bind_format(py::module_& m) {
   py::class_<ModelFile, std::shared_ptr<ModelFile>>(
-      m, "ModelFile", "A validated, memory-mapped pytransformer model file (docs/format.md).")
+      m, "ModelFile",
+      "A validated pytransformer model file (docs/format.md): its metadata and tensor "
+      "directory, tensors read from the file when asked.")
       .def(py::init([](const py::object& path) {
              const std::string name = py::module_::import("os").attr("fspath")(path).cast<std::string>();
              std::shared_ptr<const ModelFile> file;
              {
                py::gil_scoped_release release;
-               file = ModelFile::open(name);
+               file = ModelFile::open(name, format::TensorData::ON_DEMAND);
              }
              return std::const_pointer_cast<ModelFile>(file);
            }),
@@ -232,18 +245,49 @@ void bind_format(py::module_& m) {
           py::arg("name"), "Offset of the tensor's bytes in the data section (tied tensors share it).")
       .def(
           "tensor",
-          [](const ModelFile& file, const std::string& name, bool dequantize) {
+          [](const ModelFile& file, const std::string& name, bool dequantize, bool verify) {
             const TensorView& view = file.tensor(name);
-            return dequantize ? dequantized_copy(file, view) : raw_copy(view, numpy_dtype(view.dtype));
+            return dequantize ? dequantized_copy(file, view, verify)
+                              : raw_copy(file, view, numpy_dtype(view.dtype), verify);
           },
-          py::arg("name"), py::arg("dequantize") = true,
-          "A copy of the tensor: float32 values if dequantize, else the stored dtype "
-          "(float32, float16, uint16 bit patterns for bf16, int8).")
+          py::arg("name"), py::arg("dequantize") = true, py::arg("verify") = false,
+          "A copy of the tensor, read from the file: float32 values if dequantize, else the "
+          "stored dtype (float32, float16, uint16 bit patterns for bf16, int8). verify: check "
+          "the bytes read (and an int8 matrix's scales) against the file's checksums; raises "
+          "ModelFormatError if they differ or the file is now shorter.")
+      .def_property_readonly(
+          "has_checksums",
+          [](const ModelFile& file) {
+            return !file.tensors().empty() && file.tensors().front().crc32.has_value();
+          },
+          "Whether the file stores a checksum of every tensor (checksum.crc32).")
+      .def(
+          "verify",
+          [](const ModelFile& file) {
+            py::gil_scoped_release release;
+            return file.verify();
+          },
+          "Reads every tensor and checks it against its checksum; raises ModelFormatError "
+          "naming the first that does not match. Returns the number of tensors checked (0 "
+          "for a file written without checksums).")
       .def("__repr__", [](const ModelFile& file) {
         return "<ModelFile '" + file.path() + "' version " +
                std::to_string(file.format_version()) + ", " +
                std::to_string(file.tensors().size()) + " tensors>";
       });
+
+  m.def(
+      "_crc32",
+      [](const py::bytes& data, uint32_t crc, bool tables) {
+        char* bytes = nullptr;
+        Py_ssize_t size = 0;
+        PyBytes_AsStringAndSize(data.ptr(), &bytes, &size);
+        const auto n = static_cast<size_t>(size);
+        return tables ? format::crc32_tables(bytes, n, crc) : format::crc32(bytes, n, crc);
+      },
+      py::arg("data"), py::arg("crc") = 0, py::arg("tables") = false,
+      "CRC-32 of the bytes as the reader computes it (zlib.crc32's values, continuing from "
+      "crc); tables: the portable implementation instead of PCLMULQDQ. For tests.");
 
   m.def(
       "expected_tensors",

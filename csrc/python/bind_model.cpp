@@ -293,7 +293,9 @@ void bind_model(py::module_& m) {
           "Encodes the sources and starts a step-by-step decoding loop over them.");
 
   py::class_<Seq2SeqModel, EncoderDecoderModel, std::shared_ptr<Seq2SeqModel>>(
-      m, "Model", "The CPU model, loaded from a model file (weights memory-mapped).")
+      m, "Model",
+      "The CPU model, loaded from a model file (read into memory: changing the file "
+      "afterwards does not affect it).")
       .def(py::init([](const std::string& path, int threads) {
              if (threads < 0) throw InvalidArgument("threads must be >= 0 (0: default)");
              py::gil_scoped_release release;
