@@ -8,6 +8,9 @@ HEADER_SIZE = 64
 ALIGNMENT = 64  # data offset and every tensor offset are multiples of this
 MAX_NAME_LENGTH = 256  # metadata keys and tensor names: 1..256 bytes
 MAX_RANK = 4
+# int64 array: the CRC-32 (zlib.crc32) of each tensor entry's bytes, in directory order. Written
+# by write_model, checked by the reader, never part of ModelFile.metadata.
+CHECKSUM_KEY = "checksum.crc32"
 
 
 class ValueType(IntEnum):

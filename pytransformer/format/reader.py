@@ -16,7 +16,8 @@ def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
     Tensors are float32 copies (f16/bf16 widened, int8 multiplied by its row scales); the
     ``.scale`` tensors of int8 matrices are folded in and not returned, so the result can be
     passed back to write_model(). Tensors that share bytes in the file (tied weights) are
-    returned as the same array object, so write_model() ties them again.
+    returned as the same array object, so write_model() ties them again. Every tensor read is
+    checked against the file's checksums (when it has them).
     Raises ModelFormatError for any problem with the file.
     """
     model_file = _core.ModelFile(path)
@@ -31,6 +32,6 @@ def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
         dtype, shape = model_file.tensor_info(name)
         location = (model_file.tensor_offset(name), dtype, shape)
         if location not in by_location:
-            by_location[location] = model_file.tensor(name)
+            by_location[location] = model_file.tensor(name, verify=True)
         tensors[name] = by_location[location]
     return model_file.metadata, tensors

@@ -3,7 +3,9 @@
 The file is validated against the C++ reader's own rules before a byte is written (metadata via
 ``_core.expected_tensors``, which parses the config exactly as the reader does; tensor names and
 shapes against the list it returns), then streamed tensor by tensor into a temporary file in the
-destination directory that replaces the destination atomically once complete.
+destination directory that replaces the destination atomically once complete. The CRC-32 of
+every tensor's bytes (``checksum.crc32``) is computed as they are written and filled into the
+metadata, written with zeros in their place first, before the file is renamed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import re
 import struct
 import tempfile
+import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Mapping
 
@@ -22,6 +25,7 @@ from pytransformer import _core
 from pytransformer.format import quantize as quantization
 from pytransformer.format.constants import (
     ALIGNMENT,
+    CHECKSUM_KEY,
     DTYPE_SIZES,
     FORMAT_VERSION,
     MAGIC,
@@ -58,15 +62,22 @@ def write_model(
     float32.
 
     Raises ModelFormatError (a ValueError) for metadata the reader would reject, ValueError or
-    TypeError for bad tensors or values.
+    TypeError for bad tensors or values. The checksums (``checksum.crc32``) are the writer's to
+    write: metadata must not hold that key.
     """
     if quantize not in QUANTIZE_DTYPES:
         raise ValueError("quantize must be one of None, 'f16', 'bf16', 'int8', 'int8_all', not "
                          f"{quantize!r}")
+    if CHECKSUM_KEY in metadata:
+        raise ValueError(f"metadata '{CHECKSUM_KEY}' is written by write_model itself (the "
+                         "checksums of the tensors it writes)")
     normalized = normalize_metadata(metadata)
-    encoded_metadata = [_encode_entry(key, value) for key, value in normalized.items()]
     expected = _core.expected_tensors(normalized)
     entries, blobs = _plan_tensors(expected, tensors, quantize)
+    # Placeholder checksums, last in the metadata: filled in once the data is written.
+    encoded_metadata = [_encode_entry(key, value) for key, value in normalized.items()]
+    encoded_metadata.append(_encode_entry(CHECKSUM_KEY, [0] * len(entries)))
+    checksums_offset = 64 + sum(len(e) for e in encoded_metadata) - 8 * len(entries)
 
     directory = b"".join(_encode_tensor_entry(entry) for entry in entries)
     header_end = 64 + sum(len(e) for e in encoded_metadata) + len(directory)
@@ -90,6 +101,8 @@ def write_model(
             out.write(directory)
             out.write(bytes(data_offset - header_end))
             _write_blobs(out, blobs)
+            out.seek(checksums_offset)
+            out.write(struct.pack(f"<{len(entries)}q", *(entry.blob.crc32 for entry in entries)))
             out.flush()
             os.fsync(out.fileno())
         umask = os.umask(0)
@@ -233,6 +246,7 @@ class _Blob:
     is_scale: bool
     offset: int = 0
     size: int = 0
+    crc32: int = 0  # of the bytes written, once written
 
 
 @dataclass
@@ -345,7 +359,9 @@ def _write_blobs(out: BinaryIO, blobs: list[_Blob]) -> None:
             data = _convert(blob)
             if blob.dtype == DType.INT8:
                 data, pending_scale = data
-        out.write(np.ascontiguousarray(data).data)
+        view = np.ascontiguousarray(data).data
+        out.write(view)
+        blob.crc32 = zlib.crc32(view)
         position = blob.offset + blob.size
 
 

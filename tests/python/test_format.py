@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -317,6 +318,45 @@ def test_write_replaces_atomically_and_keeps_old_file_on_failure(model_path):
     umask = os.umask(0)
     os.umask(umask)
     assert model_path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0o600
+
+
+@pytest.mark.parametrize("quantize", [None, "int8"])
+def test_writer_stores_the_crc32_of_every_tensor(model_path, quantize):
+    """`checksum.crc32`: zlib.crc32 of each entry's stored bytes, in directory order (tied
+    entries repeat it); the reader takes it out of the metadata."""
+    metadata = write_random_model(model_path, seed=4, quantize=quantize)
+    data = model_path.read_bytes()
+    layout = file_layout(data)
+    entry = layout.key("checksum.crc32")
+    assert layout.metadata[-1] is entry and data[entry.type_offset] == ValueType.INT64_ARRAY
+    count = struct.unpack_from("<Q", data, entry.value_offset)[0]
+    stored = struct.unpack_from(f"<{count}q", data, entry.value_offset + 8)
+    assert count == len(layout.tensors)
+    for tensor, crc in zip(layout.tensors, stored):
+        start = layout.data_offset + tensor.data_offset
+        assert crc == zlib.crc32(data[start:start + tensor.size]), tensor.name
+    model_file = _core.ModelFile(model_path)
+    assert model_file.has_checksums and model_file.verify() == count
+    assert set(model_file.metadata) == set(metadata)
+
+
+def test_reader_crc32_matches_zlib():
+    """Both implementations (PCLMULQDQ folding, tables) on every length around the 16- and
+    64-byte blocks, at unaligned starts, continuing from a previous CRC."""
+    data = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    for length in [*range(0, 200), 1000, 4096, 4097, 4999]:
+        for start in (0, 1, 7):
+            chunk = data[start:start + length]
+            for tables in (False, True):
+                assert _core._crc32(chunk, 0, tables) == zlib.crc32(chunk), (length, start)
+                assert _core._crc32(chunk, 12345, tables) == zlib.crc32(chunk, 12345)
+
+
+def test_writer_refuses_to_be_given_checksums(model_path):
+    metadata = tiny_metadata(extra={"checksum.crc32": [0]})
+    with pytest.raises(ValueError, match="'checksum.crc32' is written by write_model itself"):
+        write_model(model_path, metadata, random_tensors(tiny_metadata()))
+    assert not model_path.exists()
 
 
 def test_accepts_path_objects_and_strings(model_path):

@@ -315,6 +315,67 @@ def test_unknown_tensor_request_names_the_file(tmp_path, valid):
             call("x")
 
 
+def with_checksums(data: bytes, layout: FileLayout, value: object) -> bytes:
+    """The file with its `checksum.crc32` entry encoded anew with `value` (the data section
+    moved to the new aligned data offset; tensor offsets are relative to it, unchanged)."""
+    from pytransformer.format.writer import _encode_entry
+
+    entry = layout.key("checksum.crc32")
+    region = data[64:entry.start] + _encode_entry("checksum.crc32", value) + \
+        data[entry.end:layout.tensors[-1].end]
+    data_offset = (64 + len(region) + 63) // 64 * 64
+    header = bytearray(data[:64])
+    put_u64(header, 32, data_offset)
+    return bytes(header) + region + bytes(data_offset - 64 - len(region)) + \
+        data[layout.data_offset:]
+
+
+def stored_checksums(data: bytes, layout: FileLayout) -> list[int]:
+    entry = layout.key("checksum.crc32")
+    count = get_u64(bytearray(data), entry.value_offset)
+    return list(struct.unpack_from(f"<{count}q", data, entry.value_offset + 8))
+
+
+def test_checksums_entry_is_validated(tmp_path, valid):
+    data, layout = valid
+    crcs = stored_checksums(data, layout)
+    assert open_error(tmp_path, with_checksums(data, layout, "x")) == (
+        "checksum.crc32: expected int64 array, got string")
+    assert open_error(tmp_path, with_checksums(data, layout, crcs[:-1])) == (
+        f"checksum.crc32: has {len(crcs) - 1} values for {len(crcs)} tensors")
+    for bad in (-1, 2**32):
+        assert open_error(tmp_path, with_checksums(data, layout, [bad] + crcs[1:])) == (
+            f"checksum.crc32: value 0 ({bad}) is not a CRC-32 (0..2^32-1)")
+    tied = [i for i, t in enumerate(layout.tensors) if t.name == "dec.out_proj.weight"][0]
+    assert open_error(tmp_path, with_checksums(
+        data, layout, crcs[:tied] + [crcs[tied] ^ 1] + crcs[tied + 1:])) == (
+        "checksum.crc32: tensors 'dec.embed.weight' and 'dec.out_proj.weight' share their "
+        "bytes but not their checksum")
+    # Unchanged values re-encoded: the helper itself keeps the file valid.
+    path = tmp_path / "same.ptm"
+    path.write_bytes(with_checksums(data, layout, crcs))
+    assert _core.ModelFile(path).verify() == len(crcs)
+
+
+def test_a_wrong_checksum_is_found_by_verify_and_by_loading(tmp_path, valid):
+    data, layout = valid
+    crcs = stored_checksums(data, layout)
+    index = [t.name for t in layout.tensors].index("enc.1.ffn_up.bias")
+    path = tmp_path / "wrong.ptm"
+    path.write_bytes(with_checksums(data, layout, crcs[:index] + [crcs[index] ^ 0xFF]
+                                    + crcs[index + 1:]))
+    model_file = _core.ModelFile(path)  # the directory is fine; tensors are read on demand
+    model_file.tensor("enc.1.ffn_up.bias")
+    message = (f"^{re.escape(str(path))}: tensor 'enc.1.ffn_up.bias' does not match its "
+               r"checksum \(CRC-32 [0-9a-f]{8}, expected [0-9a-f]{8}\): the file is corrupt")
+    with pytest.raises(ModelFormatError, match=message):
+        model_file.tensor("enc.1.ffn_up.bias", verify=True)
+    with pytest.raises(ModelFormatError, match=message):
+        model_file.verify()
+    with pytest.raises(ModelFormatError, match=message):
+        _core.Model(str(path))
+
+
 BAD_METADATA = [
     ({"d_model": 15, "heads": 5}, "model.d_model: must be even"),
     ({"d_model": 2, "heads": 1, "position_frequencies": "tensor2tensor"},
