@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TextIO
 
 from rich.console import Console
 
@@ -23,7 +24,18 @@ def _console(name: str) -> Console:
     return cached[1]
 
 
+def stdout_stream() -> TextIO:
+    """sys.stdout; CliError when it is closed (`cmd >&-` starts Python with sys.stdout None)."""
+    if sys.stdout is None:
+        from pytransformer.cli.errors import CliError  # (errors.py imports this module)
+
+        raise CliError("stdout is closed: there is nowhere to write the output (redirect it, "
+                       "e.g. > out.txt)")
+    return sys.stdout
+
+
 def stdout_console() -> Console:
+    stdout_stream()  # a clear error, not a Console writing to nothing
     return _console("stdout")
 
 
@@ -33,6 +45,7 @@ def stderr_console() -> Console:
 
 def print_json(data: object) -> None:
     """Writes `data` as indented JSON on stdout, untouched by Rich (no wrapping, no colour)."""
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    stream = stdout_stream()
+    json.dump(data, stream, ensure_ascii=False, indent=2)
+    stream.write("\n")
+    stream.flush()

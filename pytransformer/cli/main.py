@@ -2,22 +2,69 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from pytransformer.cli.bench_command import bench_command
 from pytransformer.cli.chat_command import chat
 from pytransformer.cli.convert_command import convert
-from pytransformer.cli.errors import set_debug
+from pytransformer.cli.errors import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED,
+                                     Terminated, print_usage_error, set_debug)
 from pytransformer.cli.explain_command import explain
 from pytransformer.cli.info_commands import info, models
 from pytransformer.cli.translate_command import translate
 
+
+
+def _show_flags_plainly(command: Any, context: Any) -> None:
+    """Boolean flags (`--json`, `--help`) take no value: their help shows no `<bool>` type."""
+    help_option = command.get_help_option(context)
+    for parameter in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(parameter, "is_flag", False):
+            parameter.metavar = ""
+
+
+class CliGroup(TyperGroup):
+    """The command group: usage errors as one line (`error: --beam: must be at least 1 (got
+    0)`, exit status 2) instead of a usage box; flags shown without a value type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        _show_flags_plainly(self, ctx)
+        return super().get_params(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _show_flags_plainly(command, ctx)
+        return command
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            # Not standalone: parser errors come back here instead of being drawn as a box.
+            status = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.Abort:
+            sys.exit(EXIT_FAILURE)
+        except typer.TyperException as error:  # a usage error: bad value, unknown option...
+            if type(error).__name__ != "NoArgsIsHelpError":  # (that one printed the help)
+                print_usage_error(error)
+            sys.exit(error.exit_code)
+        sys.exit(status if isinstance(status, int) else 0)
+
+
 app = typer.Typer(
     name="pytransformer",
+    cls=CliGroup,
     help="Translate text in the terminal with an exact, fast encoder-decoder Transformer.",
     no_args_is_help=True,
     add_completion=False,
@@ -61,14 +108,31 @@ app.command("bench")(bench_command)
 
 
 def _terminate(signum: int, frame: object) -> None:
-    # SIGTERM unwinds like Ctrl-C so `finally` blocks run (no half-written --output file).
-    raise KeyboardInterrupt
+    # SIGTERM unwinds the stack so `finally` blocks run (no half-written --output file).
+    raise Terminated
+
+
+def _fill_closed_standard_descriptors() -> None:
+    """A closed stdin/stdout/stderr (`cmd >&-`) gets /dev/null on its descriptor, so that no
+    file opened later takes descriptor 0, 1 or 2. sys.stdout stays None: Python decided that at
+    startup, and writing to it is reported as an error (console.stdout_stream)."""
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != descriptor:
+                os.dup2(opened, descriptor)
+                os.close(opened)
 
 
 def main() -> None:
     """Console-script entry point."""
+    _fill_closed_standard_descriptors()
     signal.signal(signal.SIGTERM, _terminate)
     try:
         app(prog_name="pytransformer")
     except KeyboardInterrupt:  # outside any command (e.g. while parsing arguments)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        sys.exit(EXIT_TERMINATED)

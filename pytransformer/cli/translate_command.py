@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pytransformer.cli.atomic import atomic_text_output
+from pytransformer.cli.atomic import NamedOutput, open_output
 from pytransformer.cli.console import stderr_console
 from pytransformer.cli.errors import CliError, reports_errors
 from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
@@ -48,6 +48,8 @@ def read_input(texts: list[str] | None, file: Path | None) -> list[str]:
         if file.is_dir():
             raise CliError(f"{file} is a directory")
         return decode_input(file.read_bytes(), str(file))
+    if sys.stdin is None:
+        raise CliError("stdin is closed: give TEXT or --file FILE")
     if file is None and sys.stdin.isatty():
         raise CliError("no text to translate: give TEXT, --file FILE, or pipe text on stdin")
     stream = getattr(sys.stdin, "buffer", None)
@@ -76,13 +78,15 @@ def _json_line(result: LineResult, n_best: int) -> dict[str, Any]:
 @reports_errors
 def translate(
     text: Optional[list[str]] = typer.Argument(
-        None, metavar="[TEXT]...", help="Text to translate (several words are joined by spaces). "
+        None, metavar="TEXT", help="Text to translate (several words are joined by spaces). "
         "Without TEXT or --file, stdin is read."),
     file: Optional[Path] = typer.Option(
         None, "--file", "-f", help="Translate this UTF-8 file, line by line ('-': stdin)."),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o",
-        help="Write the result to this file, atomically (it appears only when complete)."),
+        help="Write the result to this file ('-': stdout). A regular file is replaced "
+        "atomically, only when complete (through symlinks: the file they point to); a device "
+        "or FIFO is written directly; a read-only file is refused."),
     source_language: Optional[str] = typer.Option(
         None, "--from", help="Source language (for models with several directions)."),
     target_language: Optional[str] = typer.Option(
@@ -115,8 +119,7 @@ def translate(
     show_progress = progress if progress is not None else (
         file is not None and stderr_console().is_terminal)
     with ExitStack() as stack:
-        sink: TextIO = (stack.enter_context(atomic_text_output(output)) if output is not None
-                        else sys.stdout)
+        sink = stack.enter_context(open_output(output))
         advance = (stack.enter_context(_progress_bar(count_sentences(lines))) if show_progress
                    else None)
         results = session.translate_lines(lines, settings, with_scores=as_json,
@@ -139,7 +142,7 @@ def _progress_bar(total: int) -> Iterator[Callable[[int], None]]:
         yield lambda count: bar.advance(task, count)
 
 
-def _write_json(sink: TextIO, session: Session, lines: list[str],
+def _write_json(sink: NamedOutput, session: Session, lines: list[str],
                 results: Iterable[LineResult], n_best: int) -> None:
     started = time.perf_counter()
     records = []

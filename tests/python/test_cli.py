@@ -428,8 +428,18 @@ def test_interrupted_output_leaves_no_file(tmp_path: Path, how: signal.Signals) 
     assert not output.exists()
     if how == signal.SIGKILL:
         assert process.returncode == -signal.SIGKILL  # no chance to clean up, but no out.txt
+        [stale] = [name for name in os.listdir(tmp_path) if name.endswith(".partial")]
+        assert stale.startswith(f".out.txt.{process.pid}.")
+        # The next run writing out.txt removes what the killed one left (its process is gone).
+        source.write_text("▁w3 ▁w4\n")
+        rerun = subprocess.run(_cli("translate", "-m", str(endless), "-f", str(source), "-o",
+                                    str(output), "--max-length", "3"),
+                               capture_output=True, timeout=60, cwd=tmp_path)
+        assert rerun.returncode == 0, rerun.stderr
+        assert sorted(os.listdir(tmp_path)) == ["endless.ptm", "in.txt", "out.txt"]
     else:
-        assert process.returncode == 130, stderr
+        # 128 + the signal: 130 for Ctrl-C (SIGINT), 143 for SIGTERM
+        assert process.returncode == 128 + how, stderr
         assert b"Traceback" not in stderr
         assert sorted(os.listdir(tmp_path)) == ["endless.ptm", "in.txt"]  # temp file removed
 
