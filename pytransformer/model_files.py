@@ -5,8 +5,9 @@ variable PYTRANSFORMER_MODEL when it is set, else the model installed with the p
 (pytransformer/weights/model.ptm), else None.
 
 describe_model(path): what a file holds (languages, sizes, architecture, tensor types), read
-from its metadata and tensor directory only. The file is memory-mapped and fully validated as
-for loading, but no weights are read, so it costs milliseconds whatever the model's size.
+from its metadata and tensor directory only. The file is validated as for loading, except for
+the tensors' checksums: no weights are read (only int8 scales, to check them), so it costs
+milliseconds whatever the model's size.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 // A linear map read from the weights `<scope>.<module>.weight` [out, in] (any stored dtype)
 // and, when present in the config, `<scope>.<module>.bias` [out]. The weight is packed for the
-// selected kernels at construction (ops::LinearWeight) and its pages in the file mapping are
-// released, so the process holds one copy.
+// selected kernels at construction (ops::LinearWeight) and the memory of its bytes as the
+// ModelFile read them is released (ModelFile::release_pages), so the process holds one copy.
 #pragma once
 
 #include <optional>
