@@ -109,6 +109,16 @@ class LanguageChoice:
             return second, first
         return None
 
+    def script_language(self, text: str) -> str | None:
+        """For a CJK <-> non-CJK pair (like en<->zh): the language of the pair the text's
+        dominant script belongs to; None for another model or a text without letters."""
+        pair = self._script_pair()
+        script = dominant_script(text) if pair is not None else None
+        if pair is None or script is None:
+            return None
+        cjk, other = pair
+        return cjk if script == "cjk" else other
+
     def target_for(self, text: str, source: str | None, target: str | None) -> str | None:
         """The target language for one sentence (see resolve_fixed); auto-detects the source
         script for a CJK <-> non-CJK pair: CJK text goes to the other language and back."""

@@ -14,13 +14,19 @@ from typing import Any
 
 import pytransformer
 from pytransformer.cli.console import stderr_console
-from pytransformer.cli.languages import LanguageChoice
+from pytransformer.cli.errors import CliError
+from pytransformer.cli.languages import LanguageChoice, bare, same_language
 from pytransformer.cli.model_store import default_model_path, resolve_model
 from pytransformer.cli.text import join_sentences, split_sentences
 
 # Sentences per call to Translator.translate: large enough to batch well, small enough for a
 # responsive progress bar and for output to flow line by line.
 BATCH_SENTENCES = 32
+# A text is "in a script the model does not know" when more than this share of its letters
+# appear in none of the model's source vocabulary pieces (Arabic for the en<->zh model).
+UNKNOWN_LETTERS_SHARE = 0.5
+# Line numbers named in one warning before "... (N in all)".
+LINES_NAMED = 5
 
 
 @dataclass
@@ -43,6 +49,46 @@ class LineResult:
             return [""] * n_best
         return [join_sentences([s.hypotheses[min(i, len(s.hypotheses) - 1)]
                                 for s in self.sentences]) for i in range(n_best)]
+
+
+@dataclass
+class InputNotes:
+    """What the input holds that the user should hear about before the translations."""
+
+    unknown_script: list[int] = field(default_factory=list)  # line numbers, from 1
+    unknown_example: str = ""  # a letter the model does not know
+    already_in_target: list[int] = field(default_factory=list)  # lines copied unchanged
+    target_language: str = ""  # (bare code) the language those lines are already in
+
+
+def _lines(numbers: list[int]) -> str:
+    """'line 3', 'lines 3, 5 and 9', 'lines 1, 2, 3, 4, 5, ... (12 in all)'."""
+    if len(numbers) == 1:
+        return f"line {numbers[0]}"
+    named = [str(number) for number in numbers[:LINES_NAMED]]
+    if len(numbers) > LINES_NAMED:
+        return f"lines {', '.join(named)}, ... ({len(numbers)} in all)"
+    return f"lines {', '.join(named[:-1])} and {named[-1]}"
+
+
+def describe_notes(notes: InputNotes, single: bool, option: str = "--to",
+                   copied: bool = True) -> list[str]:
+    """The warnings for `notes` (single: the input is one text, not numbered lines; copied:
+    text already in the target language is copied unchanged, as translate and chat do; explain
+    shows what the model makes of it instead)."""
+    messages = []
+    if notes.unknown_script:
+        where = "the text is" if single else (
+            _lines(notes.unknown_script) + (" is" if len(notes.unknown_script) == 1 else " are"))
+        messages.append(f"{where} mostly in letters this model does not know (e.g. "
+                        f"'{notes.unknown_example}'): expect a meaningless translation")
+    if notes.already_in_target:
+        where = "" if single else f" ({_lines(notes.already_in_target)})"
+        outcome = ("is copied unchanged" if copied else
+                   "is not something this model translates: expect a meaningless result")
+        messages.append(f"text already in {notes.target_language} (by its script), the "
+                        f"language {option} asks for, {outcome}{where}")
+    return messages
 
 
 @dataclass
@@ -102,16 +148,88 @@ class Session:
         self.translator, self.model_path = load_translator(model, threads, device)
         self.load_seconds = time.perf_counter() - started
         self.languages = language_choice(self.translator)
+        self._known_letters: frozenset[str] | None = None
 
     def check(self, settings: Settings) -> None:
-        """Raises CliError for a language the model does not know; warns on stderr when the
-        model gives no way to check one."""
-        self.languages.resolve_fixed(settings.source_language, settings.target_language)
-        if (settings.source_language or settings.target_language) and \
-                not self.languages.knows_languages():
+        """Raises CliError for a language the model does not know, the same language given to
+        --from and --to, or a --max-length beyond the model's limit; warns on stderr when the
+        model gives no way to check a language."""
+        source, target = settings.source_language, settings.target_language
+        self.languages.resolve_fixed(source, target)
+        if source and target and same_language(source, target):
+            raise CliError(f"--from and --to are the same language ({target}): there is "
+                           "nothing to translate")
+        if settings.max_length is not None:
+            self.check_max_length(settings.max_length)
+        if (source or target) and not self.languages.knows_languages():
             stderr_console().print("note: this model translates one way and does not say "
                                    "which languages; --from/--to are not checked",
                                    style="yellow", highlight=False, soft_wrap=True)
+
+    def check_max_length(self, value: int, option: str = "--max-length") -> None:
+        """CliError unless the model can generate `value` tokens (its position limit)."""
+        limit = self.translator.max_positions
+        if value > limit:
+            raise CliError(f"{option} {value}: this model generates at most {limit} tokens "
+                           "per sentence")
+
+    def effective_max_length(self, settings: Settings) -> int | None:
+        """The generated-token limit a translation really uses."""
+        if settings.max_length is not None:
+            return settings.max_length
+        value = self.translator.metadata.get("generation.max_length")
+        return int(value) if value is not None else None
+
+    # ---- what the input holds
+
+    def _letters_known(self) -> frozenset[str]:
+        """Every character of the model's source vocabulary pieces (byte-fallback and control
+        pieces such as `<0xD9>` and `<unk>` left out)."""
+        if self._known_letters is None:
+            vocabulary = self.translator.tokenizer.source_vocab
+            self._known_letters = frozenset(
+                char for piece in vocabulary
+                if not (piece.startswith("<") and piece.endswith(">")) for char in piece)
+        return self._known_letters
+
+    def unknown_letter(self, text: str) -> str | None:
+        """A letter of `text` the model does not know, when most of its letters are such (the
+        model then produces meaningless, often repetitive output); else None."""
+        known = self._letters_known()
+        letters = [char for char in text if char.isalpha()]
+        unknown = [char for char in letters if char not in known]
+        if letters and len(unknown) > UNKNOWN_LETTERS_SHARE * len(letters):
+            return unknown[0]
+        return None
+
+    def already_in_target(self, text: str, settings: Settings) -> str | None:
+        """The target language (its token) when the user fixed one (--to) and the sentence is
+        already written in it, by its script (models such as en<->zh); else None. Such a
+        sentence is copied unchanged: the model cannot translate a language into itself."""
+        if settings.target_language is None:
+            return None
+        fixed = self.languages.resolve_fixed(settings.source_language, settings.target_language)
+        if not fixed or self.unknown_letter(text) is not None:
+            return None
+        language = self.languages.script_language(text)
+        return fixed if language is not None and same_language(language, fixed) else None
+
+    def notes(self, lines: Sequence[str], settings: Settings) -> InputNotes:
+        """Lines in letters the model does not know, and lines copied unchanged since they are
+        already in the --to language."""
+        notes = InputNotes()
+        for number, line in enumerate(lines, start=1):
+            example = self.unknown_letter(line)
+            if example is not None:
+                notes.unknown_script.append(number)
+                notes.unknown_example = notes.unknown_example or example
+            copied = [self.already_in_target(sentence, settings)
+                      for sentence in split_sentences(line)]
+            language = next((found for found in copied if found is not None), None)
+            if language is not None:
+                notes.already_in_target.append(number)
+                notes.target_language = bare(language)
+        return notes
 
     def _options(self, settings: Settings, with_scores: bool) -> dict[str, Any]:
         options: dict[str, Any] = {"n_best": settings.n_best, "return_scores": with_scores}
@@ -133,9 +251,13 @@ class Session:
         targets = [self.languages.target_for(text, settings.source_language,
                                              settings.target_language) for text in sentences]
         results: list[SentenceResult | None] = [None] * len(sentences)
+        for index, text in enumerate(sentences):
+            if self.already_in_target(text, settings) is not None:
+                results[index] = SentenceResult(text, targets[index], [text], [None], 0)
         options = self._options(settings, with_scores)
-        for target in dict.fromkeys(targets):
-            indices = [i for i, t in enumerate(targets) if t == target]
+        for target in dict.fromkeys(target for index, target in enumerate(targets)
+                                    if results[index] is None):
+            indices = [i for i, t in enumerate(targets) if t == target and results[i] is None]
             extra = {"target_language": target} if target is not None else {}
             translations = self.translator.translate([sentences[i] for i in indices],
                                                      **options, **extra)
@@ -185,6 +307,9 @@ class Session:
             options["max_length"] = settings.max_length
         if target is not None:
             options["target_language"] = target
+        if self.already_in_target(text, settings) is not None:
+            yield text, 0  # copied unchanged, as by translate_sentences()
+            return
         with self.translator.stream(text, **options) as pieces:  # closing stops the decoding
             for piece in pieces:
                 yield piece, pieces.token_count

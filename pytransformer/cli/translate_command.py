@@ -16,9 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pytransformer.cli.atomic import NamedOutput, open_output
 from pytransformer.cli.console import stderr_console
-from pytransformer.cli.errors import CliError, reports_errors
+from pytransformer.cli.errors import CliError, print_warning, reports_errors
 from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
-from pytransformer.cli.session import LineResult, Session, Settings, count_sentences
+from pytransformer.cli.session import (LineResult, Session, Settings, count_sentences,
+                                       describe_notes)
 
 
 def decode_input(data: bytes, name: str) -> list[str]:
@@ -39,11 +40,13 @@ def decode_input(data: bytes, name: str) -> list[str]:
 
 
 def read_input(texts: list[str] | None, file: Path | None) -> list[str]:
-    """The input lines: from the arguments, the file (`-`: stdin) or stdin."""
+    """The input lines: from the arguments, the file (`-`: stdin) or stdin. Arguments are at
+    least one line: an empty or blank TEXT is one empty line, as an empty input line is."""
     if texts and file is not None:
         raise CliError("give TEXT or --file, not both")
     if texts:
-        return decode_input(" ".join(texts).encode("utf-8", "surrogateescape"), "argument")
+        joined = " ".join(texts).encode("utf-8", "surrogateescape")
+        return decode_input(joined, "argument") or [""]
     if file is not None and str(file) != "-":
         if file.is_dir():
             raise CliError(f"{file} is a directory")
@@ -78,8 +81,8 @@ def _json_line(result: LineResult, n_best: int) -> dict[str, Any]:
 @reports_errors
 def translate(
     text: Optional[list[str]] = typer.Argument(
-        None, metavar="TEXT", help="Text to translate (several words are joined by spaces). "
-        "Without TEXT or --file, stdin is read."),
+        None, metavar="TEXT", help="Text to translate (several words are joined by spaces; an "
+        "empty TEXT gives one empty line). Without TEXT or --file, stdin is read."),
     file: Optional[Path] = typer.Option(
         None, "--file", "-f", help="Translate this UTF-8 file, line by line ('-': stdin)."),
     output: Optional[Path] = typer.Option(
@@ -91,7 +94,8 @@ def translate(
         None, "--from", help="Source language (for models with several directions)."),
     target_language: Optional[str] = typer.Option(
         None, "--to", help="Target language (default: for a two-language model such as the "
-        "default en<->zh one, the language the text is not written in)."),
+        "default en<->zh one, the language the text is not written in). Text already in it "
+        "is copied unchanged, with a warning."),
     beam: Optional[int] = typer.Option(
         None, "--beam", "-b", min=1, help="Beam size (default: the model's)."),
     n_best: int = typer.Option(
@@ -116,6 +120,9 @@ def translate(
     settings = Settings(source_language, target_language, beam, n_best, max_length)
     session = Session(model, threads, device)
     session.check(settings)
+    single = bool(text) and len(lines) == 1  # one text given as arguments
+    for message in describe_notes(session.notes(lines, settings), single=single):
+        print_warning(message)
     show_progress = progress if progress is not None else (
         file is not None and stderr_console().is_terminal)
     with ExitStack() as stack:

@@ -143,8 +143,8 @@ def test_two_language_model_detects_the_script(bidirectional: Path) -> None:
     result = invoke("translate", "-m", str(bidirectional), input=f"{latin}\n{han}\n")
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{api(latin, 'zh')}\n{api(han, 'en')}\n"
-    forced = invoke("translate", "-m", str(bidirectional), "--to", "zh", input=f"{han}\n")
-    assert forced.stdout == api(han, "zh") + "\n"
+    forced = invoke("translate", "-m", str(bidirectional), "--to", "en", input=f"{han}\n")
+    assert forced.stdout == api(han, "en") + "\n" and forced.stderr == ""
     from_zh = invoke("translate", "-m", str(bidirectional), "--from", "zh", latin)
     assert from_zh.stdout == api(latin, "en") + "\n"
     three_letter = invoke("translate", "-m", str(bidirectional), "--to", "zho", latin)
@@ -212,6 +212,74 @@ def test_warnings_are_one_line(marian: Path) -> None:
 def test_empty_input_gives_empty_output(marian: Path) -> None:
     result = invoke("translate", "-m", str(marian), input="")
     assert result.exit_code == 0 and result.stdout == ""
+
+
+@pytest.mark.parametrize("arguments", [[""], ["   "], ["", ""], ["\t"]])
+def test_an_empty_or_blank_argument_is_one_empty_line(marian: Path,
+                                                      arguments: list[str]) -> None:
+    """One rule for TEXT: it is at least one line, and a line without text gives an empty
+    line (as an empty input line does), so the output stays aligned with the input."""
+    result = invoke("translate", "-m", str(marian), *arguments)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "\n" and result.stderr == ""
+    document = json.loads(invoke("translate", "-m", str(marian), "--json", *arguments).stdout)
+    assert [r["translation"] for r in document["translations"]] == [""]
+
+
+def test_text_already_in_the_forced_language_is_copied_with_a_warning(
+        bidirectional: Path) -> None:
+    translator = pytransformer.Translator(bidirectional)
+    latin, han = "▁w3 ▁w4", "你 好"
+    result = invoke("translate", "-m", str(bidirectional), "--to", "zh", han)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == han + "\n"  # not the model's zh -> zh output
+    assert translator.translate([han], target_language="zh")[0].text != han
+    assert result.stderr == "warning: text already in zh (by its script), the language --to " \
+                            "asks for, is copied unchanged\n"
+    # lines: named by number; the others are translated as asked
+    lines = invoke("translate", "-m", str(bidirectional), "--to", "en",
+                   input=f"{han}\n{latin}\n\n{latin}\n")
+    expected = translator.translate([han], target_language="en")[0].text
+    assert lines.stdout == f"{expected}\n{latin}\n\n{latin}\n"
+    assert lines.stderr == "warning: text already in en (by its script), the language --to " \
+                           "asks for, is copied unchanged (lines 2 and 4)\n"
+    record = json.loads(invoke("translate", "-m", str(bidirectional), "--to", "zh", "--json",
+                               han).stdout)["translations"][0]
+    assert record["translation"] == han
+    assert record["sentences"] == [{"source": han, "target_language": ">>zh<<",
+                                    "hypotheses": [han], "scores": [None]}]
+    # the same language given to --from and --to is an error
+    assert_one_line_error(invoke("translate", "-m", str(bidirectional), "--from", "zho",
+                                 "--to", "zh", han), "--from and --to are the same language")
+
+
+def test_text_in_letters_the_model_does_not_know_is_warned_about(bidirectional: Path,
+                                                                 marian: Path) -> None:
+    arabic = "م ر ح ب ا"  # the en<->zh test model's vocabulary has none of these letters
+    expected = pytransformer.Translator(bidirectional).translate([arabic],
+                                                                 target_language="zh")[0].text
+    result = invoke("translate", "-m", str(bidirectional), arabic)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected + "\n"  # translated all the same, but the user is told
+    assert result.stderr == "warning: the text is mostly in letters this model does not " \
+                            "know (e.g. 'م'): expect a meaningless translation\n"
+    many = invoke("translate", "-m", str(marian), input="Hello.\n" + "Привет.\n" * 7)
+    assert many.stderr == "warning: lines 2, 3, 4, 5, 6, ... (7 in all) are mostly in " \
+                          "letters this model does not know (e.g. 'П'): expect a meaningless " \
+                          "translation\n"
+    # a few unknown letters are not a different script
+    assert invoke("translate", "-m", str(marian), "Café crème, señor.").stderr == ""
+
+
+def test_max_length_beyond_the_model_is_refused_at_once(marian: Path) -> None:
+    limit = pytransformer.Translator(marian).max_positions
+    for command in ("translate", "explain"):
+        assert_one_line_error(invoke(command, "-m", str(marian), "--max-length",
+                                     str(limit + 1), "Hello."),
+                              f"--max-length {limit + 1}: this model generates at most "
+                              f"{limit} tokens per sentence")
+    assert invoke("translate", "-m", str(marian), "--max-length", str(limit),
+                  "Hello.").exit_code == 0
 
 
 def test_missing_default_model_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

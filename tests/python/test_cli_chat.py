@@ -126,19 +126,21 @@ def test_translation_streams_token_by_token(chats, tmp_path: Path, endless: Path
 
 def test_slash_commands(chats, tmp_path: Path, bidirectional: Path, marian: Path) -> None:
     translator = pytransformer.Translator(bidirectional)
-    latin = "▁w3 ▁w4"
+    latin, han = "▁w3 ▁w4", "你 好"
     # chat decodes greedily unless /beam says otherwise: greedy search streams token by token
     to_zh = translator.translate([latin], target_language="zh", beam_size=1)[0].text
     to_en = translator.translate([latin], target_language="en", beam_size=1)[0].text
+    han_to_en = translator.translate([han], target_language="en", beam_size=1)[0].text
     assert to_zh != to_en
     chat = start(chats, tmp_path, "-m", str(bidirectional))
     help_text = chat.enter("/help")
     assert "/beam N" in help_text and "/quit" in help_text
     assert final_text(chat.enter(latin)) == to_zh  # Latin script: the other language
     assert "to en" in chat.enter("/to en")
-    assert final_text(chat.enter(latin)) == to_en
+    assert final_text(chat.enter(latin)) == latin  # already in en by its script: copied
+    assert final_text(chat.enter(han)) == han_to_en
     assert "error: unknown target language 'de'" in chat.enter("/to de")
-    assert final_text(chat.enter(latin)) == to_en  # the failed command changed nothing
+    assert final_text(chat.enter(han)) == han_to_en  # the failed command changed nothing
     assert "to auto" in chat.enter("/to auto")
     assert "from zh" in chat.enter("/from zh")
     assert final_text(chat.enter(latin)) == to_en
@@ -148,7 +150,7 @@ def test_slash_commands(chats, tmp_path: Path, bidirectional: Path, marian: Path
     assert (text, count) == (beam.text, len(beam.tokens))  # through Translator.stream too
     assert "usage: /beam N" in chat.enter("/beam zero")
     stats = chat.enter("/stats")
-    assert re.search(r"translations\s+5", stats) and re.search(r"beam size\s+2", stats)
+    assert re.search(r"translations\s+6", stats) and re.search(r"beam size\s+2", stats)
     assert re.search(r"languages\s+en, zh", stats)
     assert "unknown command /frobnicate" in chat.enter("/frobnicate")
     assert "error: unknown model" in chat.enter("/model /no/such/model.ptm")
