@@ -4,6 +4,11 @@ Lines are read with the standard library's readline (editing, and history kept a
 in the user's data directory); a multi-line paste is read as one input. Translations stream
 token by token with a live tokens/s count. Ctrl-C stops the current generation and returns to
 the prompt; Ctrl-D (or /quit) leaves.
+
+When stdout is not a terminal (`... | pytransformer chat > out.txt`), stdout receives exactly
+one line per input line (a slash command gives none) and everything else goes to stderr: the
+replies to slash commands, notes and errors always, the banner and each translation's speed
+when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pytransformer.cli.console import stdout_console
-from pytransformer.cli.errors import CliError, print_error, reports_errors
+from pytransformer.cli.console import stderr_console, stdout_console, stdout_stream
+from pytransformer.cli.errors import CliError, print_error, print_warning, reports_errors
 from pytransformer.cli.languages import bare
 from pytransformer.cli.model_store import history_file
 from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
-from pytransformer.cli.session import Session, Settings
+from pytransformer.cli.session import Session, Settings, describe_notes
 from pytransformer.cli.text import join_two, split_sentences
 
 PROMPT = "› "
@@ -99,17 +104,32 @@ class Repl:
     def __init__(self, session: Session, settings: Settings, history: Path | None) -> None:
         self.session = session
         self.settings = settings
-        self.console = stdout_console()
+        self.output = stdout_stream()
+        # On a terminal, translations are drawn live; otherwise stdout carries only them.
+        self.live = stdout_console().is_terminal
+        # Replies to commands, notes: with the translations on a terminal, else on stderr.
+        self.console = stdout_console() if self.live else stderr_console()
+        # The banner and per-translation speed: wherever a person is watching, if anywhere.
+        self.chatter = self.live or stderr_console().is_terminal
         self.readline = _Readline(history)
         self.stats = Statistics()
-        self.interactive = sys.stdin.isatty()
+        self.interactive = sys.stdin is not None and sys.stdin.isatty()
 
     # ---- input
+
+    def _input(self, prompt: str) -> str:
+        if prompt and not self.live:  # input() would write the prompt into stdout
+            sys.stderr.write(prompt)
+            sys.stderr.flush()
+            prompt = ""
+        return input(prompt)
 
     def read_entry(self) -> str:
         """One entry: a typed line, or every line of a paste (input() raises EOFError at the
         end of input and KeyboardInterrupt on Ctrl-C)."""
-        lines = [input(PROMPT if self.interactive else "")]
+        if sys.stdin is None:
+            raise EOFError
+        lines = [self._input(PROMPT if self.interactive else "")]
         while self.interactive and _more_input_waiting(sys.stdin):
             try:
                 lines.append(input(""))
@@ -121,29 +141,26 @@ class Repl:
     # ---- commands
 
     def run(self) -> None:
-        self.console.print(f"[bold]pytransformer chat[/] · {escape(self._model_name())} · "
-                           "/help for commands, Ctrl-D to quit", highlight=False)
+        if self.chatter:
+            self.console.print(f"[bold]pytransformer chat[/] · {escape(self._model_name())} · "
+                               "/help for commands, Ctrl-D to quit", highlight=False)
         while True:
             try:
                 entry = self.read_entry()
             except EOFError:
-                self.console.print()
+                if self.interactive:
+                    self.console.print()
                 return
             except KeyboardInterrupt:
                 self.console.print()
                 continue
-            if not entry.strip():
-                continue
+            if not entry.strip() and self.live:
+                continue  # (without a terminal an empty line gives an empty line)
             if entry.lstrip().startswith("/") and "\n" not in entry.strip():
                 if not self.command(entry.strip()):
                     return
                 continue
-            try:
-                self.translate(entry)
-            except KeyboardInterrupt:
-                self.console.print("[yellow]⏹ interrupted[/]")
-            except Exception as error:  # noqa: BLE001 - show it and keep the session
-                print_error(error)
+            self.translate(entry)
 
     def command(self, line: str) -> bool:
         """Runs a slash command; False when the session should end."""
@@ -163,7 +180,9 @@ class Repl:
                 self.settings.beam_size = self._positive(argument, "/beam N")
                 self.console.print(f"beam size {self.settings.beam_size}", markup=False)
             elif name in ("/max-length", "/max_length"):
-                self.settings.max_length = self._positive(argument, "/max-length N")
+                value = self._positive(argument, "/max-length N")
+                self.session.check_max_length(value, "/max-length")
+                self.settings.max_length = value
                 self.console.print(f"max length {self.settings.max_length}", markup=False)
             elif name == "/model":
                 self._load_model(argument)
@@ -210,6 +229,8 @@ class Repl:
         session = Session(argument, self.session.threads, self.session.device)
         session.languages.resolve_fixed(self.settings.source_language,
                                         self.settings.target_language)
+        if self.settings.max_length is not None:
+            session.check_max_length(self.settings.max_length, "/max-length")
         self.session = session
         self.console.print(f"loaded {self._model_name()}", markup=False, highlight=False)
 
@@ -218,6 +239,8 @@ class Repl:
 
     def _show_stats(self) -> None:
         table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")  # a long model path wraps within the column
         languages = self.session.languages.selectable
         table.add_row("model", escape(self._model_name()))
         table.add_row("device", escape(self.session.translator.device))
@@ -226,8 +249,13 @@ class Repl:
                                                         for language in languages)))
         table.add_row("from / to", escape(f"{self.settings.source_language or 'auto'} / "
                                           f"{self.settings.target_language or 'auto'}"))
-        table.add_row("beam size", str(self.settings.beam_size or "model default"))
-        table.add_row("max length", str(self.settings.max_length or "model default"))
+        beam = self.settings.beam_size or 1  # what Session.stream decodes with
+        table.add_row("beam size", f"{beam} (greedy search, streamed)" if beam == 1 else
+                      f"{beam} (beam search, shown when complete)")
+        max_length = self.session.effective_max_length(self.settings)
+        table.add_row("max length", "the model's limit" if max_length is None else
+                      f"{max_length}" + ("" if self.settings.max_length is not None
+                                         else " (the model's default)"))
         stats = self.stats
         table.add_row("translations", str(stats.translations))
         table.add_row("tokens", str(stats.tokens))
@@ -240,13 +268,73 @@ class Repl:
     # ---- translation
 
     def translate(self, entry: str) -> None:
-        """Translates each line of the entry, streaming; empty lines stay empty."""
+        """Translates each line of the entry, streaming; empty lines stay empty. A line that
+        fails or is interrupted is reported (on stderr without a terminal, where it still gives
+        its line on stdout, empty, to keep one line per input line)."""
         for line in entry.split("\n"):
-            sentences = split_sentences(line)
-            if not sentences:
-                self.console.print()
-                continue
+            for message in describe_notes(self.session.notes([line], self.settings),
+                                          single=True, option="/to"):
+                print_warning(message)
+            try:
+                self._translate_line(line)
+            except KeyboardInterrupt:
+                self.console.print("[yellow]⏹ interrupted[/]")
+                if not self.live:
+                    self._write_line("")
+                return  # the rest of the entry too
+            except Exception as error:  # noqa: BLE001 - show it and keep the session
+                print_error(error)
+                if not self.live:
+                    self._write_line("")
+
+    def _translate_line(self, line: str) -> None:
+        sentences = split_sentences(line)
+        if not self.live:
+            self._write_line(self._whole_line(sentences))
+        elif not sentences:
+            self.console.print()
+        else:
             self._stream_line(sentences)
+
+    def _write_line(self, text: str) -> None:
+        self.output.write(text + "\n")
+        self.output.flush()
+
+    def _whole_line(self, sentences: list[str]) -> str:
+        """Without a terminal: the line's translation, no live view; its speed on stderr when
+        a person watches there."""
+        text = ""
+        tokens = 0
+        started = time.perf_counter()
+        for sentence in sentences:
+            sentence_text = ""
+            sentence_tokens = 0
+            pieces = self.session.stream(sentence, self.settings)
+            try:
+                for piece, count in pieces:
+                    sentence_text += piece
+                    sentence_tokens = count
+            finally:
+                pieces.close()
+            tokens += sentence_tokens
+            text = join_two(text, sentence_text.strip())
+        if sentences:
+            self._count(tokens, time.perf_counter() - started)
+            if self.chatter:
+                self.console.print(self._status(tokens, time.perf_counter() - started),
+                                   style="dim", markup=False, highlight=False)
+        return text
+
+    @staticmethod
+    def _status(tokens: int, seconds: float) -> str:
+        rate = tokens / seconds if seconds > 0 else 0.0
+        return f"{tokens} tokens · {seconds:.2f} s · {rate:.1f} tokens/s"
+
+    def _count(self, tokens: int, seconds: float, completed: bool = True) -> None:
+        self.stats.translations += 1 if completed else 0
+        self.stats.tokens += tokens
+        self.stats.seconds += seconds
+        self.stats.last_tokens, self.stats.last_seconds = tokens, seconds
 
     def _stream_line(self, sentences: list[str]) -> None:
         shown = ""
@@ -255,13 +343,11 @@ class Repl:
         last_refresh = 0.0
 
         def view(final: bool = False) -> Group:
-            seconds = time.perf_counter() - started
-            rate = tokens / seconds if seconds > 0 else 0.0
-            status = f"{tokens} tokens · {seconds:.2f} s · {rate:.1f} tokens/s"
+            status = self._status(tokens, time.perf_counter() - started)
             return Group(Text(shown, style="bold green"),
                          Text(status + ("" if final else " …"), style="dim"))
 
-        interrupted = False
+        completed = False
         with Live(view(), console=self.console, auto_refresh=False,
                   redirect_stdout=False, redirect_stderr=False) as live:
             try:
@@ -281,16 +367,10 @@ class Repl:
                                 last_refresh = now
                     finally:
                         pieces.close()  # stops the decoding when interrupted
-            except KeyboardInterrupt:
-                interrupted = True
-                raise
+                completed = True
             finally:
-                seconds = time.perf_counter() - started
                 live.update(view(final=True))  # drawn once, when the Live display stops
-                self.stats.translations += 0 if interrupted else 1
-                self.stats.tokens += tokens
-                self.stats.seconds += seconds
-                self.stats.last_tokens, self.stats.last_seconds = tokens, seconds
+                self._count(tokens, time.perf_counter() - started, completed)
 
 
 @reports_errors

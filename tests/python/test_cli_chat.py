@@ -137,7 +137,10 @@ def test_slash_commands(chats, tmp_path: Path, bidirectional: Path, marian: Path
     assert "/beam N" in help_text and "/quit" in help_text
     assert final_text(chat.enter(latin)) == to_zh  # Latin script: the other language
     assert "to en" in chat.enter("/to en")
-    assert final_text(chat.enter(latin)) == latin  # already in en by its script: copied
+    copied = chat.enter(latin)  # already in en by its script: copied, with a warning
+    assert final_text(copied) == latin
+    assert "warning: text already in en (by its script), the language /to asks for, is " \
+        "copied unchanged" in " ".join(copied.split())
     assert final_text(chat.enter(han)) == han_to_en
     assert "error: unknown target language 'de'" in chat.enter("/to de")
     assert final_text(chat.enter(han)) == han_to_en  # the failed command changed nothing
@@ -150,7 +153,8 @@ def test_slash_commands(chats, tmp_path: Path, bidirectional: Path, marian: Path
     assert (text, count) == (beam.text, len(beam.tokens))  # through Translator.stream too
     assert "usage: /beam N" in chat.enter("/beam zero")
     stats = chat.enter("/stats")
-    assert re.search(r"translations\s+6", stats) and re.search(r"beam size\s+2", stats)
+    assert re.search(r"translations\s+6", stats) and re.search(r"beam size\s+2 \(beam search",
+                                                               stats)
     assert re.search(r"languages\s+en, zh", stats)
     assert "unknown command /frobnicate" in chat.enter("/frobnicate")
     assert "error: unknown model" in chat.enter("/model /no/such/model.ptm")
@@ -211,10 +215,84 @@ def test_chat_without_a_terminal_and_its_errors(tmp_path: Path, marian: Path,
     result = runner.invoke(app, ["chat", "-m", str(marian), "--no-history"],
                            input="Hello.\n/to fr\n/stats\n")
     assert result.exit_code == 0, result.output
-    assert expected in result.stdout
-    assert "does not say which languages" in result.stdout
-    assert re.search(r"translations\s+1", result.stdout)
+    assert result.stdout == expected + "\n"  # stdout: the translations only
+    assert "does not say which languages" in result.stderr
+    assert re.search(r"translations\s+1", result.stderr)
     assert not (tmp_path / "xdg" / "pytransformer" / "history").exists()
     missing = runner.invoke(app, ["chat", "-m", str(tmp_path / "none.ptm")])
     assert missing.exit_code == 1 and missing.stderr.startswith("error: unknown model")
     assert "Traceback" not in missing.output
+
+
+def test_without_a_terminal_stdout_has_one_line_per_input_line(tmp_path: Path, marian: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """`printf ... | pytransformer chat > file`: exactly one line per input line on stdout (an
+    empty line gives an empty line, a slash command none); status, statistics and replies to
+    commands on stderr, never glued to a translation."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    translator = pytransformer.Translator(marian)
+
+    def greedy(*sentences: str) -> str:
+        return " ".join(t.text for t in translator.translate(list(sentences), beam_size=1))
+
+    result = CliRunner().invoke(app, ["chat", "-m", str(marian)],
+                                input="Good morning.\n\nThe cat sleeps. The dog barks!\n"
+                                      "/stats\n/to fr\nI like tea.\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split("\n") == [greedy("Good morning."), "",
+                                         greedy("The cat sleeps.", "The dog barks!"),
+                                         greedy("I like tea."), ""]
+    assert "tokens/s" not in result.stdout and "translations" in result.stderr
+
+
+def test_without_a_terminal_on_stdout_status_goes_to_the_terminal_on_stderr(
+        chats, tmp_path: Path, marian: Path) -> None:
+    """Typing at a terminal with stdout redirected: the prompt, the banner and each
+    translation's speed appear on the terminal (stderr); the file receives translations only."""
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "xdg"), TERM="xterm-256color")
+    command = f"{sys.executable} -m pytransformer chat -m {marian} > out.txt"
+    child = pexpect.spawn("/bin/sh", ["-c", command], cwd=str(tmp_path), env=env,
+                          encoding="utf-8", dimensions=(50, 200), timeout=60)
+    child.expect_exact(PROMPT)
+    assert "pytransformer chat" in plain(child.before)
+    child.send("Hello.\r")
+    child.expect_exact(PROMPT)
+    assert STATUS.search(plain(child.before))
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    expected = pytransformer.Translator(marian).translate(["Hello."], beam_size=1)[0].text
+    assert (tmp_path / "out.txt").read_text() == expected + "\n"
+
+
+def test_stats_fit_80_columns_and_say_what_is_used(tmp_path: Path, marian: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("COLUMNS", "80")
+    deep = tmp_path / ("a-directory-with-a-rather-long-name-" * 3) / "and-a-long-model-name.ptm"
+    deep.parent.mkdir(parents=True)
+    deep.write_bytes(marian.read_bytes())
+    translator = pytransformer.Translator(deep)
+    limit = translator.max_positions
+    result = CliRunner().invoke(app, ["chat", "-m", str(deep)],
+                                input=f"/max-length {limit + 1}\n/stats\n")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert f"error: /max-length {limit + 1}: this model generates at most {limit} tokens " \
+           "per sentence" in lines  # refused at once, not when translating
+    assert all(len(line) <= 80 for line in lines if not line.startswith("error:"))
+    # the path wraps within its column instead of being cut
+    start = next(i for i, line in enumerate(lines) if line.startswith("model "))
+    value_column = lines[start].index(str(deep)[:10])
+    rejoined = lines[start][value_column:].strip()
+    for line in lines[start + 1:]:
+        if line[:value_column].strip():  # the next row's name
+            break
+        rejoined += line[value_column:].strip()
+    assert rejoined == str(deep)
+    default_length = translator.metadata["generation.max_length"]
+    assert re.search(r"^beam size +1 \(greedy search, streamed\) *$", result.stderr, re.M)
+    assert re.search(rf"^max length +{default_length} \(the model's default\) *$",
+                     result.stderr, re.M)
