@@ -9,10 +9,10 @@ import numpy as np
 import typer
 
 from pytransformer.cli.console import print_json, stdout_console
-from pytransformer.cli.errors import CliError, reports_errors
-from pytransformer.cli.heatmap import render_heatmap
+from pytransformer.cli.errors import CliError, print_warning, reports_errors
+from pytransformer.cli.heatmap import render_heatmap, required_width
 from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
-from pytransformer.cli.session import Session, Settings
+from pytransformer.cli.session import Session, Settings, describe_notes
 
 ALL = "all"
 
@@ -48,7 +48,7 @@ def describe_choice(layer: int | None, head: int | None, layers: int, heads: int
 @reports_errors
 def explain(
     text: list[str] = typer.Argument(
-        ..., metavar="TEXT...", help="The text to translate and explain, as one model input "
+        ..., metavar="TEXT", help="The text to translate and explain, as one model input "
         "(several words are joined by spaces)."),
     layer: Optional[str] = typer.Option(
         None, "--layer", "-l", metavar="N|all",
@@ -81,6 +81,9 @@ def explain(
     settings = Settings(source_language, target_language, beam, 1, max_length)
     session = Session(model, threads, device)
     session.check(settings)
+    for message in describe_notes(session.notes([sentence], settings), single=True,
+                                  copied=False):
+        print_warning(message)
     config = session.translator.metadata
     layers, heads = int(config["model.decoder_layers"]), int(config["model.decoder_heads"])
     chosen_layer = parse_choice(layer, layers, "--layer", "decoder layers", default=layers)
@@ -110,6 +113,10 @@ def explain(
         })
         return
     console = stdout_console()
+    needed = required_width(attention.source_pieces, attention.target_pieces)
+    if needed > console.width:
+        raise CliError(f"the heatmap of this sentence needs {needed} columns and the terminal "
+                       f"has {console.width}: widen it (or set COLUMNS), or use --json")
     console.print(attention.text, markup=False, highlight=False)
     console.print(render_heatmap(attention.source_pieces, attention.target_pieces, shown,
                                  describe_choice(chosen_layer, chosen_head, layers, heads),

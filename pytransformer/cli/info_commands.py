@@ -12,8 +12,8 @@ import typer
 import pytransformer
 from pytransformer.cli.console import print_json, stdout_console
 from pytransformer.cli.errors import CliError, describe_error, reports_errors
-from pytransformer.cli.model_store import (DEFAULT_MODEL_VARIABLE, default_model, user_models,
-                                           user_models_dir)
+from pytransformer.cli.model_store import (DEFAULT_MODEL_VARIABLE, MODEL_SUFFIX, default_model,
+                                           user_models, user_models_dir)
 from pytransformer.cli.views import model_summary, models_table, system_table
 
 
@@ -36,8 +36,20 @@ def _found_models() -> list[dict[str, Any]]:
         except Exception as error:  # noqa: BLE001 - one bad file must not hide the others
             summary = {"path": str(path), "error": describe_error(error)}
         summary["origin"] = origin
+        summary["model_option"] = _model_option(path)
         found.append(summary)
     return found
+
+
+def _model_option(path: Path) -> str | None:
+    """What --model/-m accepts for this file by name: its stem, for a model in the user models
+    directory; None for one elsewhere (the default model needs no -m; any file can be given by
+    its path)."""
+    try:
+        in_user_dir = path.resolve().parent == user_models_dir().resolve()
+    except OSError:
+        return None
+    return path.stem if in_user_dir and path.suffix == MODEL_SUFFIX else None
 
 
 @reports_errors
@@ -51,7 +63,8 @@ def models(
         print_json({"models_dir": str(user_models_dir()), "models": found})
         return
     console.print(models_table(found))
-    console.print(f"user models directory: {user_models_dir()}", style="dim", highlight=False,
+    console.print(f"user models directory: {user_models_dir()}; pass a model's name to "
+                  "--model/-m (the default model needs none)", style="dim", highlight=False,
                   markup=False)
 
 

@@ -59,18 +59,22 @@ def _dtypes(summary: dict[str, Any]) -> str:
 
 
 def models_table(found: list[dict[str, Any]]) -> Table:
+    """The models found; `name` is what --model/-m accepts (a model in the user models
+    directory, by its file name without .ptm), `-` for one given by path or the default."""
     table = Table(title="models", title_justify="left")
-    for column in ("", "model", "languages", "size", "dtypes", "path"):
+    for column in ("", "name", "languages", "size", "dtypes", "path"):
         table.add_column(column, overflow="fold")
     if not found:
         table.add_row("", "[dim]none found[/]", "", "", "", "")
     for entry in found:
         origin = "default" if entry.get("origin") == "default" else ""
         if "error" in entry:
-            table.add_row(origin, "[red]unreadable[/]", "", "",
-                          f"[red]{escape(entry['error'])}[/]", escape(entry["path"]))
+            option = entry.get("model_option")
+            table.add_row(origin, escape(option) if option else "[dim]-[/]", "[red]unreadable[/]",
+                          "", f"[red]{escape(entry['error'])}[/]", escape(entry["path"]))
             continue
-        table.add_row(origin, escape(entry.get("name") or Path(entry["path"]).stem),
+        option = entry.get("model_option")
+        table.add_row(origin, escape(option) if option else "[dim]-[/]",
                       escape(_languages(entry)), human_size(entry["size_bytes"]),
                       _dtypes(entry), escape(entry["path"]))
     return table
