@@ -394,7 +394,8 @@ def chat(
     """Interactive translation: type or paste text, watch it stream.
 
     Slash commands: /to LANG, /from LANG, /beam N, /max-length N, /model PATH, /stats, /help,
-    /quit. Ctrl-C stops a translation, Ctrl-D quits.
+    /quit. Ctrl-C stops a translation, Ctrl-D quits. When stdout is not a terminal, it gets one
+    line per input line and everything else goes to stderr.
     """
     settings = Settings(source_language, target_language, beam, 1, max_length)
     session = Session(model, threads, device)
