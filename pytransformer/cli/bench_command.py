@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 from rich.markup import escape
 
@@ -27,14 +26,15 @@ def _names(text: str | None, known: tuple[str, ...], what: str) -> tuple[str, ..
     return names
 
 
-def _command_line(context: click.Context) -> str:
+def _command_line(context: typer.Context) -> str:
     """The command as typed, for the report: the options that differ from their defaults."""
     parts = ["pytransformer", context.info_name or "bench"]
     for parameter in context.command.params:
         value = context.params.get(parameter.name or "")
         if value is None or value == parameter.default or value is False:
             continue
-        if isinstance(parameter, click.Argument):
+        # Typer may vendor its own click, so the parameter kind is read, not its class.
+        if parameter.param_type_name == "argument":
             parts.append(str(value))
         elif value is True:
             parts.append(parameter.opts[0])
