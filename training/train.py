@@ -28,14 +28,16 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from training import data
-from training.model import (ModelConfig, Seq2SeqTransformer, export_tensors, greedy_decode,
+from training import corpora, data, evaluate
+from training.model import (ModelConfig, Seq2SeqTransformer, export_tensors,
                             load_exported_tensors)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 DATA_LICENSE = ("Trained by the pytransformer project on Tatoeba sentence pairs "
-                "(tatoeba.org, CC-BY 2.0 FR; credit: Tatoeba (tatoeba.org))")
+                "(tatoeba.org, CC-BY 2.0 FR; credit: Tatoeba (tatoeba.org)), MSCTD (MIT), "
+                "3AM (MIT), CC-CEDICT (CC BY-SA 4.0; mdbg.net) and WMT news test sets "
+                "(statmt.org, research use)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,19 +50,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights-dir", type=Path, default=REPO_ROOT / "weights")
     parser.add_argument("--from-scratch", action="store_true",
                         help="ignore weights/model.ptm and start a new model")
-    parser.add_argument("--include-wmt", action="store_true",
-                        help="also train on WMT news pairs no longer than --wmt-max-chars")
-    parser.add_argument("--wmt-max-chars", type=int, default=120)
-    parser.add_argument("--dev-size", type=int, default=500)
+    parser.add_argument("--new-vocab", action="store_true",
+                        help="train a new SentencePiece model on the training corpora; a "
+                        "continued model keeps its layers and its embeddings of the pieces "
+                        "both vocabularies share (new pieces start from the mean embedding "
+                        "of their old pieces)")
+    parser.add_argument("--cedict-entries", type=int, default=corpora.CEDICT_ENTRIES,
+                        help="CC-CEDICT entries mixed into the training pairs")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--vocab-size", type=int, default=16000)
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--encoder-layers", type=int, default=3)
     parser.add_argument("--decoder-layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--ffn-dim", type=int, default=1024)
     parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--max-length", type=int, default=64,
+    parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bf16 autocast (AMX on CPUs that have it, tensor cores on GPUs)")
+    parser.add_argument("--average", type=int, default=4,
+                        help="export the average of the last N checkpoints' weights")
+    parser.add_argument("--restart-schedule", action="store_true",
+                        help="when continuing, warm up and decay as if from step 0")
+    parser.add_argument("--max-length", type=int, default=96,
                         help="longest training example in ids (source or target)")
     parser.add_argument("--max-tokens", type=int, default=2000,
                         help="padded tokens per batch (batch size x longest side)")
@@ -74,8 +86,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--benchmark-steps", type=int, default=0,
                         help="only time this many steps, print tokens/s and exit")
     parser.add_argument("--finish-only", action="store_true",
-                        help="evaluate and export the run's checkpoint without training")
-    parser.add_argument("--eval-batch", type=int, default=64)
+                        help="evaluate and export the run's checkpoint (or result.pt) "
+                        "without training")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="write the run's spm.model, examples.pt and start.pt (the "
+                        "weights to continue) and stop: what a machine without the corpora's "
+                        "tools or the compiled package (a lent GPU) needs to train")
+    parser.add_argument("--no-finish", action="store_true",
+                        help="after training write result.pt (averaged weights and state) "
+                        "instead of exporting and evaluating; --finish-only does that later")
+    parser.add_argument("--eval-threads", type=int, default=1,
+                        help="threads of the engine scoring the dev and test sets")
     return parser.parse_args(argv)
 
 
@@ -140,20 +161,17 @@ def config_from_metadata(metadata: dict, dropout: float) -> ModelConfig:
     )
 
 
-def build_metadata(config: ModelConfig, sp_model: bytes, processor, state: dict,
-                   scores: dict) -> dict:
+def build_metadata(config: ModelConfig, sp_model: bytes, processor, state: dict) -> dict:
     """The metadata of docs/format.md for our architecture, plus training provenance."""
     pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
     language_ids = [data.language_token_id(processor, lang) for lang in data.LANGUAGES]
-    sources = "Tatoeba cmn-eng" + (" + WMT news test sets (short pairs)"
-                                   if state["include_wmt"] else "")
+    sources = "Tatoeba cmn-eng, MSCTD, 3AM, WMT newstest 2017-2019, CC-CEDICT"
     return {
         "general.architecture": "transformer-seq2seq",
         "general.name": "pytransformer-en-zh-tiny",
         "general.source": f"trained by pytransformer training/train.py on {sources}",
         "general.converter": "pytransformer training/train.py",
-        "general.license": DATA_LICENSE + (
-            "; WMT news test sets (statmt.org, research use)" if state["include_wmt"] else ""),
+        "general.license": DATA_LICENSE,
         "model.d_model": config.d_model,
         "model.encoder_layers": config.encoder_layers,
         "model.decoder_layers": config.decoder_layers,
@@ -192,14 +210,9 @@ def build_metadata(config: ModelConfig, sp_model: bytes, processor, state: dict,
         "generation.suppressed_ids": [data.PAD_ID, data.BOS_ID] + language_ids,
         "generation.forced_eos": True,
         "generation.search_convention": "transformers",
-        "training.dev_size": int(state["dev_size"]),
-        "training.dev_seed": int(state["dev_seed"]),
+        "training.protocol": "training/corpora.py",
         "training.steps": int(state["global_step"]),
         "training.seconds": float(state["total_seconds"]),
-        "training.dev_en_zh_bleu": float(scores["en-zh"]["bleu"]),
-        "training.dev_en_zh_chrf": float(scores["en-zh"]["chrf"]),
-        "training.dev_zh_en_bleu": float(scores["zh-en"]["bleu"]),
-        "training.dev_zh_en_chrf": float(scores["zh-en"]["chrf"]),
     }
 
 
@@ -218,18 +231,49 @@ def write_shipped_model(path: Path, metadata: dict, tensors: dict) -> None:
 # Data
 
 
+def save_examples(path: Path, examples: list[data.Example], dev_pairs: list[data.Pair]) -> None:
+    """The tokenized training set as flat int16 arrays (a few MB), so a run can train where
+    the corpora's clean-up tools are missing."""
+    def flat(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.int32)
+        return torch.tensor([i for seq in sequences for i in seq], dtype=torch.int16), lengths
+
+    torch.save({"source": flat([ex.source for ex in examples]),
+                "target": flat([ex.target for ex in examples]),
+                "dev": [(pair.en, pair.zh) for pair in dev_pairs]}, path)
+
+
+def load_examples(path: Path) -> tuple[list[data.Example], list[data.Pair]]:
+    saved = torch.load(path)
+
+    def unflat(ids: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        values, out, start = ids.tolist(), [], 0
+        for length in lengths.tolist():
+            out.append(values[start:start + length])
+            start += length
+        return out
+
+    examples = [data.Example(source, target) for source, target in
+                zip(unflat(*saved["source"]), unflat(*saved["target"]))]
+    return examples, [data.Pair(en, zh) for en, zh in saved["dev"]]
+
+
 def prepare(args: argparse.Namespace, log: RunLog, shipped: tuple[dict, dict] | None):
-    """Returns (sp_model bytes, processor, train examples, dev pairs)."""
-    pairs = data.read_tatoeba(args.data_dir / "tatoeba-cmn" / "cmn.txt")
-    train_pairs, dev_pairs = data.split_dev(pairs, args.dev_size, args.seed)
-    if args.include_wmt:
-        wmt = data.read_wmt(args.data_dir / "wmt-zh-en", args.wmt_max_chars)
-        log(f"WMT pairs of at most {args.wmt_max_chars} characters: {len(wmt)}")
-        train_pairs = train_pairs + wmt
+    """Returns (sp_model bytes, processor, train examples, dev pairs for the dev loss)."""
+    cached = args.run_dir / "examples.pt"
+    if cached.exists() and (args.run_dir / "spm.model").exists():
+        sp_model = (args.run_dir / "spm.model").read_bytes()
+        examples, dev_pairs = load_examples(cached)
+        log(f"{len(examples)} examples read from {cached}")
+        return sp_model, data.load_sentencepiece(sp_model), examples, dev_pairs
+    loaded = corpora.load(args.data_dir, cedict_entries=args.cedict_entries)
+    train_pairs = [pair for pairs in loaded.train.values() for pair in pairs]
+    for name, count in loaded.report.items():
+        log(f"data {name}: {count}")
     sp_path = args.run_dir / "spm.model"
     if sp_path.exists():
         sp_model = sp_path.read_bytes()
-    elif shipped is not None:
+    elif shipped is not None and not args.new_vocab:
         sp_model = shipped[0]["tokenizer.source_model"]
         sp_path.write_bytes(sp_model)
         log("SentencePiece model taken from the shipped model")
@@ -238,13 +282,47 @@ def prepare(args: argparse.Namespace, log: RunLog, shipped: tuple[dict, dict] | 
         log(f"trained SentencePiece model, {args.vocab_size} pieces")
     processor = data.load_sentencepiece(sp_model)
     examples = data.make_examples(processor, train_pairs, args.max_length)
-    with (args.run_dir / "dev.tsv").open("w", encoding="utf-8") as handle:
-        for pair in dev_pairs:
-            handle.write(f"{pair.en}\t{pair.zh}\n")
+    # The dev loss watched during training: 100 pairs of each dev set, in its direction(s).
+    dev_pairs = []
+    for evalset in loaded.dev:
+        if evalset.source_language == "en":
+            dev_pairs += [data.Pair(en, zh) for en, zh in
+                          zip(evalset.sources[:100], evalset.references[:100])]
     tokens = sum(len(ex.source) + len(ex.target) for ex in examples)
-    log(f"{len(pairs)} Tatoeba pairs: {len(dev_pairs)} dev, {len(train_pairs)} train; "
-        f"{len(examples)} training examples (both directions), {tokens} tokens per epoch")
+    log(f"{len(train_pairs)} training pairs: {len(examples)} examples (both directions), "
+        f"{tokens} tokens per epoch")
+    if args.prepare_only:
+        save_examples(cached, examples, dev_pairs)
     return sp_model, processor, examples, dev_pairs
+
+
+def transfer_embeddings(model, shipped: tuple[dict, dict], processor) -> int:
+    """Continues a shipped model under a new vocabulary: every tensor but the embedding is
+    copied; a piece the old vocabulary has keeps its row, another starts as the mean of the
+    rows of the old pieces its text splits into. Returns how many pieces were shared."""
+    metadata, tensors = shipped
+    old = data.load_sentencepiece(bytes(metadata["tokenizer.source_model"]))
+    old_embed = torch.as_tensor(tensors["enc.embed.weight"]).float()
+    body = {name: value for name, value in tensors.items()
+            if name not in ("enc.embed.weight", "dec.embed.weight", "dec.out_proj.weight")}
+    new_embed = model.embed.weight.detach().clone()
+    shared = 0
+    for piece_id in range(processor.get_piece_size()):
+        piece = processor.id_to_piece(piece_id)
+        old_id = old.piece_to_id(piece)
+        if old.id_to_piece(old_id) == piece and (old_id != data.UNK_ID or piece == "<unk>"):
+            new_embed[piece_id] = old_embed[old_id]
+            shared += 1
+            continue
+        if processor.is_byte(piece_id):
+            continue
+        word_start = old.piece_to_id("\u2581")
+        old_ids = [i for i in old.encode(piece.replace("\u2581", " ")) if i != word_start]
+        if old_ids:
+            new_embed[piece_id] = old_embed[old_ids].mean(dim=0)
+    load_exported_tensors(model, {**body, "enc.embed.weight": new_embed,
+                                  "dec.embed.weight": new_embed, "dec.out_proj.weight": new_embed})
+    return shared
 
 
 def collate(batch: list[data.Example]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -261,14 +339,6 @@ def collate(batch: list[data.Example]) -> tuple[torch.Tensor, torch.Tensor, torc
     return source, decoder_input, labels
 
 
-def pad_sources(sequences: list[list[int]]) -> torch.Tensor:
-    length = max(len(seq) for seq in sequences)
-    source = torch.full((len(sequences), length), data.PAD_ID, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        source[row, : len(seq)] = torch.tensor(seq)
-    return source
-
-
 # ---------------------------------------------------------------------------------------
 # Training
 
@@ -277,28 +347,43 @@ def learning_rate(args: argparse.Namespace, global_step: int, local_step: int,
                   continued: bool) -> float:
     """Linear warmup then inverse square root decay; a short re-warmup when a shipped model
     is continued with a fresh optimizer."""
-    step = max(global_step, 1)
+    step = max(local_step if args.restart_schedule else global_step, 1)
     rate = args.lr * min(step / args.warmup, math.sqrt(args.warmup / step))
-    if continued:
+    if continued and not args.restart_schedule:
         rate *= min(1.0, max(local_step, 1) / args.rewarmup)
     return rate
 
 
-def save_checkpoint(path: Path, model, optimizer, state: dict, config: ModelConfig) -> None:
+def save_checkpoint(path: Path, model, optimizer, state: dict, config: ModelConfig,
+                    snapshots: list[dict]) -> None:
+    """Writes the run's state; `snapshots` are the last checkpoints' weights (on the CPU),
+    averaged at export."""
     temporary = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "state": state, "config": config.to_dict()}, temporary)
+                "state": state, "config": config.to_dict(), "snapshots": snapshots},
+               temporary)
     os.replace(temporary, path)
 
 
+def snapshot(model) -> dict:
+    return {name: value.detach().to("cpu", copy=True) for name, value in
+            model.state_dict().items()}
+
+
+def averaged(snapshots: list[dict]) -> dict:
+    return {name: sum(snap[name].float() for snap in snapshots) / len(snapshots)
+            for name in snapshots[0]}
+
+
 @torch.no_grad()
-def dev_loss(model, processor, dev_pairs: list[data.Pair]) -> float:
+def dev_loss(model, processor, dev_pairs: list[data.Pair], device: str) -> float:
     model.eval()
     examples = data.make_examples(processor, dev_pairs, 10_000)
     total, count = 0.0, 0
     for start in range(0, len(examples), 64):
-        source, decoder_input, labels = collate(examples[start:start + 64])
-        logits = model(source, decoder_input)
+        source, decoder_input, labels = (tensor.to(device) for tensor in
+                                         collate(examples[start:start + 64]))
+        logits = model(source, decoder_input).float()
         total += F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=data.PAD_ID,
                                  reduction="sum").item()
         count += int((labels != data.PAD_ID).sum())
@@ -306,7 +391,8 @@ def dev_loss(model, processor, dev_pairs: list[data.Pair]) -> float:
     return total / max(count, 1)
 
 
-def train(args, log, model, optimizer, state, config, examples, processor, dev_pairs):
+def train(args, log, model, optimizer, state, config, examples, processor, dev_pairs,
+          snapshots: list[dict]):
     checkpoint_path = args.run_dir / "checkpoint.pt"
     budget = args.minutes * 60.0
     model.train()
@@ -317,13 +403,17 @@ def train(args, log, model, optimizer, state, config, examples, processor, dev_p
         rng = random.Random(args.seed * 1_000_003 + state["global_step"])
         for batch in data.token_batches(examples, args.max_tokens, rng):
             step_start = time.monotonic()
-            source, decoder_input, labels = collate(batch)
+            source, decoder_input, labels = (tensor.to(args.device)
+                                             for tensor in collate(batch))
             rate = learning_rate(args, state["global_step"] + 1, state["local_step"] + 1,
                                  state["continued"])
             for group in optimizer.param_groups:
                 group["lr"] = rate
-            logits = model(source, decoder_input)
-            loss = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=data.PAD_ID,
+            with torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16,
+                                enabled=args.bf16):
+                logits = model(source, decoder_input)
+            loss = F.cross_entropy(logits.float().transpose(1, 2), labels,
+                                   ignore_index=data.PAD_ID,
                                    label_smoothing=args.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -343,7 +433,7 @@ def train(args, log, model, optimizer, state, config, examples, processor, dev_p
                 seconds = time.monotonic() - window_start
                 log(f"benchmark: {step_in_window} steps, {seconds / step_in_window:.2f} s/step, "
                     f"{window_tokens / seconds:.0f} tokens/s (source + target, unpadded), "
-                    f"threads {args.threads}")
+                    f"threads {args.threads}, device {args.device}, bf16 {args.bf16}")
                 return
             if state["global_step"] % args.log_every == 0:
                 seconds = time.monotonic() - window_start
@@ -354,8 +444,10 @@ def train(args, log, model, optimizer, state, config, examples, processor, dev_p
                 window_tokens, window_loss, window_start = 0, 0.0, time.monotonic()
                 step_in_window = 0
             if time.monotonic() - last_checkpoint >= args.checkpoint_minutes * 60:
-                loss_dev = dev_loss(model, processor, dev_pairs)
-                save_checkpoint(checkpoint_path, model, optimizer, state, config)
+                loss_dev = dev_loss(model, processor, dev_pairs, args.device)
+                snapshots.append(snapshot(model))
+                del snapshots[:-args.average]
+                save_checkpoint(checkpoint_path, model, optimizer, state, config, snapshots)
                 log(f"checkpoint at step {state['global_step']}: dev loss {loss_dev:.3f} "
                     f"(perplexity {math.exp(min(loss_dev, 50)):.1f})")
                 last_checkpoint = time.monotonic()
@@ -364,7 +456,9 @@ def train(args, log, model, optimizer, state, config, examples, processor, dev_p
                 break
         else:
             state["epoch"] += 1
-    save_checkpoint(checkpoint_path, model, optimizer, state, config)
+    snapshots.append(snapshot(model))
+    del snapshots[:-args.average]
+    save_checkpoint(checkpoint_path, model, optimizer, state, config, snapshots)
     log(f"training done: {state['global_step']} steps, epoch {state['epoch']}, "
         f"{state['run_seconds'] / 60:.1f} min this run, "
         f"{state['total_seconds'] / 60:.1f} min in total")
@@ -374,96 +468,76 @@ def train(args, log, model, optimizer, state, config, examples, processor, dev_p
 # Evaluation, export, promotion
 
 
-def translate(model, processor, texts: list[str], target_language: str,
-              batch_size: int) -> list[str]:
-    suppressed = [data.PAD_ID, data.BOS_ID] + [
-        data.language_token_id(processor, lang) for lang in data.LANGUAGES]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    outputs: list[str] = [""] * len(texts)
-    for start in range(0, len(order), batch_size):
-        indices = order[start:start + batch_size]
-        sources = [data.encode_source(processor, texts[i], target_language)[: model.config.max_positions]
-                   for i in indices]
-        # Up to twice the longest source plus 10 new tokens (the engine's default allows
-        # 128): only a degenerate, repeating output is cut short, and evaluation stays fast.
-        limit = min(128, 2 * max(len(source) for source in sources) + 10)
-        decoded = greedy_decode(model, pad_sources(sources), data.BOS_ID, data.EOS_ID,
-                                max_length=limit, suppressed_ids=suppressed)
-        for index, ids in zip(indices, decoded):
-            outputs[index] = processor.decode(ids)
-    return outputs
+def finish(args, log, model, state, config, sp_model, processor,
+           snapshots: list[dict]) -> None:
+    """Exports the averaged checkpoints, scores the candidate and the shipped model on the
+    dev sets with the engine (same run, same sets), ships the candidate only if its mean
+    pooled dev chrF is higher, then scores both on the test sets for the card."""
+    if snapshots:
+        model.load_state_dict(averaged(snapshots))
+        log(f"exporting the average of the last {len(snapshots)} checkpoints")
+    model.to("cpu")
+    candidate = args.run_dir / "candidate.ptm"
+    write_shipped_model(candidate, build_metadata(config, sp_model, processor, state),
+                        export_tensors(model))
+    log(f"exported {candidate} ({candidate.stat().st_size / 1e6:.1f} MB)")
 
+    loaded = corpora.load(args.data_dir, cedict_entries=args.cedict_entries)
+    shipped_path = args.weights_dir / "model.ptm"
+    models = {"candidate": candidate}
+    if shipped_path.exists():
+        previous = args.run_dir / "previous.ptm"
+        if not previous.exists():
+            shutil.copyfile(shipped_path, previous)
+        models["shipped"] = previous
+    scores: dict[str, dict] = {}
+    for split, evalsets in (("dev", loaded.dev), ("test", loaded.test)):
+        for name, path in models.items():
+            start = time.monotonic()
+            scores.setdefault(name, {})[split] = evaluate.evaluate_model(
+                path, evalsets, None, args.eval_threads,
+                samples=args.run_dir / f"{split}_samples_{name}.txt")
+            log(f"{split} {name}: quality {evaluate.quality(scores[name][split])} "
+                f"({time.monotonic() - start:.0f} s); pooled {scores[name][split]['all']}")
+        if split == "dev":
+            (args.run_dir / "dev_table.md").write_text(evaluate.table(
+                {name: result["dev"] for name, result in scores.items()}) + "\n")
+    (args.run_dir / "test_table.md").write_text(evaluate.table(
+        {name: result["test"] for name, result in scores.items()}) + "\n")
 
-def evaluate(model, processor, dev_pairs: list[data.Pair], batch_size: int,
-             log: RunLog, samples_path: Path) -> dict:
-    import sacrebleu
-
-    english = [pair.en for pair in dev_pairs]
-    chinese = [pair.zh for pair in dev_pairs]
-    scores = {}
-    with samples_path.open("w", encoding="utf-8") as samples:
-        for direction, sources, references, target, tokenize in (
-                ("en-zh", english, chinese, "zh", "zh"),
-                ("zh-en", chinese, english, "en", "13a")):
-            hypotheses = translate(model, processor, sources, target, batch_size)
-            bleu = sacrebleu.corpus_bleu(hypotheses, [references], tokenize=tokenize)
-            chrf = sacrebleu.corpus_chrf(hypotheses, [references])
-            scores[direction] = {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2),
-                                 "sentences": len(sources)}
-            log(f"dev {direction}: BLEU {bleu.score:.2f} chrF {chrf.score:.2f} "
-                f"({len(sources)} sentences, greedy)")
-            for source, hypothesis, reference in list(zip(sources, hypotheses, references))[:40]:
-                samples.write(f"[{direction}] {source}\n  -> {hypothesis}\n  ref {reference}\n")
-    return scores
-
-
-def quality(scores: dict) -> float:
-    """The number a new model must beat to ship: mean chrF over both directions."""
-    return (scores["en-zh"]["chrf"] + scores["zh-en"]["chrf"]) / 2
-
-
-def finish(args, log, model, state, config, sp_model, processor, dev_pairs) -> None:
-    scores = evaluate(model, processor, dev_pairs, args.eval_batch, log,
-                      args.run_dir / "dev_samples.txt")
     record = {
         "run": args.run_dir.name,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": state["command"],
         "config": config.to_dict(),
-        "include_wmt": state["include_wmt"],
+        "protocol": "training/corpora.py",
+        "data": loaded.report,
         "steps": state["global_step"],
         "run_minutes": round(state["run_seconds"] / 60, 1),
         "total_minutes": round(state["total_seconds"] / 60, 1),
+        "device": args.device,
+        "bf16": args.bf16,
         "target_tokens_seen": state["target_tokens"],
         "threads": args.threads,
-        "dev": scores,
-        "quality": round(quality(scores), 2),
+        "dev": scores["candidate"]["dev"],
+        "test": scores["candidate"]["test"],
+        "previous_dev": scores.get("shipped", {}).get("dev"),
+        "previous_test": scores.get("shipped", {}).get("test"),
+        "quality": evaluate.quality(scores["candidate"]["dev"]),
     }
+    previous_quality = (evaluate.quality(scores["shipped"]["dev"]) if "shipped" in scores
+                        else None)
+    record["shipped"] = previous_quality is None or record["quality"] > previous_quality
     (args.run_dir / "scores.json").write_text(json.dumps(record, indent=2) + "\n")
-    candidate = args.run_dir / "candidate.ptm"
-    metadata = build_metadata(config, sp_model, processor, state, scores)
-    try:
-        write_shipped_model(candidate, metadata, export_tensors(model))
-    except Exception as error:  # the writer may be unavailable; the checkpoint stays usable
-        log(f"export failed ({type(error).__name__}: {error}); rerun with --finish-only")
-        record["shipped"] = False
-        record["export_error"] = str(error)
-        return
-    log(f"exported {candidate} ({candidate.stat().st_size / 1e6:.1f} MB)")
-    shipped_scores_path = args.weights_dir / "scores.json"
-    shipped = (json.loads(shipped_scores_path.read_text())
-               if shipped_scores_path.exists() else None)
-    record["shipped"] = shipped is None or record["quality"] > shipped["quality"]
     if record["shipped"]:
         args.weights_dir.mkdir(parents=True, exist_ok=True)
         temporary = args.weights_dir / "model.ptm.tmp"
         shutil.copyfile(candidate, temporary)
-        os.replace(temporary, args.weights_dir / "model.ptm")
-        shipped_scores_path.write_text(json.dumps(record, indent=2) + "\n")
-        log(f"shipped: mean dev chrF {record['quality']} beats "
-            f"{shipped['quality'] if shipped else 'no shipped model'}")
+        os.replace(temporary, shipped_path)
+        (args.weights_dir / "scores.json").write_text(json.dumps(record, indent=2) + "\n")
+        log(f"shipped: mean pooled dev chrF {record['quality']} beats {previous_quality}")
     else:
-        log(f"not shipped: mean dev chrF {record['quality']} <= {shipped['quality']}")
+        log(f"not shipped: mean pooled dev chrF {record['quality']} <= {previous_quality}")
     with (args.weights_dir / "training_log.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
 
@@ -476,58 +550,87 @@ def main(argv: list[str] | None = None) -> None:
     log = RunLog(args.run_dir / "train.log")
     checkpoint_path = args.run_dir / "checkpoint.pt"
     shipped_path = args.weights_dir / "model.ptm"
-    checkpoint = torch.load(checkpoint_path) if checkpoint_path.exists() else None
+    # A checkpoint, else the result.pt a --no-finish run left, else the start.pt that
+    # --prepare-only wrote: each holds what this run continues from.
+    checkpoint = None
+    for name in ("checkpoint.pt", "result.pt", "start.pt"):
+        if (args.run_dir / name).exists():
+            checkpoint = torch.load(args.run_dir / name, map_location="cpu")
+            checkpoint_path = args.run_dir / name
+            break
     shipped = None
     if checkpoint is None and shipped_path.exists() and not args.from_scratch:
         shipped = read_shipped_model(shipped_path)
-        # The dev split must stay the one the shipped model never saw.
-        args.dev_size = int(shipped[0].get("training.dev_size", args.dev_size))
-        args.seed = int(shipped[0].get("training.dev_seed", args.seed))
-    elif checkpoint is not None:
-        args.dev_size = checkpoint["state"].get("dev_size", args.dev_size)
-        args.seed = checkpoint["state"].get("dev_seed", args.seed)
     sp_model, processor, examples, dev_pairs = prepare(args, log, shipped)
 
+    vocab_size = processor.get_piece_size()
     if checkpoint is not None:
         config = ModelConfig(**checkpoint["config"])
         state = checkpoint["state"]
         log(f"resuming {checkpoint_path} at step {state['global_step']}, "
             f"{state['run_seconds'] / 60:.1f} min of this run done")
+        command = " ".join([Path(sys.executable).name, "-m", "training.train"]
+                           + (sys.argv[1:] if argv is None else argv))
+        if not args.finish_only and command not in state["command"].split(" ; then "):
+            state["command"] += " ; then " + command
     elif shipped is not None:
         config = config_from_metadata(shipped[0], args.dropout)
+        config.vocab_size = vocab_size
         state = {"global_step": int(shipped[0].get("training.steps", args.warmup)),
                  "total_seconds": float(shipped[0].get("training.seconds", 0.0)),
                  "continued": True}
         log(f"continuing the shipped model {shipped_path} from step {state['global_step']}")
     else:
-        config = ModelConfig(vocab_size=processor.get_piece_size(), d_model=args.d_model,
+        config = ModelConfig(vocab_size=vocab_size, d_model=args.d_model,
                              encoder_layers=args.encoder_layers,
                              decoder_layers=args.decoder_layers, heads=args.heads,
                              ffn_dim=args.ffn_dim, dropout=args.dropout)
         state = {"global_step": 0, "total_seconds": 0.0, "continued": False}
-    state.setdefault("dev_size", args.dev_size)
-    state.setdefault("dev_seed", args.seed)
     if checkpoint is None:
         state.update({"local_step": 0, "run_seconds": 0.0, "epoch": 0, "target_tokens": 0,
-                      "include_wmt": args.include_wmt,
                       "command": " ".join([Path(sys.executable).name, "-m", "training.train"]
                                           + (sys.argv[1:] if argv is None else argv))})
 
     model = Seq2SeqTransformer(config, data.PAD_ID)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-9)
+    snapshots: list[dict] = []
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        model.load_state_dict({name: value.float() for name, value in
+                               checkpoint["model"].items()})
+        snapshots = checkpoint.get("snapshots", [])
     elif shipped is not None:
-        load_exported_tensors(model, shipped[1])
+        if int(shipped[0]["model.source_vocab_size"]) == vocab_size and not args.new_vocab:
+            load_exported_tensors(model, shipped[1])
+        else:
+            shared = transfer_embeddings(model, shipped, processor)
+            log(f"new vocabulary of {vocab_size} pieces: {shared} shared with the shipped "
+                f"model's, the others start from the mean of their old pieces")
+    model.to(args.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-9)
+    if checkpoint is not None and "optimizer" in checkpoint:
+        optimizer.load_state_dict(checkpoint["optimizer"])
     parameters = sum(p.numel() for p in model.parameters())
-    log(f"model {config.to_dict()}: {parameters / 1e6:.2f}M parameters, threads {args.threads}")
+    log(f"model {config.to_dict()}: {parameters / 1e6:.2f}M parameters, threads {args.threads}, "
+        f"device {args.device}, bf16 {args.bf16}")
 
+    if args.prepare_only:
+        # Weights only (f32, no optimizer): small enough to carry to another machine.
+        torch.save({"model": snapshot(model), "state": state, "config": config.to_dict()},
+                   args.run_dir / "start.pt")
+        log(f"prepared {args.run_dir} (spm.model, examples.pt, start.pt)")
+        return
     if not args.finish_only:
-        train(args, log, model, optimizer, state, config, examples, processor, dev_pairs)
+        train(args, log, model, optimizer, state, config, examples, processor, dev_pairs,
+              snapshots)
         if args.benchmark_steps:
             return
-    finish(args, log, model, state, config, sp_model, processor, dev_pairs)
+    if args.no_finish:
+        weights = averaged(snapshots) if snapshots else snapshot(model)
+        torch.save({"model": {name: value.half() for name, value in weights.items()},
+                    "state": state, "config": config.to_dict()}, args.run_dir / "result.pt")
+        log(f"wrote {args.run_dir / 'result.pt'} (averaged weights, f16); finish with "
+            f"--finish-only where the package and the corpora's tools are installed")
+        return
+    finish(args, log, model, state, config, sp_model, processor, snapshots)
 
 
 if __name__ == "__main__":

@@ -185,10 +185,8 @@ def test_exported_tensors_and_metadata_reproduce_the_torch_model(processor):
             if parameter.dim() == 1:
                 parameter.add_(torch.randn_like(parameter) * 0.1)
     net.eval()
-    state = {"global_step": 3, "total_seconds": 1.0, "include_wmt": False, "dev_size": 500,
-             "dev_seed": 1}
-    scores = {direction: {"bleu": 0.0, "chrf": 0.0} for direction in ("en-zh", "zh-en")}
-    meta = train_module.build_metadata(config, b"", processor, state, scores)
+    state = {"global_step": 3, "total_seconds": 1.0}
+    meta = train_module.build_metadata(config, b"", processor, state)
     tensors = {name: value.numpy().astype(np.float64)
                for name, value in model_module.export_tensors(net).items()}
 
@@ -213,17 +211,74 @@ def test_exported_tensors_and_metadata_reproduce_the_torch_model(processor):
 def test_model_card_takes_every_number_from_the_run_log(tmp_path):
     from training import model_card
 
-    record = {"run": "run7", "command": "python -m training.train --run-dir r --minutes 5",
-              "config": model_module.ModelConfig().to_dict(), "include_wmt": False,
-              "steps": 1234, "run_minutes": 5.0, "total_minutes": 65.5, "shipped": True,
-              "dev": {"en-zh": {"bleu": 11.11, "chrf": 22.22},
-                      "zh-en": {"bleu": 33.33, "chrf": 44.44}}}
+    config = model_module.ModelConfig().to_dict()
+    old = {"run": "run1", "command": "python -m training.train --run-dir r --minutes 5",
+           "config": config, "steps": 1234, "run_minutes": 5.0, "total_minutes": 5.0,
+           "shipped": True, "dev": {"en-zh": {"bleu": 11.11, "chrf": 22.22},
+                                    "zh-en": {"bleu": 33.33, "chrf": 44.44}}}
+    scores = {"msctd": {"en-zh": {"bleu": 1.25, "chrf": 2.5}},
+              "all": {"en-zh": {"bleu": 1.25, "chrf": 2.5}}}
+    previous = {"msctd": {"en-zh": {"bleu": 0.5, "chrf": 0.75}},
+                "all": {"en-zh": {"bleu": 0.5, "chrf": 0.75}}}
+    new = {"run": "run2", "command": "python -m training.train --run-dir s --bf16",
+           "config": config, "steps": 2345, "run_minutes": 7.0, "total_minutes": 12.0,
+           "device": "cpu", "bf16": True, "shipped": True, "dev": scores, "test": scores,
+           "previous_test": previous, "data": {"msctd.read": 70148, "msctd.kept": 68615}}
     log = tmp_path / "training_log.jsonl"
-    log.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    card = model_card.render(log)
-    assert "| run7 | 11.11 | 22.22 | 33.33 | 44.44 |" in card
-    assert "| 1234 | 5.0 | 65.5 | yes |" in card
-    assert "Tatoeba (tatoeba.org)" in card
+    log.write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n", encoding="utf-8")
+    card = model_card.render(log, recase=("96.2%", "77.6%"))
+    assert "| run1 | 11.11 | 22.22 | 33.33 | 44.44 |" in card
+    assert "| 1234 | 5.0 | 5.0 | cpu | yes |" in card
+    assert "| 2345 | 7.0 | 12.0 | cpu bf16 | yes |" in card
+    assert "| msctd | en-zh | 1.25 | 2.50 | 0.50 | 0.75 |" in card
+    assert "| MSCTD | 70148 | 68615 |" in card
+    assert "96.2%" in card and "12.0 CPU-minutes" in card
+    for credit in ("Tatoeba (tatoeba.org)", "CC BY-SA 4.0", "MSCTD", "3AM"):
+        assert credit in card
     parameters = sum(p.numel() for p in
                      model_module.Seq2SeqTransformer(model_module.ModelConfig(), 0).parameters())
     assert f"{parameters / 1e6:.2f}M parameters" in card
+
+
+def test_examples_cache_round_trips(tmp_path, processor, pairs):
+    examples = data.make_examples(processor, pairs, max_length=64)
+    train_module.save_examples(tmp_path / "examples.pt", examples, pairs[:2])
+    assert train_module.load_examples(tmp_path / "examples.pt") == (examples, pairs[:2])
+
+
+def test_new_vocabulary_keeps_shared_pieces_and_the_layers(processor, pairs, tmp_path):
+    """Continuing under a new vocabulary: a shared piece keeps its row, the layers are the
+    shipped ones, a new piece starts from its old pieces' mean."""
+    old_config = model_module.ModelConfig(vocab_size=processor.get_piece_size(), d_model=16,
+                                          encoder_layers=1, decoder_layers=1, heads=2,
+                                          ffn_dim=24, max_positions=32, dropout=0.0)
+    torch.manual_seed(1)
+    old_net = model_module.Seq2SeqTransformer(old_config, data.PAD_ID)
+    old_tensors = model_module.export_tensors(old_net)
+    bigger = data.load_sentencepiece(data.train_sentencepiece(
+        pairs * 30 + [data.Pair("Good morning, teacher.", "老师早上好。"),
+                      data.Pair("Tomorrow we travel to Beijing.", "明天我们去北京旅行。")] * 30,
+        tmp_path / "bigger", vocab_size=345))
+    metadata = {"tokenizer.source_model": processor.serialized_model_proto()}
+    config = model_module.ModelConfig(**{**old_config.to_dict(),
+                                         "vocab_size": bigger.get_piece_size()})
+    net = model_module.Seq2SeqTransformer(config, data.PAD_ID)
+    shared = train_module.transfer_embeddings(net, (metadata, old_tensors), bigger)
+    assert 6 < shared < bigger.get_piece_size()
+    new_tensors = model_module.export_tensors(net)
+    torch.testing.assert_close(new_tensors["enc.0.ffn_up.weight"],
+                               old_tensors["enc.0.ffn_up.weight"])
+    for special in (data.EOS_ID, processor.piece_to_id(">>zh<<")):
+        torch.testing.assert_close(new_tensors["enc.embed.weight"][special],
+                                   old_tensors["enc.embed.weight"][special])
+    for piece_id in range(bigger.get_piece_size()):
+        text = bigger.id_to_piece(piece_id)
+        if processor.piece_to_id(text) == data.UNK_ID and not bigger.is_byte(piece_id) \
+                and text != "<unk>" and "\u2581" not in text:
+            word_start = processor.piece_to_id("\u2581")
+            old_ids = [i for i in processor.encode(text) if i != word_start]
+            expected = old_tensors["enc.embed.weight"][old_ids].mean(dim=0)
+            torch.testing.assert_close(new_tensors["enc.embed.weight"][piece_id], expected)
+            break
+    else:
+        pytest.fail("the bigger vocabulary has no piece the old one lacks")
