@@ -26,7 +26,7 @@ namespace pytransformer::ops {
 // A weight matrix in the layout the selected CPU kernels read (kernels/cpu/kernels.h,
 // pack_weight), packed once at construction into memory owned here; variants that read the
 // stored layout (scalar) keep using the matrix in place. Keeps the view of the stored matrix
-// (its per-row int8 scales stay in the file mapping).
+// (its per-row int8 scales stay in the model file's private copy).
 class LinearWeight {
  public:
   // Called with each slice of the stored matrix (a few MB) as soon as it is packed, so the

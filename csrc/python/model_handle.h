@@ -6,7 +6,7 @@
 // subclass `_core.Model` (the CPU model). The CUDA backend's module registers its GPU model as
 // another subclass (`_cuda.Model`). Another binding (e.g. bind_decoding.cpp) takes a model as an
 // argument of type `const ModelHolder&` and pybind11 converts either Python object; holding the
-// shared_ptr keeps the model (and its memory-mapped file) alive while the GIL is released. Models
+// shared_ptr keeps the model (and the copy of its file) alive while the GIL is released. Models
 // are immutable, so several threads may use one.
 #pragma once
 

@@ -1,7 +1,7 @@
 // Activations: an owned, contiguous, row-major f32 buffer with a shape.
 //
-// Weights are not Tensors: they stay in the model file's mapping (format::TensorView) and are
-// read through tensor::WeightMatrix. A Tensor keeps its capacity when resized and its Shape is
+// Weights are not Tensors: they stay in the model file's copy read at load
+// (format::TensorView) and are read through tensor::WeightMatrix. A Tensor keeps its capacity when resized and its Shape is
 // stored inline, so a buffer reused across calls stops allocating once it reached its largest
 // size (the decode loop relies on it: models/seq2seq_model.h).
 #pragma once

@@ -1,6 +1,6 @@
-// A read-only view of a weight matrix [rows, cols] inside the model file's mapping, in any
-// stored dtype (f32, f16, bf16, int8 with per-row scales). Does not own the memory: valid as
-// long as the format::ModelFile it came from.
+// A read-only view of a weight matrix [rows, cols] inside the model file's copy (read at load,
+// never mapped), in any stored dtype (f32, f16, bf16, int8 with per-row scales). Does not own
+// the memory: valid as long as the format::ModelFile it came from.
 #pragma once
 
 #include <cstdint>
