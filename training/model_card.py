@@ -97,8 +97,8 @@ MSCTD, 3AM and WMT and 25% of CC-CEDICT's): the layers and the embeddings of the
 both vocabularies share were kept, the other pieces started from the mean of their old pieces.
 bf16 autocast measured 1,462 against 1,354 tokens/s in f32 on one thread here (8%; the
 matrices of a d_model-256 model are too small for AMX to matter), and was used from run3. A
-run is shipped only if its mean pooled dev chrF, scored in the same run as the shipped model's,
-is higher. `training/gpu_run.sh` runs the same trainer on a GPU (`--device cuda`).
+run is shipped only if its mean dev chrF over the sets and directions (each kind of text
+counts the same), scored in the same run as the shipped model's, is higher. `training/gpu_run.sh` runs the same trainer on a GPU (`--device cuda`).
 
 Total compute of the shipped model: {cpu_minutes} CPU-minutes (one thread), {gpu_minutes} GPU-minutes.
 

@@ -471,8 +471,9 @@ def train(args, log, model, optimizer, state, config, examples, processor, dev_p
 def finish(args, log, model, state, config, sp_model, processor,
            snapshots: list[dict]) -> None:
     """Exports the averaged checkpoints, scores the candidate and the shipped model on the
-    dev sets with the engine (same run, same sets), ships the candidate only if its mean
-    pooled dev chrF is higher, then scores both on the test sets for the card."""
+    dev sets with the engine (same run, same sets), ships the candidate only if its mean dev
+    chrF over the sets (evaluate.quality) is higher, then scores both on the test sets for
+    the card."""
     if snapshots:
         model.load_state_dict(averaged(snapshots))
         log(f"exporting the average of the last {len(snapshots)} checkpoints")
@@ -535,9 +536,9 @@ def finish(args, log, model, state, config, sp_model, processor,
         shutil.copyfile(candidate, temporary)
         os.replace(temporary, shipped_path)
         (args.weights_dir / "scores.json").write_text(json.dumps(record, indent=2) + "\n")
-        log(f"shipped: mean pooled dev chrF {record['quality']} beats {previous_quality}")
+        log(f"shipped: mean dev chrF {record['quality']} beats {previous_quality}")
     else:
-        log(f"not shipped: mean pooled dev chrF {record['quality']} <= {previous_quality}")
+        log(f"not shipped: mean dev chrF {record['quality']} <= {previous_quality}")
     with (args.weights_dir / "training_log.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
 
