@@ -2,10 +2,15 @@
 
 Translation models are trained on sentence pairs, so a line holding several sentences is split,
 each sentence translated on its own, and the translations rejoined into one output line.
+Lines without CJK text are segmented by pysbd (the Golden Rules segmenter: "5 p.m. He was
+tired." is two sentences, "U.S. government" one); lines with CJK text, or any line pysbd would
+not reproduce exactly, by the rules below. Either way the sentences hold every non-space
+character of the line, in order: nothing is ever dropped.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -62,7 +67,43 @@ def _ends_with_abbreviation(text: str) -> bool:
 
 
 def split_sentences(line: str) -> list[str]:
-    """Splits one line into sentences (whitespace-trimmed). A line without text gives []."""
+    """Splits one line into sentences (whitespace-trimmed). A line without text gives [].
+
+    The sentences joined hold exactly the line's non-space characters, in order."""
+    sentences = _segment_latin(line) if not any(map(is_cjk_char, line)) else None
+    if sentences is None:
+        sentences = _split_by_rules(line)
+    return [part for sentence in sentences for part in _cut_long(sentence)]
+
+
+@functools.lru_cache(maxsize=1)
+def _english_segmenter():
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _without_spaces(text: str) -> str:
+    return "".join(text.split())
+
+
+def _segment_latin(line: str) -> list[str] | None:
+    """pysbd's sentences of `line`, or None if they do not reproduce its characters."""
+    if not line.strip():
+        return []
+    sentences: list[str] = []
+    for piece in _english_segmenter().segment(line):
+        piece = piece.strip()
+        if piece and sentences and piece[0].islower():
+            sentences[-1] += " " + piece  # a lowercase word continues the sentence
+        elif piece:
+            sentences.append(piece)
+    if "".join(map(_without_spaces, sentences)) != _without_spaces(line):
+        return None
+    return sentences
+
+
+def _split_by_rules(line: str) -> list[str]:
     sentences: list[str] = []
     start = 0
     i = 0
@@ -86,7 +127,7 @@ def split_sentences(line: str) -> list[str]:
     rest = line[start:].strip()
     if rest:
         sentences.append(rest)
-    return [part for sentence in sentences for part in _cut_long(sentence)]
+    return sentences
 
 
 def _is_boundary(line: str, start: int, mark: int, end: int) -> bool:

@@ -42,6 +42,49 @@ def test_split_sentences(line: str, sentences: list[str]) -> None:
     assert split_sentences(line) == sentences
 
 
+@pytest.mark.parametrize(
+    "line, count",
+    [
+        ("Mr. Smith arrived at 5 p.m. He was tired.", 2),
+        ("We met at 9 a.m. The bus was late.", 2),
+        ("She works for the U.S. government.", 1),
+        ("See No. 5 on the list. It is red.", 2),
+        ("He lives on Main St. near the park.", 1),
+        ("Bring fruit, e.g. apples. Also bring water.", 2),
+        ("Use a tool, i.e. a hammer. Then rest.", 2),
+        ("Dr. Brown and Mrs. Green came. They left early.", 2),
+        ("It costs 3.50 dollars. That is cheap.", 2),
+        ("J. K. Rowling wrote it. It sold well.", 2),
+        ("The meeting is at 10 a.m. tomorrow.", 1),
+        ("Prof. Lee teaches math. He is kind.", 2),
+        ("Really?! Yes.", 2),
+    ],
+)
+def test_abbreviations_neither_split_nor_swallow_sentences(line: str, count: int) -> None:
+    assert len(split_sentences(line)) == count, split_sentences(line)
+
+
+ABBREVIATIONS = ["p.m.", "a.m.", "U.S.", "No.", "St.", "e.g.", "i.e.", "Dr.", "Mrs.", "Mr.",
+                 "etc.", "vs.", "Jan.", "Inc.", "Ph.D.", "U.K.", "approx.", "Fig.", "3.5",
+                 "...", "?!", "“Yes.”", "(see above.)", "。", "！", "？"]
+
+
+def test_every_character_of_a_line_is_in_its_sentences() -> None:
+    """Over many lines mixing abbreviations, numbers, quotes and CJK punctuation, the
+    sentences hold every non-space character of the line, in order."""
+    import random
+
+    rng = random.Random(5)
+    words = ["He", "arrived", "at", "5", "the", "park", "She", "was", "tired", "我们", "去了",
+             "Tom", "left", "early", "it", "rained"]
+    for _ in range(2000):
+        tokens = [rng.choice(words + ABBREVIATIONS) for _ in range(rng.randint(1, 30))]
+        line = " ".join(tokens) if rng.random() < 0.8 else "".join(tokens)
+        sentences = split_sentences(line)
+        assert "".join("".join(s.split()) for s in sentences) == "".join(line.split()), line
+        assert all(s == s.strip() and s for s in sentences), sentences
+
+
 def test_overlong_sentences_are_cut_below_the_limit() -> None:
     words = ", ".join(f"clause number {i} of a very long sentence" for i in range(60))
     pieces = split_sentences(words)
