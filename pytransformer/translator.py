@@ -1,7 +1,7 @@
 """The public translation API: Translator, Translation, Hypothesis, TranslationStream and
 Attention.
 
-A Translator loads one model file (memory-mapped, its weight matrices repacked for the CPU
+A Translator loads one model file (read into memory, its weight matrices repacked for the CPU
 kernels, or uploaded to a CUDA GPU with device="cuda"), turns text into ids with the tokenizer the file embeds, runs the C++ core's
 search (the GIL is released while it computes) and turns ids back into text. Options left at
 None take the defaults recorded in the file (generation.*: for a converted Hugging Face or
@@ -34,6 +34,7 @@ import numpy as np
 from pytransformer import _core, model_files
 from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, default_model_path,
                                        tensor_dtypes)
+from pytransformer.languages import target_by_script
 from pytransformer.tokenizer import Tokenizer, check_text
 
 _QUEUE_POLL_SECONDS = 0.1
@@ -179,7 +180,10 @@ class Translator:
         beam_size, max_length (generated tokens), length_penalty, min_length: None takes the
         model's default. n_best: hypotheses kept per text (<= beam size). sampling: draw tokens
         (beam size 1) with temperature, top_k (0: off), top_p (1: off) from a `seed`.
-        target_language: for multilingual models, e.g. "fra" or ">>fra<<".
+        target_language: for multilingual models, e.g. "fra" or ">>fra<<"; None chooses it per
+        text by pytransformer.languages' script rule, as the CLI does (the en<->zh default model:
+        Chinese text into English, any other into Chinese), and raises ValueError for a model
+        with several target languages that the rule cannot choose between.
         """
         texts = _as_text_list(texts)
         pieces = [self._tokenizer.source_pieces(text) if text.strip() else None
@@ -264,7 +268,19 @@ class Translator:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _target_for(self, text: str, target_language: str | None) -> str | None:
+        """target_language, else the one the script rule gives `text` (see translate())."""
+        if target_language is not None or not self._tokenizer.target_languages:
+            return target_language
+        chosen = target_by_script(self._tokenizer.target_languages, text)
+        if chosen is None:
+            raise ValueError("this model translates into several languages ("
+                             + ", ".join(self._tokenizer.target_languages)
+                             + "): pass target_language")
+        return chosen
+
     def _source_ids(self, pieces: list[str], target_language: str | None) -> list[int]:
+        target_language = self._target_for("".join(pieces), target_language)
         ids = self._tokenizer.encode_pieces(pieces, target_language)
         if len(ids) <= self._max_positions:
             return ids

@@ -6,44 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytransformer.cli.errors import CliError
-from pytransformer.cli.text import dominant_script
-
-# Two- and three-letter ISO 639 codes that name the same language, so `--to zh` finds a model
-# token `>>zho<<` and the other way round.
-_SAME_LANGUAGE = [
-    {"en", "eng"}, {"zh", "zho", "cmn", "chi"}, {"de", "deu", "ger"}, {"fr", "fra", "fre"},
-    {"es", "spa"}, {"it", "ita"}, {"pt", "por"}, {"ru", "rus"}, {"ja", "jpn"}, {"ko", "kor"},
-    {"ar", "ara"}, {"nl", "nld", "dut"}, {"pl", "pol"}, {"tr", "tur"}, {"uk", "ukr"},
-    {"sv", "swe"}, {"fi", "fin"}, {"cs", "ces", "cze"}, {"el", "ell", "gre"}, {"he", "heb"},
-    {"hi", "hin"}, {"vi", "vie"}, {"th", "tha"}, {"id", "ind"}, {"fa", "fas", "per"},
-]
-_CJK_LANGUAGES = {"zh", "ja", "ko", "yue", "wuu", "nan", "hak", "gan"}
-
-
-def normalize(code: str) -> str:
-    """A language code as written by users or in `>>xx<<` tokens -> lower-case base code."""
-    code = code.strip().strip("<>").strip().lower().replace("-", "_")
-    return code
-
+from pytransformer.languages import dominant_script, same_language, script_pair
 
 def bare(code: str) -> str:
     """A language token such as `>>zho<<` as its code, `zho`."""
     return code.strip().removeprefix(">>").removesuffix("<<")
-
-
-def same_language(a: str, b: str) -> bool:
-    a, b = normalize(a), normalize(b)
-    if a == b:
-        return True
-    base_a, base_b = a.split("_")[0], b.split("_")[0]
-    if base_a == base_b and (a == base_a or b == base_b):
-        return True  # "zh" matches "zh_hant" (a region/script variant of the same language)
-    return any(base_a in group and base_b in group for group in _SAME_LANGUAGE)
-
-
-def is_cjk_language(code: str) -> bool:
-    base = normalize(code).split("_")[0]
-    return any(same_language(base, cjk) for cjk in _CJK_LANGUAGES)
 
 
 @dataclass(frozen=True)
@@ -100,14 +67,7 @@ class LanguageChoice:
 
     def _script_pair(self) -> tuple[str, str] | None:
         """(cjk language, other language) for a two-language model where one is CJK."""
-        if len(self.selectable) != 2:
-            return None
-        first, second = self.selectable
-        if is_cjk_language(first) and not is_cjk_language(second):
-            return first, second
-        if is_cjk_language(second) and not is_cjk_language(first):
-            return second, first
-        return None
+        return script_pair(self.selectable)
 
     def script_language(self, text: str) -> str | None:
         """For a CJK <-> non-CJK pair (like en<->zh): the language of the pair the text's

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
+
+from pytransformer.languages import is_cjk_char
 
 # A segment longer than this many characters is cut further at clause punctuation, then at
 # spaces, so no single model input gets near the model's position limit.
@@ -27,33 +28,6 @@ _ABBREVIATIONS = frozenset(
     "jan feb mar apr jun jul aug sep sept oct nov dec mt ave u.s".split()
 )
 _CLAUSE_BREAK = re.compile(r"(?<=[,;:，；：、])\s*")
-
-
-def is_cjk_char(char: str) -> bool:
-    """True for Han, kana, Hangul and CJK punctuation / full-width forms."""
-    code = ord(char)
-    return (
-        0x2E80 <= code <= 0x9FFF  # radicals, punctuation, kana, CJK unified ideographs
-        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
-        or 0xF900 <= code <= 0xFAFF  # compatibility ideographs
-        or 0xFF00 <= code <= 0xFFEF  # full-width forms
-        or 0x20000 <= code <= 0x3FFFF  # extension planes
-    )
-
-
-def dominant_script(text: str) -> str | None:
-    """"cjk" or "latin" by which letters are in the majority, or None if there are no letters."""
-    cjk = latin = 0
-    for char in text:
-        if is_cjk_char(char):
-            if unicodedata.category(char).startswith("L"):
-                cjk += 1
-        elif char.isalpha():
-            latin += 1
-    if cjk == 0 and latin == 0:
-        return None
-    # A Han character carries about as much as a short word: weigh it accordingly.
-    return "cjk" if cjk * 3 >= latin else "latin"
 
 
 def _ends_with_abbreviation(text: str) -> bool:

@@ -11,12 +11,8 @@ import pytest
 from pytransformer.cli.atomic import atomic_text_output
 from pytransformer.cli.errors import CliError
 from pytransformer.cli.languages import LanguageChoice, same_language
-from pytransformer.cli.text import (
-    MAX_SEGMENT_CHARS,
-    dominant_script,
-    join_sentences,
-    split_sentences,
-)
+from pytransformer.cli.text import MAX_SEGMENT_CHARS, join_sentences, split_sentences
+from pytransformer.languages import dominant_script
 from pytransformer.cli.translate_command import decode_input
 
 
