@@ -268,33 +268,37 @@ class Session:
 
     def translate_lines(self, lines: Sequence[str], settings: Settings, with_scores: bool = False,
                         on_sentences: Callable[[int], None] | None = None) -> Iterator[LineResult]:
-        """Translates lines in order, yielding each line's result as soon as its batch is done.
-        An empty line gives an empty result. on_sentences(n) reports progress in sentences."""
+        """Translates lines in order, yielding each line's result as soon as its last batch is
+        done. Batches hold at most BATCH_SENTENCES sentences, cut inside a line too, so a line
+        of any length is translated in the memory of one batch. An empty line gives an empty
+        result. on_sentences(n) reports progress in sentences."""
         pending: list[LineResult] = []
         pending_sentences: list[str] = []
         owners: list[LineResult] = []
 
-        def flush() -> Iterator[LineResult]:
+        def translate_pending() -> None:
             if pending_sentences:
                 for owner, result in zip(owners, self.translate_sentences(
                         pending_sentences, settings, with_scores)):
                     owner.sentences.append(result)
                 if on_sentences is not None:
                     on_sentences(len(pending_sentences))
-            yield from pending
-            pending.clear()
             pending_sentences.clear()
             owners.clear()
 
         for line in lines:
             result = LineResult(line)
+            pending.append(result)
             for sentence in split_sentences(line):
                 pending_sentences.append(sentence)
                 owners.append(result)
-            pending.append(result)
-            if len(pending_sentences) >= BATCH_SENTENCES:
-                yield from flush()
-        yield from flush()
+                if len(pending_sentences) >= BATCH_SENTENCES:
+                    translate_pending()
+            if not pending_sentences:  # every pending line is complete
+                yield from pending
+                pending.clear()
+        translate_pending()
+        yield from pending
 
     def stream(self, text: str, settings: Settings) -> Iterator[tuple[str, int]]:
         """The translation of one sentence in increments, as (text, target tokens generated so
