@@ -11,7 +11,9 @@ import pytest
 from pytransformer.cli.atomic import atomic_text_output
 from pytransformer.cli.errors import CliError
 from pytransformer.cli.languages import LanguageChoice, same_language
-from pytransformer.cli.text import MAX_SEGMENT_CHARS, join_sentences, split_sentences
+from pytransformer.cli import text
+from pytransformer.cli.text import (MAX_SEGMENT_BYTES, join_sentences, segment_size,
+                                    split_sentences)
 from pytransformer.languages import dominant_script
 from pytransformer.cli.translate_command import decode_input
 
@@ -85,10 +87,58 @@ def test_overlong_sentences_are_cut_below_the_limit() -> None:
     words = ", ".join(f"clause number {i} of a very long sentence" for i in range(60))
     pieces = split_sentences(words)
     assert len(pieces) > 1
-    assert all(len(piece) <= MAX_SEGMENT_CHARS for piece in pieces)
+    assert all(segment_size(piece) <= MAX_SEGMENT_BYTES for piece in pieces)
     assert join_sentences(pieces).replace(",", "") == words.replace(",", "")
-    han = "字" * (3 * MAX_SEGMENT_CHARS)
-    assert split_sentences(han) == ["字" * MAX_SEGMENT_CHARS] * 3
+    per_piece = MAX_SEGMENT_BYTES // 3  # a Han character is 3 bytes of UTF-8
+    han = "字" * (3 * per_piece)
+    assert split_sentences(han) == ["字" * per_piece] * 3
+
+
+@pytest.mark.parametrize("line", [
+    "字" * 1000,
+    "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(1000)),  # Han, no punctuation
+    "".join(chr(0xAC00 + (i * 7919) % 11000) for i in range(1000)),  # Hangul
+    "😀" * 1000,
+    "𠀀𠀁𠀂" * 300,  # CJK extension B: 4 bytes each
+    "1234567890" * 100,
+    "é" * 1000,
+    "a" * 3000,
+    "ゟ" * 1000,  # NFKC: "より", 6 bytes
+    "\ufdfa" * 100,  # NFKC: 18 Arabic letters and spaces, 33 bytes
+    " ".join(["word"] * 1000),
+    "，".join(["我们今天去了公园"] * 100) + "。",
+])
+def test_every_segment_fits_the_byte_limit_and_keeps_every_character(line: str) -> None:
+    pieces = split_sentences(line)
+    assert all(0 < segment_size(piece) <= MAX_SEGMENT_BYTES for piece in pieces)
+    assert "".join("".join(piece.split()) for piece in pieces) == "".join(line.split())
+
+
+def test_segment_size_counts_the_normalised_bytes() -> None:
+    assert segment_size("abc") == 3
+    assert segment_size("字é") == 3 + 2
+    assert segment_size("ゟ") == len("より".encode("utf-8"))
+    assert segment_size("Ａ") == 1  # a full-width letter normalises to ASCII
+
+
+def test_a_long_line_is_segmented_in_linear_time(monkeypatch) -> None:
+    """pysbd's time grows with the square of its input (300,000 characters took 85 s, 60,000
+    3 s): it is given chunks of at most PYSBD_CHUNK_CHARS characters, with the sentences it
+    finds in the whole line."""
+    sentence = "Mr. Smith arrived at 5 p.m. He was tired. "
+    line = sentence * 1500  # 63,000 characters
+    segmenter = text._english_segmenter()
+    read: list[str] = []
+    segment = segmenter.segment
+
+    def recording(chunk: str) -> list[str]:
+        read.append(chunk)
+        return segment(chunk)
+
+    monkeypatch.setattr(segmenter, "segment", recording)
+    assert split_sentences(line) == ["Mr. Smith arrived at 5 p.m.", "He was tired."] * 1500
+    assert max(map(len, read)) <= text.PYSBD_CHUNK_CHARS
+    assert "".join(read).replace(" ", "") == line.replace(" ", "")  # pysbd read all of it
 
 
 def test_join_uses_no_space_between_cjk_text() -> None:
