@@ -345,3 +345,75 @@ def test_source_unk_id_is_checked(tmp_path):
     write_random_model(bad, extra={"tokens.source_unk_id": 999})
     with pytest.raises(ModelFormatError, match="bad.ptm.*tokens.source_unk_id"):
         Translator(bad)
+
+
+# ---- the target language when none is given (issue 16) ---------------------------------------
+
+BIDIRECTIONAL_LINES = ["▁w3 ▁w4", "你 好", "▁w5 ▁w6 ▁w7", "好 你 你", "▁w8 你", "▁w9 ▁w10 ▁w11"]
+
+
+def test_without_a_target_language_the_script_chooses_it(bidirectional):
+    """A model with >>en<< and >>zh<< gets the CLI's choice (pytransformer.languages): CJK text
+    into English, other text into Chinese; before, it got no language token at all, an input it
+    was never trained on."""
+    from pytransformer import _core
+
+    translator = Translator(bidirectional)
+    targets = {"▁w3 ▁w4": "zh", "你 好": "en"}
+    for text, target in targets.items():
+        chosen = translator.translate([text])[0]
+        assert chosen.tokens == translator.translate([text], target_language=target)[0].tokens
+        # The test means something only if the token changes the output.
+        without_token = _core.generate(_core.Model(str(bidirectional)),
+                                       [translator.tokenizer.encode(text)])[0][0][0]
+        assert chosen.tokens != translator.tokenizer.target_pieces(without_token)
+        assert translator.translate_tokens([text.split()])[0].tokens == chosen.tokens
+        assert "".join(translator.stream(text)) == translator.translate(
+            [text], beam_size=1, target_language=target)[0].text
+        assert translator.attention(text).source_pieces[0] == f">>{target}<<"
+    # A text that starts with a language token keeps it, as MarianTokenizer does.
+    assert translator.attention(">>en<< ▁w3 ▁w4").source_pieces[:2] == [">>en<<", "▁w3"]
+
+
+def test_the_api_and_the_command_line_translate_alike(bidirectional):
+    from typer.testing import CliRunner
+
+    from pytransformer.cli.main import app
+
+    translator = Translator(bidirectional)
+    api = [translation.text for translation in translator.translate(BIDIRECTIONAL_LINES)]
+    result = CliRunner().invoke(app, ["translate", "-m", str(bidirectional)],
+                                input="\n".join(BIDIRECTIONAL_LINES) + "\n",
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == api
+    streamed = ["".join(translator.stream(line)) for line in BIDIRECTIONAL_LINES]
+    assert streamed == [t.text for t in translator.translate(BIDIRECTIONAL_LINES, beam_size=1)]
+
+
+def test_a_model_with_one_target_language_always_uses_it(tmp_path):
+    from tiny_models import vocabulary, write_random_model
+
+    path = tmp_path / "one.ptm"
+    pieces = vocabulary(30) + [">>de<<"]
+    write_random_model(path, seed=3, source_vocab_size=31, target_vocab_size=31,
+                       target_languages=[">>de<<"],
+                       extra={"vocab.source": pieces, "vocab.target": pieces})
+    assert Translator(path).attention("▁w3 ▁w4").source_pieces[0] == ">>de<<"
+
+
+def test_several_target_languages_need_one_named(tmp_path):
+    from tiny_models import vocabulary, write_random_model
+
+    path = tmp_path / "three.ptm"
+    languages = [">>de<<", ">>fr<<", ">>es<<"]
+    pieces = vocabulary(30) + languages
+    write_random_model(path, seed=3, source_vocab_size=33, target_vocab_size=33,
+                       target_languages=languages,
+                       extra={"vocab.source": pieces, "vocab.target": pieces})
+    translator = Translator(path)
+    for call in (lambda: translator.translate(["▁w3"]), lambda: translator.stream("▁w3"),
+                 lambda: translator.attention("▁w3")):
+        with pytest.raises(ValueError, match=r">>de<<, >>fr<<, >>es<<.*pass target_language"):
+            call()
+    assert translator.translate(["▁w3"], target_language="fr")[0].hypotheses
