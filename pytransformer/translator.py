@@ -8,6 +8,10 @@ None take the defaults recorded in the file (generation.*: for a converted Huggi
 CTranslate2 model, that reference's defaults).
 
 Input rules:
+- each text is one model input. Translation models learn from sentence pairs, and given
+  several sentences at once may leave some out (the default model translates "I like tea. My
+  brother likes coffee. We both like milk." as its first two): split longer text into
+  sentences first, as `pytransformer translate` does with each line;
 - an empty (or whitespace-only) text gives an empty Translation without running the model, and
   an empty list gives [];
 - a text whose ids exceed the model's `max_positions` is truncated to fit (the source EOS and a
