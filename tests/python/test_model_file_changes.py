@@ -96,7 +96,8 @@ def test_a_loaded_model_is_unaffected_by_changes_to_its_file(tmp_path, models, c
     shutil.copyfile(models["model"], path)
     child = subprocess.Popen(
         [sys.executable, "-c", TRANSLATE_ON_REQUEST, str(path), json.dumps(SOURCE)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path)
     try:
         before = child.stdout.readline()
         assert before, child.stderr.read()
@@ -251,7 +252,7 @@ def test_a_file_changed_while_it_is_loaded_gives_an_error_or_one_whole_model(tmp
 
     child = subprocess.Popen(
         [sys.executable, "-c", LOAD_REPEATEDLY, str(path), str(first), str(second), "4"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     stop = threading.Event()
 
     def rewrite() -> None:
