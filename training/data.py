@@ -179,6 +179,36 @@ def make_examples(processor, pairs: list[Pair], max_length: int) -> list[Example
     return examples
 
 
+# What people type: a lowercase word or phrase without a full stop ("hello", "thank you").
+CASUAL_MAX_WORDS = 6
+_FINAL_PUNCTUATION = ".!?。！？"
+
+
+def casual_source(text: str) -> str:
+    """`text` as typed casually: its final punctuation removed, and English lowercased."""
+    return text.rstrip(_FINAL_PUNCTUATION).strip().lower()
+
+
+def make_casual_examples(processor, pairs: list[Pair], max_length: int) -> list[Example]:
+    """One more example per direction of each short pair whose casual source differs from its
+    source (the target stays as written): without them, the default model given "hello"
+    answered 爱 though "Hello." gave 你好。."""
+    examples = []
+    for pair in pairs:
+        if len(pair.en.split()) > CASUAL_MAX_WORDS:
+            continue
+        texts = {"en": pair.en, "zh": pair.zh}
+        for source_lang, target_lang in (("en", "zh"), ("zh", "en")):
+            casual = casual_source(texts[source_lang])
+            if not casual or casual == texts[source_lang]:
+                continue
+            source = encode_source(processor, casual, target_lang)
+            target = encode_target(processor, texts[target_lang])
+            if len(source) <= max_length and len(target) <= max_length:
+                examples.append(Example(source, target))
+    return examples
+
+
 def token_batches(examples: list[Example], max_tokens: int,
                   rng: random.Random) -> Iterator[list[Example]]:
     """Yields batches of examples of similar length, in random order.

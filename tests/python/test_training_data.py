@@ -87,6 +87,17 @@ def test_examples_cover_both_directions(processor, pairs):
     assert data.make_examples(processor, pairs[:3], max_length=2) == []
 
 
+def test_casual_examples_take_lowercase_unpunctuated_sources_to_written_targets(processor):
+    long_sentence = data.Pair("We go to the park every day after work.", "我们每天下班后去公园。")
+    examples = data.make_casual_examples(
+        processor, [data.Pair("Thank you.", "谢谢你。"), long_sentence,
+                    data.Pair("run", "跑")], max_length=64)
+    decoded = {(processor.id_to_piece(ex.source[0]), processor.decode(ex.source[1:-1]),
+                processor.decode(ex.target[:-1])) for ex in examples}
+    # The long pair is left out, and "run"/"跑" is already casual in both directions.
+    assert decoded == {(">>zh<<", "thank you", "谢谢你。"), (">>en<<", "谢谢你", "Thank you.")}
+
+
 def test_token_batches_hold_every_example_once_within_budget(processor, pairs):
     examples = data.make_examples(processor, pairs * 5, max_length=64)
     batches = list(data.token_batches(examples, max_tokens=60, rng=random.Random(3)))
