@@ -2,9 +2,11 @@
 
 The public API: Translator (translate, translate_tokens, stream, attention) and what it returns
 (Translation, Hypothesis, TranslationStream, Attention); describe_model() and ModelInfo (a model
-file's description without loading it); default_model_path() (the model Translator(None) loads:
-$PYTRANSFORMER_MODEL, else the one installed with the package); the converters convert_marian
-and convert_ctranslate2; ModelFormatError, ConversionError; info(). Everything else
+file's description without loading it); resolve_model() (a model named by path, or by name in
+the user models directory, as everywhere: Translator, --model, $PYTRANSFORMER_MODEL);
+default_model_path() (the model Translator(None) loads: the one $PYTRANSFORMER_MODEL names, else
+the one installed with the package); the converters convert_marian and convert_ctranslate2;
+ModelFormatError, ModelNotFoundError, ConversionError; info(). Everything else
 (pytransformer._core, pytransformer.format, ...) is internal.
 """
 
@@ -19,7 +21,8 @@ from typing import Any
 
 from pytransformer._core import ModelFormatError
 from pytransformer.convert import ConversionError, convert_ctranslate2, convert_marian
-from pytransformer.model_files import ModelInfo, default_model_path, describe_model
+from pytransformer.model_files import (ModelInfo, ModelNotFoundError, default_model_path,
+                                       describe_model, resolve_model)
 from pytransformer.translator import (Attention, Hypothesis, Translation, TranslationStream,
                                       Translator)
 
@@ -66,6 +69,7 @@ __all__ = [
     "Hypothesis",
     "ModelFormatError",
     "ModelInfo",
+    "ModelNotFoundError",
     "Translation",
     "TranslationStream",
     "Translator",
@@ -75,4 +79,5 @@ __all__ = [
     "default_model_path",
     "describe_model",
     "info",
+    "resolve_model",
 ]

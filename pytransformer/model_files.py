@@ -1,8 +1,12 @@
 """Finding and describing model files without loading a model.
 
-default_model_path(): the model Translator(None) loads — the file named by the environment
-variable PYTRANSFORMER_MODEL when it is set, else the model installed with the package
-(pytransformer/weights/model.ptm), else None.
+resolve_model(spec): the one rule by which a model is named, in the Python API, in --model and
+in $PYTRANSFORMER_MODEL: a path to a model file, or the name of one (with or without .ptm) in
+the user models directory, user_models_dir() ($XDG_DATA_HOME/pytransformer/models).
+
+default_model_path(): the model Translator(None) loads — the model $PYTRANSFORMER_MODEL names
+when it is set, else the model installed with the package (pytransformer/weights/model.ptm),
+else None.
 
 describe_model(path): what a file holds (languages, sizes, architecture, tensor types), read
 from its metadata and tensor directory only. The file is validated as for loading, except for
@@ -21,17 +25,73 @@ from typing import Any
 from pytransformer import _core
 
 MODEL_ENVIRONMENT_VARIABLE = "PYTRANSFORMER_MODEL"
+MODEL_SUFFIX = ".ptm"
 # The model the package ships: repo-root weights/model.ptm, installed into the package.
 PACKAGED_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "model.ptm"
 
 
+class ModelNotFoundError(FileNotFoundError):
+    """A path or name that names no model file; the message says what was looked for."""
+
+
+def data_dir() -> Path:
+    """$XDG_DATA_HOME/pytransformer (default ~/.local/share/pytransformer)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "pytransformer"
+
+
+def user_models_dir() -> Path:
+    """Where models are found by name (and where `pytransformer convert` writes by default)."""
+    return data_dir() / "models"
+
+
+def user_models() -> list[Path]:
+    """The model files in user_models_dir(), sorted."""
+    directory = user_models_dir()
+    if not directory.is_dir():
+        return []
+    return sorted(path for path in directory.iterdir()
+                  if path.suffix == MODEL_SUFFIX and path.is_file())
+
+
+def _looks_convertible(directory: Path) -> bool:
+    """A Marian / CTranslate2 / argos-translate directory that a converter can turn into a
+    model."""
+    return any((directory / name).exists() for name in
+               ("config.json", "model.bin", "metadata.json", "model"))
+
+
+def resolve_model(spec: str | Path) -> Path:
+    """The model file `spec` names: a path to a file, or a name (with or without .ptm) of a
+    file in user_models_dir(). Raises ModelNotFoundError for anything else (a directory is
+    named as such, with how to convert it when it holds a model of another project)."""
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        hint = (f"; convert it first: pytransformer convert {text} OUTPUT{MODEL_SUFFIX}"
+                if _looks_convertible(path) else "")
+        raise ModelNotFoundError(f"model {text} is a directory, not a model file{hint}")
+    if os.sep not in text:
+        for candidate in (user_models_dir() / text, user_models_dir() / (text + MODEL_SUFFIX)):
+            if candidate.is_file():
+                return candidate
+    raise ModelNotFoundError(f"unknown model '{text}': no such file, and no model of that name "
+                             f"in {user_models_dir()} (`pytransformer models` lists the models "
+                             "found)")
+
+
 def default_model_path() -> Path | None:
-    """The default model's file: $PYTRANSFORMER_MODEL when set (returned even if the file is
-    missing, so that the error names it), else the packaged model when it is installed, else
-    None."""
+    """The default model's file: the model $PYTRANSFORMER_MODEL names (resolve_model) when the
+    variable is set, else the packaged model when it is installed, else None. Raises
+    ModelNotFoundError, naming the variable, when the variable names no model."""
     named = os.environ.get(MODEL_ENVIRONMENT_VARIABLE, "").strip()
     if named:
-        return Path(named).expanduser()
+        try:
+            return resolve_model(named)
+        except ModelNotFoundError as error:
+            raise ModelNotFoundError(f"${MODEL_ENVIRONMENT_VARIABLE}: {error}") from None
     return PACKAGED_MODEL_PATH if PACKAGED_MODEL_PATH.is_file() else None
 
 

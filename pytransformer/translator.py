@@ -23,7 +23,6 @@ Input rules:
 from __future__ import annotations
 
 import importlib
-import os
 import queue
 import re
 import threading
@@ -36,8 +35,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from pytransformer import _core, model_files
-from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, default_model_path,
-                                       tensor_dtypes)
+from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, ModelNotFoundError,
+                                       default_model_path, resolve_model, tensor_dtypes)
 from pytransformer.languages import target_by_script
 from pytransformer.tokenizer import Tokenizer, check_text
 
@@ -92,31 +91,29 @@ class Translator:
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 0,
                  device: str = "cpu") -> None:
-        """model_path: a .ptm file; None: the default model (pytransformer.default_model_path():
-        the file named by $PYTRANSFORMER_MODEL, else the model installed with the package).
+        """model_path: a .ptm file, or the name of one in the user models directory, as the
+        CLI's --model takes it (pytransformer.resolve_model); None: the default model
+        (pytransformer.default_model_path(): the model $PYTRANSFORMER_MODEL names, else the
+        model installed with the package).
         threads: compute threads for the CPU core, 0 for its default.
         device: "cpu", or "cuda" / "cuda:N" to run on CUDA GPU 0 / N with the optional CUDA
         backend (docs/cuda.md); the search and the results are the same.
 
-        Raises FileNotFoundError when the file does not exist, ModelFormatError (a ValueError)
-        naming the file when it is not a valid model, ValueError for a malformed device, and
-        RuntimeError("CUDA requested but ...") when a GPU is asked for and the installation
+        Raises ModelNotFoundError (a FileNotFoundError) saying what was looked for when no
+        model file is named, ModelFormatError (a ValueError) naming the file when it is not a
+        valid model, ValueError for a malformed device, and RuntimeError("CUDA requested but ...") when a GPU is asked for and the installation
         has no CUDA backend or the machine no usable driver or device.
         """
         cuda_index = _parse_device(device)
-        named_by = ""
         if model_path is None:
-            model_path = default_model_path()
-            if model_path is None:
-                raise FileNotFoundError(
+            path = default_model_path()
+            if path is None:
+                raise ModelNotFoundError(
                     f"no default model is installed (expected {model_files.PACKAGED_MODEL_PATH}"
-                    f", or a file named by ${MODEL_ENVIRONMENT_VARIABLE}); pass a model file, "
+                    f", or a model named by ${MODEL_ENVIRONMENT_VARIABLE}); pass a model file, "
                     "e.g. one made by pytransformer.convert_marian")
-            if os.environ.get(MODEL_ENVIRONMENT_VARIABLE, "").strip():
-                named_by = f" (named by ${MODEL_ENVIRONMENT_VARIABLE})"
-        path = Path(model_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such model file{named_by}")
+        else:
+            path = resolve_model(model_path)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
         self._path = path

@@ -15,10 +15,10 @@ import typer
 from rich.markup import escape
 
 import pytransformer
-from pytransformer.convert import detect_model_format
 from pytransformer.cli.console import print_json, stderr_console, stdout_console
 from pytransformer.cli.errors import CliError, reports_errors
-from pytransformer.cli.model_store import MODEL_SUFFIX, user_models_dir
+from pytransformer.convert import detect_model_format
+from pytransformer.model_files import MODEL_SUFFIX, user_models_dir
 from pytransformer.cli.views import model_summary, summary_table
 
 

@@ -12,8 +12,9 @@ import typer
 import pytransformer
 from pytransformer.cli.console import print_json, stdout_console
 from pytransformer.cli.errors import CliError, describe_error, reports_errors
-from pytransformer.cli.model_store import (DEFAULT_MODEL_VARIABLE, MODEL_SUFFIX, default_model,
-                                           user_models, user_models_dir)
+from pytransformer.cli.model_store import default_model
+from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, MODEL_SUFFIX, user_models,
+                                       user_models_dir)
 from pytransformer.cli.views import model_summary, models_table, system_table
 
 
@@ -24,7 +25,7 @@ def _found_models() -> list[dict[str, Any]]:
     try:
         entries: list[tuple[str, Path | None]] = [("default", default_model())]
     except CliError as error:  # $PYTRANSFORMER_MODEL names no model
-        found.append({"path": os.environ.get(DEFAULT_MODEL_VARIABLE, ""), "origin": "default",
+        found.append({"path": os.environ.get(MODEL_ENVIRONMENT_VARIABLE, ""), "origin": "default",
                       "error": describe_error(error)})
         entries = []
     entries += [("user", path) for path in user_models()]

@@ -16,7 +16,7 @@ import pytransformer
 from pytransformer.cli.console import stderr_console
 from pytransformer.cli.errors import CliError
 from pytransformer.cli.languages import LanguageChoice, bare, same_language
-from pytransformer.cli.model_store import default_model_path, resolve_model
+from pytransformer.cli.model_store import default_model_path, model_for_option
 from pytransformer.cli.text import join_sentences, split_sentences
 
 # Sentences per call to Translator.translate: large enough to batch well, small enough for a
@@ -103,7 +103,7 @@ class Settings:
 def load_translator(model: str | None, threads: int, device: str = "cpu") -> tuple[Any, Path]:
     """Loads the model named by --model (None: the default) on --device. Returns (translator,
     path)."""
-    path = resolve_model(model) if model is not None else default_model_path()
+    path = model_for_option(model) if model is not None else default_model_path()
     return pytransformer.Translator(path, threads=threads, device=device), path
 
 

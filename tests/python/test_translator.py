@@ -4,6 +4,7 @@ transliteration CTranslate2 model)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ def cases() -> list[dict]:
 def test_public_names():
     for name in ("Translator", "Translation", "Hypothesis", "TranslationStream", "Attention",
                  "ModelInfo", "describe_model", "default_model_path", "ModelFormatError",
+                 "ModelNotFoundError", "resolve_model",
                  "ConversionError", "convert_marian", "convert_ctranslate2", "info"):
         assert hasattr(pytransformer, name)
     information = pytransformer.info()
@@ -284,9 +286,10 @@ def test_default_model_from_the_environment(monkeypatch, tmp_path, converted_mar
     assert Translator().path == path
     missing = tmp_path / "nothing-here.ptm"
     monkeypatch.setenv("PYTRANSFORMER_MODEL", str(missing))
-    assert pytransformer.default_model_path() == missing  # returned, so errors can name it
-    with pytest.raises(FileNotFoundError, match="nothing-here.ptm.*PYTRANSFORMER_MODEL"):
-        Translator()
+    for call in (pytransformer.default_model_path, Translator):
+        with pytest.raises(pytransformer.ModelNotFoundError,
+                           match=r"^\$PYTRANSFORMER_MODEL: unknown model .*nothing-here.ptm"):
+            call()
     # Without the variable: the model installed in the package (pytransformer/weights/).
     monkeypatch.delenv("PYTRANSFORMER_MODEL")
     package = Path(pytransformer.__file__).resolve().parent
@@ -298,6 +301,34 @@ def test_default_model_from_the_environment(monkeypatch, tmp_path, converted_mar
     monkeypatch.setattr(model_files, "PACKAGED_MODEL_PATH", path)
     assert pytransformer.default_model_path() == path
     assert Translator().path == path
+
+
+def test_a_model_is_named_alike_in_the_api_and_the_cli(monkeypatch, tmp_path, converted_marian):
+    """Issue 10: a path, or a name in the user models directory, for Translator(),
+    $PYTRANSFORMER_MODEL and --model alike (the CLI accepted names the API rejected)."""
+    from typer.testing import CliRunner
+
+    from pytransformer import model_files
+    from pytransformer.cli.main import app
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    models = model_files.user_models_dir()
+    assert models == tmp_path / "data" / "pytransformer" / "models"
+    models.mkdir(parents=True)
+    shutil.copyfile(converted_marian("base"), models / "mine.ptm")
+    expected = Translator(models / "mine.ptm").translate(["Hi."])[0].text
+    for name in ("mine", "mine.ptm"):
+        assert pytransformer.resolve_model(name) == models / "mine.ptm"
+        assert Translator(name).translate(["Hi."])[0].text == expected
+        monkeypatch.setenv("PYTRANSFORMER_MODEL", name)
+        assert Translator().path == models / "mine.ptm"
+        monkeypatch.delenv("PYTRANSFORMER_MODEL")
+        result = CliRunner().invoke(app, ["translate", "-m", name, "Hi."])
+        assert result.stdout == expected + "\n"
+    with pytest.raises(pytransformer.ModelNotFoundError, match="unknown model 'yours'"):
+        Translator("yours")
+    with pytest.raises(pytransformer.ModelNotFoundError, match="is a directory"):
+        Translator(models)
 
 
 # ---- metadata read by the API and the core --------------------------------------------------
@@ -378,6 +409,7 @@ def test_without_a_target_language_the_script_chooses_it(bidirectional):
 def test_the_api_and_the_command_line_translate_alike(bidirectional):
     from typer.testing import CliRunner
 
+    from pytransformer import model_files
     from pytransformer.cli.main import app
 
     translator = Translator(bidirectional)
