@@ -8,7 +8,7 @@
 Measures batch-1 greedy decoding, batched beam search and the encoder in tokens per second
 (median of several runs, output length forced with EOS suppressed), load time and peak RSS,
 each engine in a process of its own, plus a roofline of batch-1 decoding against the measured
-memory bandwidth. From the shell: `python -m pytransformer.bench --help`.
+memory bandwidth. From the shell: `pytransformer bench --help`.
 """
 
 from pytransformer.bench.machine import MachineInfo, machine_info, measure_memory_bandwidth

@@ -114,7 +114,7 @@ def format_report(report: BenchmarkReport) -> str:
 def format_markdown(report: BenchmarkReport) -> str:
     """The report as a Markdown section for docs/benchmarks.md."""
     lines = [f"### {report.date[:10]}: {report.model['name']}", "", "```",
-             report.command or "python -m pytransformer.bench", "```", ""]
+             report.command or "pytransformer bench", "```", ""]
     lines += [f"- {line}" for line in context_lines(report)]
     lines += ["", "| " + " | ".join(TABLE_HEADERS) + " |",
               "|" + "|".join(["---"] + ["---:"] * (len(TABLE_HEADERS) - 1)) + "|"]

@@ -1,8 +1,11 @@
-"""`pytransformer bench`: the benchmark of pytransformer.bench (speed, load time, memory),
-optionally against CTranslate2 and transformers on the same weights."""
+"""`pytransformer bench`: the one command-line front end of pytransformer.bench (speed, load
+time, memory, optionally against CTranslate2 and transformers on the same weights); it also
+prints a report saved with --json (--show) and writes random-weight models (--make-model)."""
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -14,6 +17,9 @@ from rich.markup import escape
 from pytransformer import bench
 from pytransformer.cli.console import stderr_console
 from pytransformer.cli.errors import CliError, reports_errors
+from pytransformer.cli.model_store import default_model_path, model_for_option
+
+_DEFAULTS = bench.BenchmarkSettings()
 
 
 def _names(text: str | None, known: tuple[str, ...], what: str) -> tuple[str, ...] | None:
@@ -43,47 +49,104 @@ def _command_line(context: typer.Context) -> str:
     return shlex.join(parts)
 
 
+def _model_to_measure(model: str | None, random_shape: str | None) -> str | None:
+    """A directory or file as given; a name of a model in the user models directory as
+    --model takes it; nothing at all: the default model."""
+    if model is None:
+        return None if random_shape is not None else str(default_model_path())
+    if os.path.exists(model) or os.sep in model:
+        return model
+    return str(model_for_option(model))
+
+
+def _show(report_path: Path, markdown: bool, as_json: bool) -> None:
+    try:
+        report = bench.BenchmarkReport.from_dict(
+            json.loads(report_path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as error:
+        raise CliError(f"{report_path}: not a report saved by bench --json ({error})") from None
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        sys.stdout.write((bench.format_markdown(report) if markdown
+                          else bench.format_report(report)) + "\n")
+
+
 @reports_errors
 def bench_command(
     context: typer.Context,
     model: Optional[str] = typer.Argument(
-        None, help="The model to measure: a .ptm file, a Hugging Face Marian directory or a "
-        "CTranslate2 directory."),
+        None, help="The model to measure: a .ptm file or a name as for --model, a Hugging Face "
+        "Marian directory or a CTranslate2 directory. Default: the default model."),
     random_shape: Optional[str] = typer.Option(
         None, "--random", help=f"Measure a cached random-weight Marian model of this shape "
         f"instead ({', '.join(sorted(bench.SHAPES))})."),
+    seed: int = typer.Option(_DEFAULTS.seed, "--seed",
+                             help="Seed of the random model's weights and the source ids."),
     compare: Optional[str] = typer.Option(
         None, "--compare", help="Comma-separated engines to run on the same weights: "
         + ", ".join(bench.COMPARABLE_ENGINES) + "."),
     precision: Optional[str] = typer.Option(
         None, "--precision", help="Comma-separated: " + ", ".join(bench.PRECISIONS)
-        + " (default: all)."),
+        + " (default: all; int8: decoder FFN and output projection int8, the rest f16; "
+        "int8_all: every matrix int8, as CTranslate2's int8)."),
     workloads: Optional[str] = typer.Option(
         None, "--workloads", help="Comma-separated: " + ", ".join(bench.WORKLOADS)
         + " (default: all)."),
     threads: int = typer.Option(0, "--threads", "-t", min=0,
                                 help="Threads per engine (0: physical cores)."),
-    runs: int = typer.Option(5, "--runs", min=1, help="Timed runs (the median is reported)."),
-    greedy_length: int = typer.Option(64, "--greedy-length", min=1,
+    runs: int = typer.Option(_DEFAULTS.runs, "--runs", min=1,
+                             help="Timed runs of greedy and encoder (the median is reported)."),
+    batch_runs: int = typer.Option(_DEFAULTS.batch_runs, "--batch-runs", min=1,
+                                   help="Timed runs of the batched beam search."),
+    warmup: int = typer.Option(_DEFAULTS.warmup, "--warmup", min=0,
+                               help="Untimed short runs before timing."),
+    source_length: int = typer.Option(_DEFAULTS.source_length, "--source-length", min=2,
+                                      help="Source tokens (with EOS) of each sentence."),
+    greedy_length: int = typer.Option(_DEFAULTS.greedy_length, "--greedy-length", min=1,
                                       help="Generated tokens of the batch-1 greedy workload."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1,
+    batch_size: int = typer.Option(_DEFAULTS.batch_size, "--batch-size", min=1,
                                    help="Sentences of the batched and encoder workloads."),
+    beam_size: int = typer.Option(_DEFAULTS.beam_size, "--beam-size", min=1,
+                                  help="Beam of the batched workload."),
+    batch_length: int = typer.Option(_DEFAULTS.batch_length, "--batch-length", min=1,
+                                     help="Generated tokens per sentence of the batched "
+                                     "workload."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=1,
+                                            help="Seconds allowed per engine."),
     cache_dir: Optional[Path] = typer.Option(
         None, "--cache-dir", help="Where random models and conversions are kept."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the report as Markdown."),
+    show: Optional[Path] = typer.Option(
+        None, "--show", help="Print a report saved with --json instead of measuring."),
+    make_model: Optional[Path] = typer.Option(
+        None, "--make-model", help="Write the random-weight Marian model of --random (default "
+        "opus-mt) and --seed to this directory instead of measuring."),
 ) -> None:
     """Measure decoding and encoding speed, load time and peak memory of a model."""
     if as_json and markdown:
         raise CliError("choose --json or --markdown, not both")
+    if show is not None:
+        _show(show, markdown, as_json)
+        return
+    if make_model is not None:
+        shape = random_shape or "opus-mt"
+        if shape not in bench.SHAPES:
+            raise CliError(f"unknown random model shape {shape!r} "
+                           f"(choose from {', '.join(sorted(bench.SHAPES))})")
+        sys.stdout.write(f"{bench.write_random_marian(make_model, bench.SHAPES[shape], seed)}\n")
+        return
     options = {
         "precisions": _names(precision, bench.PRECISIONS, "precision"),
         "workloads": _names(workloads, bench.WORKLOADS, "workload"),
         "compare": _names(compare, bench.COMPARABLE_ENGINES, "engine"),
     }
     settings = bench.BenchmarkSettings(
-        model=model, random_shape=random_shape, threads=threads, runs=runs,
-        greedy_length=greedy_length, batch_size=batch_size,
+        model=_model_to_measure(model, random_shape), random_shape=random_shape, seed=seed,
+        threads=threads, runs=runs, batch_runs=batch_runs, warmup=warmup,
+        source_length=source_length, greedy_length=greedy_length, batch_size=batch_size,
+        beam_size=beam_size, batch_length=batch_length, timeout_s=timeout,
         cache_dir=str(cache_dir) if cache_dir is not None else None,
         **{key: value for key, value in options.items() if value is not None})
     command = _command_line(context)

@@ -131,7 +131,7 @@ def test_report_round_trips_through_json_and_renders_markdown(tiny_report, tmp_p
     assert markdown.startswith("### ") and "| engine | load s |" in markdown
     saved = tmp_path / "report.json"
     saved.write_text(tiny_report.to_json())
-    completed = subprocess.run([sys.executable, "-m", "pytransformer.bench", "show", str(saved)],
+    completed = subprocess.run([sys.executable, "-m", "pytransformer", "bench", "--show", str(saved)],
                                capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == format_report(tiny_report)
@@ -165,16 +165,16 @@ def test_command_line_json_and_table(cache):
     arguments = ["--random", "tiny", "--cache-dir", str(cache), "--runs", "1", "--batch-runs",
                  "1", "--greedy-length", "3", "--batch-size", "2", "--batch-length", "2",
                  "--precision", "int8", "--workloads", "greedy,encoder", "--threads", "1"]
-    completed = subprocess.run([sys.executable, "-m", "pytransformer.bench", *arguments,
+    completed = subprocess.run([sys.executable, "-m", "pytransformer", "bench", *arguments,
                                 "--json"], capture_output=True, text=True, timeout=300,
                                cwd=cache)
     assert completed.returncode == 0, completed.stderr
     data = json.loads(completed.stdout)
     (result,) = data["results"]
     assert result["precision"] == "int8" and set(result["workloads"]) == {"greedy", "encoder"}
-    assert data["command"].startswith("python -m pytransformer.bench --random tiny")
+    assert data["command"].startswith("pytransformer bench --random tiny")
 
-    completed = subprocess.run([sys.executable, "-m", "pytransformer.bench", *arguments],
+    completed = subprocess.run([sys.executable, "-m", "pytransformer", "bench", *arguments],
                                capture_output=True, text=True, timeout=300, cwd=cache)
     assert completed.returncode == 0, completed.stderr
     assert "greedy tok/s" in completed.stdout and "roofline" in completed.stdout
@@ -207,10 +207,10 @@ def test_missing_model_and_bad_settings_raise(tmp_path):
 
 
 def test_command_line_reports_a_missing_model(tmp_path):
-    completed = subprocess.run([sys.executable, "-m", "pytransformer.bench",
+    completed = subprocess.run([sys.executable, "-m", "pytransformer", "bench",
                                 str(tmp_path / "absent")], capture_output=True, text=True,
                                timeout=120, cwd=tmp_path)
-    assert completed.returncode == 2
+    assert completed.returncode == 1
     assert "no such model file or directory" in completed.stderr
     assert "Traceback" not in completed.stderr
 

@@ -660,9 +660,42 @@ def test_bench_reports_a_tiny_random_model(tmp_path: Path) -> None:
     assert report["command"].startswith("pytransformer")
     [engine] = report["results"]
     assert engine["engine"] == "pytransformer"
-    assert_one_line_error(invoke("bench"), "give either a model path or a random model shape")
+    assert_one_line_error(invoke("bench", str(tmp_path), "--random", "tiny"),
+                          "give either a model path or a random model shape")
     assert_one_line_error(invoke("bench", "--random", "tiny", "--compare", "foo"),
                           "unknown engine foo")
+    assert_one_line_error(invoke("bench", "no-such-model"), "unknown model 'no-such-model'")
+    saved = tmp_path / "report.json"
+    saved.write_text(result.stdout)
+    shown = invoke("bench", "--show", str(saved), "--markdown")
+    assert shown.exit_code == 0 and "| engine | load s |" in shown.stdout, shown.output
+    saved.write_text("{}")
+    assert_one_line_error(invoke("bench", "--show", str(saved)), "not a report saved by")
+
+
+def test_bench_measures_the_default_model_or_one_named_as_for_model(
+        marian: Path, isolated_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    quick = ["--runs", "1", "--workloads", "greedy", "--greedy-length", "2", "--json"]
+    monkeypatch.setenv("PYTRANSFORMER_MODEL", str(marian))
+    result = invoke("bench", *quick)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["model"] == str(marian)
+    monkeypatch.delenv("PYTRANSFORMER_MODEL")
+    models_dir = isolated_data_dir / "pytransformer" / "models"
+    models_dir.mkdir(parents=True)
+    shutil.copy(marian, models_dir / "mine.ptm")
+    result = invoke("bench", "mine", *quick)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["model"] == str(models_dir / "mine.ptm")
+
+
+def test_bench_writes_a_random_model(tmp_path: Path) -> None:
+    result = invoke("bench", "--random", "tiny", "--seed", "3", "--make-model",
+                    str(tmp_path / "tiny"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(tmp_path / "tiny")
+    config = json.loads((tmp_path / "tiny" / "config.json").read_text())
+    assert config["d_model"] == pytransformer.bench.TINY_SHAPE.d_model
 
 
 # ---- the program itself ---------------------------------------------------------------------
