@@ -73,14 +73,27 @@ class DecoderSession:
                                                   npt.NDArray[np.float32]]: ...
 
 # bind_decoding.cpp
-def generate(model: EncoderDecoderModel, source_ids: _Ids, *, beam_size: int | None = None, n_best: int = 1,
-             max_length: int | None = None, min_length: int | None = None,
-             length_penalty: float | None = None, suppressed_ids: Sequence[int] | None = None,
-             forced_eos: bool | None = None, renormalize_logits: bool | None = None,
-             convention: str | None = None, sampling: bool = False, temperature: float = 1.0,
-             top_k: int = 0, top_p: float = 1.0, seed: int = 0,
-             target_prefix: Sequence[Sequence[int] | None] | None = None,
-             max_batch_tokens: int = 0,
+class SearchOptions:
+    """The model's generation defaults, then the keywords given (TypeError for unknown ones)."""
+    beam_size: int
+    n_best: int
+    max_length: int
+    min_length: int
+    length_penalty: float
+    suppressed_ids: list[int]
+    forced_eos: bool
+    renormalize_logits: bool
+    convention: str  # "transformers" or "ctranslate2"
+    sampling: bool
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int
+    max_batch_tokens: int
+    def __init__(self, model: EncoderDecoderModel, **overrides: Any) -> None: ...
+
+def generate(model: EncoderDecoderModel, source_ids: _Ids, options: SearchOptions | None = None,
+             *, target_prefix: Sequence[Sequence[int] | None] | None = None,
              callback: Callable[[int, int], bool | None] | None = None
              ) -> list[list[_Hypothesis]]: ...
 

@@ -2,10 +2,11 @@
 Attention.
 
 A Translator loads one model file (read into memory, its weight matrices repacked for the CPU
-kernels, or uploaded to a CUDA GPU with device="cuda"), turns text into ids with the tokenizer the file embeds, runs the C++ core's
-search (the GIL is released while it computes) and turns ids back into text. Options left at
-None take the defaults recorded in the file (generation.*: for a converted Hugging Face or
-CTranslate2 model, that reference's defaults).
+kernels, or uploaded to a CUDA GPU with device="cuda"), turns text into ids with the tokenizer
+the file embeds, runs the C++ core's search (the GIL is released while it computes) and turns
+ids back into text. Options left at None take the defaults recorded in the file (generation.*:
+for a converted Hugging Face or CTranslate2 model, that reference's defaults), which the core
+resolves into a _core.SearchOptions.
 
 Input rules:
 - each text is one model input. Translation models learn from sentence pairs, and given
@@ -101,8 +102,8 @@ class Translator:
 
         Raises ModelNotFoundError (a FileNotFoundError) saying what was looked for when no
         model file is named, ModelFormatError (a ValueError) naming the file when it is not a
-        valid model, ValueError for a malformed device, and RuntimeError("CUDA requested but ...") when a GPU is asked for and the installation
-        has no CUDA backend or the machine no usable driver or device.
+        valid model, ValueError for a malformed device, and RuntimeError("CUDA requested but
+        ...") when a GPU is asked for and the installation has no CUDA backend or the machine no usable driver or device.
         """
         cuda_index = _parse_device(device)
         if model_path is None:
@@ -189,7 +190,7 @@ class Translator:
         texts = _as_text_list(texts)
         pieces = [self._tokenizer.source_pieces(text) if text.strip() else None
                   for text in texts]
-        return self._translate_pieces(pieces, target_language, _search_options(
+        return self._translate_pieces(pieces, target_language, self._search_options(
             beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
             top_k, top_p, seed, max_batch_tokens), return_scores)
 
@@ -213,7 +214,7 @@ class Translator:
             for piece in sentence:
                 check_text(piece)
             checked.append(sentence if sentence else None)
-        return self._translate_pieces(checked, target_language, _search_options(
+        return self._translate_pieces(checked, target_language, self._search_options(
             beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
             top_k, top_p, seed, max_batch_tokens), return_scores)
 
@@ -234,8 +235,8 @@ class Translator:
         check_text(text)
         if target_language is not None:
             self._tokenizer.language_token(target_language)  # fail now, not while iterating
-        options = _search_options(beam_size, max_length, 1, length_penalty, min_length,
-                                  sampling, temperature, top_k, top_p, seed, 0)
+        options = self._search_options(beam_size, max_length, 1, length_penalty, min_length,
+                                       sampling, temperature, top_k, top_p, seed, 0)
         if not text.strip():
             return TranslationStream(self, None, options)
         ids = self._source_ids(self._tokenizer.source_pieces(text), target_language)
@@ -255,9 +256,9 @@ class Translator:
         if target_language is not None:
             self._tokenizer.language_token(target_language)
         ids = self._source_ids(self._tokenizer.source_pieces(text), target_language)
-        options = _search_options(beam_size, max_length, 1, length_penalty, min_length, False,
-                                  1.0, 0, 1.0, 0, 0)
-        tokens, _, finished = _core.generate(self._model, [ids], **options)[0][0]
+        options = self._search_options(beam_size, max_length, 1, length_penalty, min_length,
+                                       False, 1.0, 0, 1.0, 0, 0)
+        tokens, _, finished = _core.generate(self._model, [ids], options)[0][0]
         tokenizer = self._tokenizer
         produced = list(tokens) + ([tokenizer.eos_id] if finished else [])
         # The decoder reads the start token then each produced token but the last.
@@ -290,12 +291,30 @@ class Translator:
         keep_end = 1 if self._tokenizer.add_source_eos else 0
         return ids[:self._max_positions - keep_end] + ids[len(ids) - keep_end:]
 
+    def _search_options(self, beam_size: int | None, max_length: int | None, n_best: int,
+                        length_penalty: float | None, min_length: int | None, sampling: bool,
+                        temperature: float, top_k: int, top_p: float, seed: int,
+                        max_batch_tokens: int) -> _core.SearchOptions:
+        """The model's defaults (resolved by the core) with the options given; sampling
+        without a beam size uses beam size 1."""
+        given: dict[str, Any] = {"n_best": n_best, "max_batch_tokens": max_batch_tokens}
+        for name, value in (("beam_size", beam_size), ("max_length", max_length),
+                            ("length_penalty", length_penalty), ("min_length", min_length)):
+            if value is not None:
+                given[name] = value
+        if sampling:
+            given.update(sampling=True, temperature=temperature, top_k=top_k, top_p=top_p,
+                         seed=seed)
+            given.setdefault("beam_size", 1)
+        return _core.SearchOptions(self._model, **given)
+
     def _translate_pieces(self, pieces: list[list[str] | None], target_language: str | None,
-                          options: dict[str, Any], return_scores: bool) -> list[Translation]:
+                          options: _core.SearchOptions,
+                          return_scores: bool) -> list[Translation]:
         if target_language is not None:
             self._tokenizer.language_token(target_language)  # fail early on unknown ones
         ids = [self._source_ids(p, target_language) for p in pieces if p is not None]
-        results = iter(_core.generate(self._model, ids, **options) if ids else [])
+        results = iter(_core.generate(self._model, ids, options) if ids else [])
         translations = []
         for sentence in pieces:
             if sentence is None:
@@ -326,16 +345,13 @@ class TranslationStream(Iterator[str]):
     """
 
     def __init__(self, translator: Translator, source_ids: list[int] | None,
-                 options: dict[str, Any]) -> None:
+                 options: _core.SearchOptions) -> None:
         self.token_count = 0
         self._translator = translator
         if source_ids is None:
             self._increments: Iterator[str] = iter(())
             return
-        beam_size = options["beam_size"]
-        if beam_size is None:
-            beam_size = int(translator.metadata["generation.beam_size"])
-        self._increments = (self._tokenwise(source_ids, options) if beam_size == 1
+        self._increments = (self._tokenwise(source_ids, options) if options.beam_size == 1
                             else self._whole(source_ids, options))
 
     def __iter__(self) -> TranslationStream:
@@ -357,15 +373,16 @@ class TranslationStream(Iterator[str]):
                  traceback: TracebackType | None) -> None:
         self.close()
 
-    def _whole(self, source_ids: list[int], options: dict[str, Any]) -> Iterator[str]:
+    def _whole(self, source_ids: list[int], options: _core.SearchOptions) -> Iterator[str]:
         # In this thread, so that Ctrl-C reaches the core's signal checks and stops it.
-        tokens = _core.generate(self._translator._model, [source_ids], **options)[0][0][0]
+        tokens = _core.generate(self._translator._model, [source_ids], options)[0][0][0]
         self.token_count = len(tokens)
         text = self._translator.tokenizer.decode(tokens)
         if text:
             yield text
 
-    def _tokenwise(self, source_ids: list[int], options: dict[str, Any]) -> Iterator[str]:
+    def _tokenwise(self, source_ids: list[int],
+                   options: _core.SearchOptions) -> Iterator[str]:
         tokenizer = self._translator.tokenizer
         tokens: queue.Queue[tuple[str, Any]] = queue.Queue()
         stop = threading.Event()
@@ -376,8 +393,8 @@ class TranslationStream(Iterator[str]):
 
         def run() -> None:
             try:
-                result = _core.generate(self._translator._model, [source_ids],
-                                        callback=on_token, **options)
+                result = _core.generate(self._translator._model, [source_ids], options,
+                                        callback=on_token)
                 tokens.put(("done", result))
             except BaseException as error:  # handed to the consumer thread
                 tokens.put(("error", error))
@@ -443,20 +460,3 @@ def _as_text_list(texts: Sequence[str]) -> list[str]:
     for text in texts:
         check_text(text)
     return texts
-
-
-def _search_options(beam_size: int | None, max_length: int | None, n_best: int,
-                    length_penalty: float | None, min_length: int | None, sampling: bool,
-                    temperature: float, top_k: int, top_p: float, seed: int,
-                    max_batch_tokens: int) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "beam_size": beam_size, "max_length": max_length, "n_best": n_best,
-        "length_penalty": length_penalty, "min_length": min_length,
-        "max_batch_tokens": max_batch_tokens,
-    }
-    if sampling:
-        options.update(sampling=True, temperature=temperature, top_k=top_k, top_p=top_p,
-                       seed=seed)
-        if beam_size is None:
-            options["beam_size"] = 1
-    return options

@@ -39,33 +39,31 @@ format::SearchConvention parse_convention(const std::string& name) {
   throw InvalidArgument("convention must be 'transformers' or 'ctranslate2', got '" + name + "'");
 }
 
-py::list generate(const ModelHolder& model, const std::vector<std::vector<int64_t>>& source_ids,
-                  std::optional<int64_t> beam_size, int64_t n_best,
-                  std::optional<int64_t> max_length, std::optional<int64_t> min_length,
-                  std::optional<double> length_penalty,
-                  std::optional<std::vector<int64_t>> suppressed_ids,
-                  std::optional<bool> forced_eos, std::optional<bool> renormalize_logits,
-                  std::optional<std::string> convention,
-                  bool sampling, double temperature, int64_t top_k, double top_p, uint64_t seed,
-                  std::optional<std::vector<std::optional<std::vector<int64_t>>>> target_prefix,
-                  int64_t max_batch_tokens, const py::object& callback) {
+std::string convention_name(format::SearchConvention convention) {
+  return convention == format::SearchConvention::CTRANSLATE2 ? "ctranslate2" : "transformers";
+}
+
+// The model's defaults (SearchOptions::from_config), then each keyword set as the attribute of
+// that name: an unknown name is a TypeError, a value of the wrong type too (pybind11's setter).
+SearchOptions options_for(const ModelHolder& model, const py::kwargs& overrides) {
   if (!model) throw InvalidArgument("model is None");
   SearchOptions options = SearchOptions::from_config(model->config());
-  if (beam_size) options.beam_size = *beam_size;
-  options.n_best = n_best;
-  if (max_length) options.max_length = *max_length;
-  if (min_length) options.min_length = *min_length;
-  if (length_penalty) options.length_penalty = *length_penalty;
-  if (suppressed_ids) options.suppressed_ids = *suppressed_ids;
-  if (forced_eos) options.forced_eos = *forced_eos;
-  if (renormalize_logits) options.renormalize_logits = *renormalize_logits;
-  if (convention) options.convention = parse_convention(*convention);
-  options.sampling = sampling;
-  options.temperature = temperature;
-  options.top_k = top_k;
-  options.top_p = top_p;
-  options.seed = seed;
-  options.max_batch_tokens = max_batch_tokens;
+  py::object view = py::cast(&options, py::return_value_policy::reference);
+  for (const auto& [key, value] : overrides) {
+    const std::string name = py::str(key);
+    if (name == "target_prefix" || !py::hasattr(view, name.c_str()) || name.rfind("_", 0) == 0)
+      throw py::type_error("unknown search option '" + name + "'");
+    view.attr(name.c_str()) = value;
+  }
+  return options;
+}
+
+py::list generate(const ModelHolder& model, const std::vector<std::vector<int64_t>>& source_ids,
+                  const std::optional<SearchOptions>& given,
+                  std::optional<std::vector<std::optional<std::vector<int64_t>>>> target_prefix,
+                  const py::object& callback) {
+  if (!model) throw InvalidArgument("model is None");
+  SearchOptions options = given ? *given : SearchOptions::from_config(model->config());
   if (target_prefix) {
     for (size_t i = 0; i < target_prefix->size(); ++i) {
       const auto& prefix = (*target_prefix)[i];
@@ -117,21 +115,57 @@ py::list generate(const ModelHolder& model, const std::vector<std::vector<int64_
 }  // namespace
 
 void bind_decoding(py::module_& m) {
-  m.def("generate", &generate, py::arg("model"), py::arg("source_ids"), py::kw_only(),
-        py::arg("beam_size") = py::none(), py::arg("n_best") = 1,
-        py::arg("max_length") = py::none(), py::arg("min_length") = py::none(),
-        py::arg("length_penalty") = py::none(), py::arg("suppressed_ids") = py::none(),
-        py::arg("forced_eos") = py::none(), py::arg("renormalize_logits") = py::none(),
-        py::arg("convention") = py::none(),
-        py::arg("sampling") = false, py::arg("temperature") = 1.0, py::arg("top_k") = 0,
-        py::arg("top_p") = 1.0, py::arg("seed") = 0, py::arg("target_prefix") = py::none(),
-        py::arg("max_batch_tokens") = 0, py::arg("callback") = py::none(),
+  py::class_<SearchOptions>(m, "SearchOptions", R"doc(How generate() searches: one typed value.
+
+SearchOptions(model, **overrides): the model file's generation defaults (generation.*), resolved
+by the core, then each keyword set as the attribute of that name (TypeError for an unknown
+name or a value of the wrong type). Values are checked against the model when generate() runs
+(ValueError). docs/decoding.md describes each option.)doc")
+      .def(py::init(&options_for), py::arg("model"))
+      .def_readwrite("beam_size", &SearchOptions::beam_size)
+      .def_readwrite("n_best", &SearchOptions::n_best, "hypotheses returned, <= beam_size")
+      .def_readwrite("max_length", &SearchOptions::max_length,
+                     "generated tokens, not counting the decoder start token")
+      .def_readwrite("min_length", &SearchOptions::min_length,
+                     "EOS is suppressed before this many generated tokens")
+      .def_readwrite("length_penalty", &SearchOptions::length_penalty)
+      .def_readwrite("suppressed_ids", &SearchOptions::suppressed_ids,
+                     "ids never generated")
+      .def_readwrite("forced_eos", &SearchOptions::forced_eos,
+                     "force EOS as the token that reaches max_length")
+      .def_readwrite("renormalize_logits", &SearchOptions::renormalize_logits,
+                     "transformers beam search: renormalise after the logits processors")
+      .def_property(
+          "convention", [](const SearchOptions& o) { return convention_name(o.convention); },
+          [](SearchOptions& o, const std::string& name) { o.convention = parse_convention(name); },
+          "'transformers' or 'ctranslate2': whose scores and stopping rules")
+      .def_readwrite("sampling", &SearchOptions::sampling,
+                     "draw tokens (beam_size 1) instead of choosing the most likely")
+      .def_readwrite("temperature", &SearchOptions::temperature)
+      .def_readwrite("top_k", &SearchOptions::top_k, "0: no top-k filter")
+      .def_readwrite("top_p", &SearchOptions::top_p, "1: no nucleus filter")
+      .def_readwrite("seed", &SearchOptions::seed)
+      .def_readwrite("max_batch_tokens", &SearchOptions::max_batch_tokens,
+                     "source tokens per sub-batch, 0: no limit")
+      .def("__repr__", [](const SearchOptions& o) {
+        return "SearchOptions(beam_size=" + std::to_string(o.beam_size) +
+               ", n_best=" + std::to_string(o.n_best) +
+               ", max_length=" + std::to_string(o.max_length) +
+               ", min_length=" + std::to_string(o.min_length) +
+               ", length_penalty=" + py::repr(py::float_(o.length_penalty)).cast<std::string>() +
+               ", convention='" + convention_name(o.convention) + "'" +
+               (o.sampling ? ", sampling=True" : "") + ")";
+      });
+
+  m.def("generate", &generate, py::arg("model"), py::arg("source_ids"),
+        py::arg("options") = py::none(), py::kw_only(), py::arg("target_prefix") = py::none(),
+        py::arg("callback") = py::none(),
         R"doc(Translate token ids: one list of hypotheses (tokens, score, finished) per sentence.
 
-Options left at None take the model file's generation defaults (generation.*). Scores and
-stopping rules follow the convention ('transformers' or 'ctranslate2'; docs/decoding.md).
-callback(sentence_index, token_id) is called after each greedy/sampling step; returning
-False stops decoding; an exception it raises propagates.)doc");
+options: a SearchOptions (None: the model file's generation defaults). Scores and stopping
+rules follow its convention (docs/decoding.md). target_prefix: per sentence, ids the target
+must start with (None or [] for none). callback(sentence_index, token_id) is called after each
+greedy/sampling step; returning False stops decoding; an exception it raises propagates.)doc");
 }
 
 }  // namespace pytransformer::python

@@ -4,8 +4,8 @@ the same number of threads.
 
 An engine is created inside its own worker process (worker.py) so its memory and start-up never
 count against another engine. Constructing an engine imports its library (counted in the
-baseline RSS); load() loads the model (the load time). Every method returns how many tokens it produced, which the
-worker checks against the forced length: an engine that stopped early would not be comparable.
+baseline RSS); load() loads the model (the load time). Every method returns how many tokens it
+produced, which the worker checks against the forced length: an engine that stopped early would not be comparable.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ class PytransformerEngine:
         self.model = self.core.Model(self.artifact, threads=self.threads)
 
     def generate(self, sources: Sources, beam_size: int, length: int) -> int:
-        results = self.core.generate(self.model, sources, beam_size=beam_size, max_length=length,
-                                 min_length=length, forced_eos=False)
+        options = self.core.SearchOptions(self.model, beam_size=beam_size, max_length=length,
+                                          min_length=length, forced_eos=False)
+        results = self.core.generate(self.model, sources, options)
         return sum(len(hypotheses[0][0]) for hypotheses in results)
 
     def encode(self, sources: Sources) -> None:

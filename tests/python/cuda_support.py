@@ -19,7 +19,8 @@ def _load() -> tuple[ModuleType | None, str]:
     try:
         from pytransformer import _cuda
     except ImportError as error:
-        return None, f"pytransformer._cuda is not installed ({error}); build it with PYTRANSFORMER_CUDA=ON (docs/cuda.md)"
+        return None, (f"pytransformer._cuda is not installed ({error}); build it with "
+                      "PYTRANSFORMER_CUDA=ON (docs/cuda.md)")
     return _cuda, ""
 
 

@@ -46,7 +46,8 @@ def test_aren_metadata(aren):
                                               ("آ ت ش ي س و ن", "a c h i s o n")])
 def test_aren_known_outputs(aren, source, expected):
     model, tokenizer, _ = aren
-    result = _core.generate(model, [tokenizer.encode(source)], beam_size=2)
+    result = _core.generate(model, [tokenizer.encode(source)], _core.SearchOptions(model,
+                                                                                   beam_size=2))
     assert tokenizer.decode(result[0][0][0]) == expected
 
 
@@ -59,7 +60,8 @@ def compare_with_ctranslate2(model, tokenizer, reference, sources, beam_sizes):
                                                  num_hypotheses=n_best, return_scores=True,
                                                  max_decoding_length=30)[0]
             ours = _core.generate(model, [tokenizer.encode_pieces(tokens)],
-                                  beam_size=beam_size, n_best=n_best, max_length=30)[0]
+                                  _core.SearchOptions(model, beam_size=beam_size, n_best=n_best,
+                                                      max_length=30))[0]
             assert [tokenizer.target_pieces(h[0]) for h in ours] == expected.hypotheses, \
                 (tokens, beam_size)
             np.testing.assert_allclose([h[1] for h in ours], expected.scores,

@@ -87,8 +87,8 @@ def test_search_outputs_are_token_identical_to_the_cpu(models, options: dict) ->
     """max_length 40 crosses the cache's 16-step blocks."""
     cpu, gpu = models
     options.setdefault("max_length", 12)
-    ours = _core.generate(gpu, SOURCES, **options)
-    theirs = _core.generate(cpu, SOURCES, **options)
+    ours = _core.generate(gpu, SOURCES, _core.SearchOptions(gpu, **options))
+    theirs = _core.generate(cpu, SOURCES, _core.SearchOptions(cpu, **options))
     for ours_sentence, theirs_sentence in zip(ours, theirs):
         assert [h[0] for h in ours_sentence] == [h[0] for h in theirs_sentence]
         assert [h[2] for h in ours_sentence] == [h[2] for h in theirs_sentence]
@@ -137,8 +137,8 @@ def assert_logits_and_beam_outputs_match(gpu, cpu) -> None:
     for ours, theirs in zip(gpu.teacher_forced_logits(SOURCES, TARGETS),
                             cpu.teacher_forced_logits(SOURCES, TARGETS)):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=LOGIT_TOLERANCE)
-    for ours, theirs in zip(_core.generate(gpu, SOURCES, beam_size=4),
-                            _core.generate(cpu, SOURCES, beam_size=4)):
+    for ours, theirs in zip(_core.generate(gpu, SOURCES, _core.SearchOptions(gpu, beam_size=4)),
+                            _core.generate(cpu, SOURCES, _core.SearchOptions(cpu, beam_size=4))):
         assert [h[0] for h in ours] == [h[0] for h in theirs]
 
 

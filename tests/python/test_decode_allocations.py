@@ -49,8 +49,9 @@ def model(request, tmp_path_factory):
 
 def allocations_of(model, length: int, options: dict) -> tuple[int, list]:
     before = _core._heap_allocations()
-    results = _core.generate(model, SOURCES, max_length=length, min_length=length,
-                             forced_eos=False, **options)
+    results = _core.generate(model, SOURCES, _core.SearchOptions(model, max_length=length,
+                                                                 min_length=length,
+                                                                 forced_eos=False, **options))
     return _core._heap_allocations() - before, results
 
 

@@ -57,39 +57,46 @@ def first_step_log_probs(model, source: list[int], suppressed=(PAD,)) -> np.ndar
 def test_sampling_is_reproducible_for_a_seed(model):
     batch = sources(6, seed=1)
     options = dict(beam_size=1, sampling=True, n_best=3, max_length=12, seed=42)
-    first = _core.generate(model, batch, **options)
-    assert _core.generate(model, batch, **options) == first
-    assert _core.generate(model, batch, **{**options, "seed": 43}) != first
+    first = _core.generate(model, batch, _core.SearchOptions(model, **options))
+    assert _core.generate(model, batch, _core.SearchOptions(model, **options)) == first
+    assert _core.generate(model, batch, _core.SearchOptions(model, **{**options,
+                                                                      "seed": 43})) != first
 
 
 def test_samples_do_not_depend_on_the_batch(model):
     batch = sources(5, seed=2)
-    together = _core.generate(model, batch, sampling=True, beam_size=1, max_length=10, seed=5)
-    split = _core.generate(model, batch, sampling=True, beam_size=1, max_length=10, seed=5,
-                           max_batch_tokens=9)
+    together = _core.generate(model, batch, _core.SearchOptions(model, sampling=True, beam_size=1,
+                                                                max_length=10, seed=5))
+    split = _core.generate(model, batch, _core.SearchOptions(model, sampling=True, beam_size=1,
+                                                             max_length=10, seed=5,
+                                                             max_batch_tokens=9))
     assert split == together
     # Sentence 3 alone is input sentence 0 of another request: a different stream.
-    alone = _core.generate(model, [batch[3]], sampling=True, beam_size=1, max_length=10, seed=5)
+    alone = _core.generate(model, [batch[3]], _core.SearchOptions(model, sampling=True, beam_size=1,
+                                                                  max_length=10, seed=5))
     assert len(alone) == 1
 
 
 def test_top_k_1_equals_greedy(model):
     batch = sources(8, seed=3)
-    greedy = _core.generate(model, batch, beam_size=1, max_length=15)
-    sampled = _core.generate(model, batch, beam_size=1, max_length=15, sampling=True, top_k=1,
-                             seed=9)
+    greedy = _core.generate(model, batch, _core.SearchOptions(model, beam_size=1, max_length=15))
+    sampled = _core.generate(model, batch, _core.SearchOptions(model, beam_size=1, max_length=15,
+                                                               sampling=True, top_k=1, seed=9))
     assert sampled == greedy
     # Temperature 0 also means greedy.
-    assert _core.generate(model, batch, beam_size=1, max_length=15, sampling=True,
-                          temperature=0.0) == greedy
+    assert _core.generate(model, batch, _core.SearchOptions(model, beam_size=1, max_length=15,
+                                                            sampling=True,
+                                                            temperature=0.0)) == greedy
 
 
 DRAWS = 6000
 
 
 def draw_first_tokens(model, source, **options) -> np.ndarray:
-    result = _core.generate(model, [source], beam_size=1, sampling=True, n_best=DRAWS,
-                            max_length=1, forced_eos=False, min_length=0, seed=11, **options)
+    result = _core.generate(model, [source], _core.SearchOptions(model, beam_size=1, sampling=True,
+                                                                 n_best=DRAWS, max_length=1,
+                                                                 forced_eos=False, min_length=0,
+                                                                 seed=11, **options))
     tokens = [tokens[0] if tokens else EOS for tokens, _, _ in result[0]]
     return np.bincount(tokens, minlength=VOCAB) / DRAWS
 
@@ -136,8 +143,10 @@ def test_top_p_keeps_the_nucleus(model, top_p):
 def test_sample_scores_are_model_log_probabilities(model):
     source = sources(1, seed=7)[0]
     log_probs = first_step_log_probs(model, source)
-    result = _core.generate(model, [source], beam_size=1, sampling=True, n_best=20,
-                            temperature=1.5, max_length=1, forced_eos=False, seed=3)
+    result = _core.generate(model, [source], _core.SearchOptions(model, beam_size=1, sampling=True,
+                                                                 n_best=20, temperature=1.5,
+                                                                 max_length=1, forced_eos=False,
+                                                                 seed=3))
     scores = [score for _, score, _ in result[0]]
     assert scores == sorted(scores, reverse=True)
     for tokens, score, finished in result[0]:
@@ -150,16 +159,17 @@ def test_sample_scores_are_model_log_probabilities(model):
 
 def test_empty_batch_gives_empty_result(model):
     assert _core.generate(model, []) == []
-    assert _core.generate(model, [], beam_size=3, n_best=2) == []
+    assert _core.generate(model, [], _core.SearchOptions(model, beam_size=3, n_best=2)) == []
 
 
 def test_results_follow_input_order_and_n_best(eos_model):
     batch = sources(10, seed=8)
-    together = _core.generate(eos_model, batch, beam_size=3, n_best=3, max_length=12)
+    together = _core.generate(eos_model, batch, _core.SearchOptions(eos_model, beam_size=3,
+                                                                    n_best=3, max_length=12))
     assert len(together) == 10
     for i, source in enumerate(batch):
-        assert _core.generate(eos_model, [source], beam_size=3, n_best=3,
-                              max_length=12) == [together[i]]
+        options = _core.SearchOptions(eos_model, beam_size=3, n_best=3, max_length=12)
+        assert _core.generate(eos_model, [source], options) == [together[i]]
     for hypotheses in together:
         assert len(hypotheses) == 3
         scores = [score for _, score, _ in hypotheses]
@@ -170,9 +180,10 @@ def test_results_follow_input_order_and_n_best(eos_model):
 @pytest.mark.parametrize("beam_size", [1, 4])
 def test_lengths_respect_min_and_max(eos_model, convention, beam_size):
     batch = sources(12, seed=9)
-    result = _core.generate(eos_model, batch, beam_size=beam_size, n_best=beam_size,
-                            max_length=7, min_length=3, forced_eos=False,
-                            convention=convention)
+    result = _core.generate(eos_model, batch, _core.SearchOptions(eos_model, beam_size=beam_size,
+                                                                  n_best=beam_size, max_length=7,
+                                                                  min_length=3, forced_eos=False,
+                                                                  convention=convention))
     for hypotheses in result:
         for tokens, _, finished in hypotheses:
             # min_length counts generated tokens before EOS can be chosen; max_length counts EOS.
@@ -182,8 +193,9 @@ def test_lengths_respect_min_and_max(eos_model, convention, beam_size):
 
 
 def test_forced_eos_ends_every_hypothesis(model):
-    result = _core.generate(model, sources(6, seed=10), beam_size=2, n_best=2, max_length=5,
-                            forced_eos=True)
+    result = _core.generate(model, sources(6, seed=10), _core.SearchOptions(model, beam_size=2,
+                                                                            n_best=2, max_length=5,
+                                                                            forced_eos=True))
     assert all(finished for hypotheses in result for _, _, finished in hypotheses)
 
 
@@ -191,8 +203,9 @@ def test_forced_eos_ends_every_hypothesis(model):
 def test_target_prefix_starts_every_hypothesis(model, convention):
     batch = sources(4, seed=11)
     prefixes = [[5, 6], [], [7], None]
-    result = _core.generate(model, batch, beam_size=3, n_best=2, max_length=8,
-                            target_prefix=prefixes, convention=convention)
+    options = _core.SearchOptions(model, beam_size=3, n_best=2, max_length=8,
+                                  convention=convention)
+    result = _core.generate(model, batch, options, target_prefix=prefixes)
     for hypotheses, prefix in zip(result, prefixes):
         for tokens, _, _ in hypotheses:
             assert tokens[:len(prefix or [])] == (prefix or [])
@@ -203,7 +216,8 @@ def test_target_prefix_starts_every_hypothesis(model, convention):
 def test_callback_streams_every_token_in_order(eos_model):
     batch = sources(7, seed=12)
     calls: list[tuple[int, int]] = []
-    result = _core.generate(eos_model, batch, beam_size=1, max_length=10,
+    result = _core.generate(eos_model, batch,
+                            _core.SearchOptions(eos_model, beam_size=1, max_length=10),
                             callback=lambda s, t: calls.append((s, t)))
     streams = [[] for _ in batch]
     for sentence, token in calls:
@@ -224,8 +238,9 @@ def test_callback_returning_false_stops_decoding(model):
         calls.append(sentence)
         return len(calls) < 6
 
-    result = _core.generate(model, batch, beam_size=1, max_length=20, forced_eos=False,
-                            callback=stop_after_six)
+    result = _core.generate(model, batch,
+                            _core.SearchOptions(model, beam_size=1, max_length=20,
+                                                forced_eos=False), callback=stop_after_six)
     assert len(calls) == 6
     # The results hold exactly the tokens reported (an EOS counts as a reported token).
     for i, hypotheses in enumerate(result):
@@ -235,10 +250,10 @@ def test_callback_returning_false_stops_decoding(model):
 
 def test_callback_returning_none_or_true_continues(model):
     batch = sources(3, seed=14)
-    plain = _core.generate(model, batch, beam_size=1, max_length=9)
-    assert _core.generate(model, batch, beam_size=1, max_length=9,
+    plain = _core.generate(model, batch, _core.SearchOptions(model, beam_size=1, max_length=9))
+    assert _core.generate(model, batch, _core.SearchOptions(model, beam_size=1, max_length=9),
                           callback=lambda s, t: None) == plain
-    assert _core.generate(model, batch, beam_size=1, max_length=9,
+    assert _core.generate(model, batch, _core.SearchOptions(model, beam_size=1, max_length=9),
                           callback=lambda s, t: 1) == plain
 
 
@@ -248,9 +263,11 @@ def test_callback_exceptions_propagate(model, error):
         raise error
 
     with pytest.raises(type(error)):
-        _core.generate(model, sources(3, seed=15), beam_size=1, max_length=9, callback=failing)
+        _core.generate(model, sources(3, seed=15),
+                       _core.SearchOptions(model, beam_size=1, max_length=9), callback=failing)
     # The model is still usable afterwards.
-    assert len(_core.generate(model, sources(2), beam_size=1, max_length=3)) == 2
+    assert len(_core.generate(model, sources(2), _core.SearchOptions(model, beam_size=1,
+                                                                     max_length=3))) == 2
 
 
 class Alarm(Exception):
@@ -261,7 +278,7 @@ def test_a_signal_interrupts_a_long_decode_without_callback(model):
     batch = sources(400, seed=16)
     options = dict(beam_size=4, max_length=60, forced_eos=False, max_batch_tokens=40)
     start = time.perf_counter()
-    _core.generate(model, batch, **options)
+    _core.generate(model, batch, _core.SearchOptions(model, **options))
     full = time.perf_counter() - start
 
     def raise_alarm(signum, frame):
@@ -272,7 +289,7 @@ def test_a_signal_interrupts_a_long_decode_without_callback(model):
         signal.setitimer(signal.ITIMER_REAL, full / 5)
         start = time.perf_counter()
         with pytest.raises(Alarm):
-            _core.generate(model, batch, **options)
+            _core.generate(model, batch, _core.SearchOptions(model, **options))
         assert time.perf_counter() - start < full * 0.8
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -303,11 +320,39 @@ def test_a_signal_interrupts_a_long_decode_without_callback(model):
     (dict(max_batch_tokens=-1), "max_batch_tokens"),
 ])
 def test_invalid_options_raise_value_error(model, options, message):
+    options = dict(options)
+    inputs = {key: options.pop(key) for key in ("target_prefix", "callback") if key in options}
     with pytest.raises(ValueError, match=message):
-        _core.generate(model, [[3, 4, EOS], [5, EOS]], **options)
+        _core.generate(model, [[3, 4, EOS], [5, EOS]], _core.SearchOptions(model, **options),
+                       **inputs)
+
+
+def test_search_options_start_from_the_model_file(tmp_path):
+    """SearchOptions(model) holds the file's generation.* defaults, resolved by the core; a
+    keyword sets one option; an unknown keyword or a value of the wrong type is a TypeError."""
+    path = tmp_path / "defaults.ptm"
+    write_random_model(path, seed=3, d_model=32, beam_size=3, max_length=7,
+                       suppressed_ids=[5, 6], extra={"generation.length_penalty": 0.5})
+    model = _core.Model(str(path))
+    options = _core.SearchOptions(model)
+    assert (options.beam_size, options.max_length, options.length_penalty,
+            options.suppressed_ids, options.convention) == (3, 7, 0.5, [5, 6], "transformers")
+    assert (options.n_best, options.sampling, options.top_k, options.top_p) == (1, False, 0, 1.0)
+    assert _core.generate(model, [[3, 4, EOS]]) == _core.generate(model, [[3, 4, EOS]], options)
+    changed = _core.SearchOptions(model, beam_size=1, convention="ctranslate2")
+    assert (changed.beam_size, changed.max_length, changed.convention) == (1, 7, "ctranslate2")
+    assert "beam_size=1" in repr(changed) and "ctranslate2" in repr(changed)
+    with pytest.raises(TypeError, match="unknown search option 'beam'"):
+        _core.SearchOptions(model, beam=2)
+    with pytest.raises(TypeError, match="unknown search option 'target_prefix'"):
+        _core.SearchOptions(model, target_prefix=[[3]])
+    with pytest.raises(TypeError):
+        _core.SearchOptions(model, beam_size="2")
+    with pytest.raises(ValueError, match="convention"):
+        changed.convention = "fairseq"
 
 
 @pytest.mark.parametrize("source", [[], [-1, EOS], [VOCAB, EOS], [2**40]])
 def test_invalid_sources_raise_value_error(model, source):
     with pytest.raises(ValueError):
-        _core.generate(model, [[3, EOS], source], beam_size=2)
+        _core.generate(model, [[3, EOS], source], _core.SearchOptions(model, beam_size=2))

@@ -66,13 +66,14 @@ def compare(pair: Pair, sources: list[list[str]], *, beam_size: int, n_best: int
         max_decoding_length=max_length, min_decoding_length=min_length,
         length_penalty=length_penalty, return_scores=True,
         suppress_sequences=[[t] for t in suppressed] or None)
-    ours = _core.generate(
-        pair.ours, pair.source_ids(sources), beam_size=beam_size, n_best=n_best,
-        max_length=max_length, min_length=min_length, length_penalty=length_penalty,
+    options = _core.SearchOptions(
+        pair.ours, beam_size=beam_size, n_best=n_best, max_length=max_length,
+        min_length=min_length, length_penalty=length_penalty,
         suppressed_ids=[pair.target_index[t] for t in suppressed], forced_eos=False,
-        convention="ctranslate2", max_batch_tokens=max_batch_tokens,
-        target_prefix=None if prefix is None else
-        [[pair.target_index[t] for t in p] if p else [] for p in prefix])
+        convention="ctranslate2", max_batch_tokens=max_batch_tokens)
+    ours = _core.generate(pair.ours, pair.source_ids(sources), options,
+                          target_prefix=None if prefix is None else
+                          [[pair.target_index[t] for t in p] if p else [] for p in prefix])
     stats = {"hypotheses": 0, "max_score_diff": 0.0}
     for i, (want, got) in enumerate(zip(expected, ours)):
         assert len(got) == len(want.hypotheses), i

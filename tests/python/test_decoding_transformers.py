@@ -132,12 +132,12 @@ def compare(pair: MarianPair, sources, *, beam_size: int, n_best: int = 1, max_l
                                 max_length=max_length, min_length=min_length,
                                 length_penalty=length_penalty, forced_eos=forced_eos,
                                 renormalize=renormalize, prefix=prefix)
-    ours = _core.generate(pair.ours, sources, beam_size=beam_size, n_best=n_best,
-                          max_length=max_length, min_length=min_length,
-                          length_penalty=length_penalty, suppressed_ids=[pair.pad],
-                          forced_eos=forced_eos, renormalize_logits=renormalize,
-                          convention="transformers", target_prefix=prefix,
-                          max_batch_tokens=max_batch_tokens)
+    options = _core.SearchOptions(
+        pair.ours, beam_size=beam_size, n_best=n_best, max_length=max_length,
+        min_length=min_length, length_penalty=length_penalty, suppressed_ids=[pair.pad],
+        forced_eos=forced_eos, renormalize_logits=renormalize, convention="transformers",
+        max_batch_tokens=max_batch_tokens)
+    ours = _core.generate(pair.ours, sources, options, target_prefix=prefix)
     skip = 1 + (len(prefix[0]) if prefix else 0)
     sequences = expected.sequences.tolist()
     if beam_size == 1:

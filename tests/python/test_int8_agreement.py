@@ -62,8 +62,10 @@ def test_int8_greedy_agrees_with_f32(models, test_pairs, source_side, target_lan
     tokenizer = Tokenizer(metadata)
     sources = [tokenizer.encode(getattr(pair, source_side), target_language=target_language)
                for pair in test_pairs]
-    expected = [hypotheses[0][0] for hypotheses in _core.generate(f32, sources, beam_size=1)]
-    actual = [hypotheses[0][0] for hypotheses in _core.generate(int8, sources, beam_size=1)]
+    expected = [hypotheses[0][0] for hypotheses in
+                _core.generate(f32, sources, _core.SearchOptions(f32, beam_size=1))]
+    actual = [hypotheses[0][0] for hypotheses in
+              _core.generate(int8, sources, _core.SearchOptions(int8, beam_size=1))]
     agreeing = sum(list(a) == list(b) for a, b in zip(expected, actual))
     assert agreeing >= MIN_DEFAULT_MODEL_AGREEMENT * len(sources), (
         f"{source_side}->{target_language}: int8 agrees with f32 on {agreeing} of "
@@ -80,8 +82,9 @@ def test_int8_greedy_agrees_on_the_golden_fixtures(converted_marian, tmp_path):
         write_model(int8_path, metadata, tensors, quantize="int8")
         cases = json.loads((MARIAN_FIXTURES / variant / "expected.json").read_text())["cases"]
         sources = [case["source_ids"] for case in cases]
-        expected = _core.generate(_core.Model(str(path), 1), sources, beam_size=1)
-        actual = _core.generate(_core.Model(str(int8_path), 1), sources, beam_size=1)
+        f32, int8 = _core.Model(str(path), 1), _core.Model(str(int8_path), 1)
+        expected = _core.generate(f32, sources, _core.SearchOptions(f32, beam_size=1))
+        actual = _core.generate(int8, sources, _core.SearchOptions(int8, beam_size=1))
         agreeing += sum(list(a[0][0]) == list(b[0][0]) for a, b in zip(expected, actual))
         total += len(sources)
     assert total >= 50

@@ -132,8 +132,10 @@ for name, path in paths.items():
     for threads in (1, 2):
         model = _core.Model(path, threads)
         logits = model.teacher_forced_logits(sources, targets)
-        tokens = _core.generate(model, sources, beam_size=1, max_length=12)
-        beams = _core.generate(model, sources, beam_size=3, max_length=12)
+        tokens = _core.generate(model, sources,
+                                _core.SearchOptions(model, beam_size=1, max_length=12))
+        beams = _core.generate(model, sources,
+                               _core.SearchOptions(model, beam_size=3, max_length=12))
         result[f"{name}/{threads}"] = {
             "logits": [l.tolist() for l in logits],
             "greedy": [h[0][0] for h in tokens], "beam": [h[0][0] for h in beams]}

@@ -74,8 +74,8 @@ def test_greedy_and_beam_generation(variant, converted_marian):
     cases = expected(variant)["cases"]
     sources = [case["source_ids"] for case in cases]
 
-    greedy = _core.generate(model, sources, beam_size=1)
-    beam = _core.generate(model, sources, beam_size=4, n_best=4)
+    greedy = _core.generate(model, sources, _core.SearchOptions(model, beam_size=1))
+    beam = _core.generate(model, sources, _core.SearchOptions(model, beam_size=4, n_best=4))
     for case, greedy_result, beam_result in zip(cases, greedy, beam):
         assert list(greedy_result[0][0]) == without_eos(case["greedy"], eos)
         assert [list(h[0]) for h in beam_result] == [without_eos(t, eos) for t in case["beam"]]

@@ -112,7 +112,7 @@ def hf_generate(model, sources: list[list[int]], beams: int, batch: int = 10):
 def test_greedy_and_beam_match_transformers(models):
     reference, ours, _ = models
     sources = random_sentences()
-    greedy = _core.generate(ours, sources, beam_size=1)
+    greedy = _core.generate(ours, sources, _core.SearchOptions(ours, beam_size=1))
     beam = _core.generate(ours, sources)  # the file's defaults: 4 beams, 24 new tokens
     expected_greedy = hf_generate(reference, sources, 1, batch=SENTENCES)
     expected_beam = hf_generate(reference, sources, 4)
@@ -136,8 +136,12 @@ def test_int8_greedy_agrees_with_float32(models):
     write_model(int8_path, metadata, tensors, quantize="int8")
     del tensors
     sources = random_sentences()
-    expected = [hypotheses[0][0] for hypotheses in _core.generate(ours, sources, beam_size=1)]
+    expected = [hypotheses[0][0] for hypotheses in _core.generate(ours, sources,
+                                                                  _core.SearchOptions(ours,
+                                                                                      beam_size=1))]
     int8 = _core.Model(str(int8_path))
-    actual = [hypotheses[0][0] for hypotheses in _core.generate(int8, sources, beam_size=1)]
+    actual = [hypotheses[0][0] for hypotheses in _core.generate(int8, sources,
+                                                                _core.SearchOptions(int8,
+                                                                                    beam_size=1))]
     agreeing = sum(list(a) == list(b) for a, b in zip(expected, actual))
     assert agreeing >= 0.95 * len(sources), f"{agreeing} of {len(sources)}"

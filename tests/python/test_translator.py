@@ -350,14 +350,16 @@ def test_renormalize_logits_default_comes_from_the_file(tmp_path):
     ours = Translator(flagged).translate(text, return_scores=True, n_best=3)[0]
     without = Translator(plain).translate(text, return_scores=True, n_best=3)[0]
     ids = Translator(plain).tokenizer.encode(text[0])
-    explicit = _core.generate(_core.Model(str(plain)), [ids], n_best=3,
-                              renormalize_logits=True)[0]
+    plain_model = _core.Model(str(plain))
+    explicit = _core.generate(plain_model, [ids], _core.SearchOptions(
+        plain_model, n_best=3, renormalize_logits=True))[0]
     assert [h.score for h in ours.hypotheses] == pytest.approx([h[1] for h in explicit],
                                                                abs=1e-6)
     assert [h.score for h in ours.hypotheses] != pytest.approx(
         [h.score for h in without.hypotheses], abs=1e-4)
-    overridden = _core.generate(_core.Model(str(flagged)), [ids], n_best=3,
-                                renormalize_logits=False)[0]
+    flagged_model = _core.Model(str(flagged))
+    overridden = _core.generate(flagged_model, [ids], _core.SearchOptions(
+        flagged_model, n_best=3, renormalize_logits=False))[0]
     assert [h[1] for h in overridden] == pytest.approx([h.score for h in without.hypotheses],
                                                        abs=1e-6)
     # The core's config parser type-checks it (the writer asks it, so no such file is written).
