@@ -124,7 +124,7 @@ class Translator:
         else:
             self._device = f"cuda:{cuda_index}"
             self._model = _cuda_backend().Model(str(path), device=cuda_index)
-        model_file = _core.ModelFile(str(path))
+        model_file = self._model.file  # what the model was built from: no second read
         self._metadata: dict[str, Any] = dict(model_file.metadata)
         self._tensor_dtypes = tensor_dtypes(model_file)
         try:

@@ -275,6 +275,15 @@ void bind_model(py::module_& m) {
                              [](const EncoderDecoderModel& model) { return model.file().path(); })
       .def_property_readonly(
           "config", [](const EncoderDecoderModel& model) { return config_dict(model.config()); })
+      .def_property_readonly(
+          "file",
+          [](const ModelHolder& model) {
+            // Shares the model's ownership: the ModelFile stays valid while either is held.
+            return std::shared_ptr<format::ModelFile>(
+                model, const_cast<format::ModelFile*>(&model->file()));
+          },
+          "The ModelFile the model was loaded from, as read then (its metadata and tensor "
+          "directory; the file is not opened again).")
       .def("encode", &encode, py::arg("source_ids"),
            "Encoder output [batch, max_length, d_model] (padding rows zero) and the lengths.")
       .def("teacher_forced_logits", &teacher_forced_logits, py::arg("source_ids"),

@@ -334,6 +334,22 @@ def test_a_model_is_named_alike_in_the_api_and_the_cli(monkeypatch, tmp_path, co
 # ---- metadata read by the API and the core --------------------------------------------------
 
 
+def test_the_model_file_is_read_once(tmp_path, converted_marian):
+    """Translator takes its metadata from the file its model was built from (Model.file), so a
+    file replaced between two reads cannot pair one file's tokenizer with another's weights."""
+    from pytransformer import _core
+
+    path = tmp_path / "model.ptm"
+    shutil.copyfile(converted_marian("base"), path)
+    model = _core.Model(str(path))
+    metadata = _core.ModelFile(str(path)).metadata
+    path.unlink()  # nothing is read again
+    model_file = model.file
+    del model
+    assert model_file.metadata == metadata and model_file.path == str(path)
+    assert model_file.tensor_info("dec.out_proj.weight")[0] == "f32"
+
+
 def test_renormalize_logits_default_comes_from_the_file(tmp_path):
     """generation.renormalize_logits is parsed by the core's config: the file's value is the
     default of every search, and an explicit option still overrides it."""
