@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "decoding/search.h"
+#include "python/conversions.h"
 #include "python/model_handle.h"
 #include "pytransformer/error.h"
 
@@ -21,17 +22,6 @@ namespace pytransformer::python {
 namespace {
 
 using decoding::SearchOptions;
-
-std::vector<int32_t> to_ids(const std::vector<int64_t>& values, const std::string& what) {
-  std::vector<int32_t> ids;
-  ids.reserve(values.size());
-  for (int64_t value : values) {
-    if (value < 0 || value > std::numeric_limits<int32_t>::max())
-      throw InvalidArgument(what + ": id " + std::to_string(value) + " is not a valid token id");
-    ids.push_back(static_cast<int32_t>(value));
-  }
-  return ids;
-}
 
 format::SearchConvention parse_convention(const std::string& name) {
   if (name == "transformers") return format::SearchConvention::TRANSFORMERS;
@@ -58,7 +48,7 @@ SearchOptions options_for(const ModelHolder& model, const py::kwargs& overrides)
   return options;
 }
 
-py::list generate(const ModelHolder& model, const std::vector<std::vector<int64_t>>& source_ids,
+py::list generate(const ModelHolder& model, const IdBatch& source_ids,
                   const std::optional<SearchOptions>& given,
                   std::optional<std::vector<std::optional<std::vector<int64_t>>>> target_prefix,
                   const py::object& callback) {
@@ -68,14 +58,11 @@ py::list generate(const ModelHolder& model, const std::vector<std::vector<int64_
     for (size_t i = 0; i < target_prefix->size(); ++i) {
       const auto& prefix = (*target_prefix)[i];
       options.target_prefix.push_back(
-          prefix ? to_ids(*prefix, "target_prefix[" + std::to_string(i) + "]")
+          prefix ? token_ids(*prefix, "target_prefix[" + std::to_string(i) + "]")
                  : std::vector<int32_t>());
     }
   }
-  std::vector<std::vector<int32_t>> sources;
-  sources.reserve(source_ids.size());
-  for (size_t i = 0; i < source_ids.size(); ++i)
-    sources.push_back(to_ids(source_ids[i], "source_ids[" + std::to_string(i) + "]"));
+  const std::vector<std::vector<int32_t>> sources = token_id_batch(source_ids, "source_ids");
 
   if (!callback.is_none() && !PyCallable_Check(callback.ptr()))
     throw py::type_error("callback must be callable or None");

@@ -1,5 +1,6 @@
 // _core.EncoderDecoderModel: the entry points tests and tools need (encode, teacher-forced
-// logits and cross-attention through the cached decode path) on any model, and _core.Model: the
+// logits and cross-attention through the cached decode path, decoding/teacher_forcing.h) on any
+// model, and _core.Model: the
 // CPU Seq2SeqModel opened from a file. The classes are registered with shared_ptr holders
 // (model_handle.h) so other bindings (and the CUDA module's model) can build on them.
 #include <pybind11/numpy.h>
@@ -8,12 +9,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "decoding/teacher_forcing.h"
 #include "format/model_file.h"
 #include "models/seq2seq_model.h"
+#include "python/conversions.h"
 #include "python/model_handle.h"
 #include "pytransformer/error.h"
 
@@ -27,25 +31,6 @@ using models::EncoderDecoderModel;
 using models::EncoderOutput;
 using models::Seq2SeqModel;
 using format::ModelConfig;
-using IdBatch = std::vector<std::vector<int64_t>>;
-
-// Narrows ids to int32, reporting an out-of-range value as the argument at fault.
-std::vector<std::vector<int32_t>> to_int32(const IdBatch& batch, const char* argument) {
-  std::vector<std::vector<int32_t>> result(batch.size());
-  for (size_t b = 0; b < batch.size(); ++b) {
-    result[b].reserve(batch[b].size());
-    for (size_t t = 0; t < batch[b].size(); ++t) {
-      const int64_t id = batch[b][t];
-      if (id < 0 || id > INT32_MAX) {
-        throw InvalidArgument(std::string(argument) + "[" + std::to_string(b) + "][" +
-                              std::to_string(t) + "] = " + std::to_string(id) +
-                              " is not a valid token id");
-      }
-      result[b].push_back(static_cast<int32_t>(id));
-    }
-  }
-  return result;
-}
 
 const char* activation_name(format::Activation value) {
   switch (value) {
@@ -88,49 +73,6 @@ py::dict config_dict(const format::ModelConfig& c) {
   return d;
 }
 
-// Runs the decoder over given target inputs (teacher forcing) through start_decoding and
-// decode_step: at step t the hypotheses are the sentences whose target is longer than t, in
-// batch order, each extending its own hypothesis of the previous step (so sentences leaving
-// the batch exercise the ancestry table). on_step(t, active, logits [n, V], record) receives
-// each step's results.
-template <typename OnStep>
-void teacher_force(const EncoderDecoderModel& model, const IdBatch& source_ids,
-                   const IdBatch& target_ids, bool record_attention, const OnStep& on_step) {
-  if (source_ids.size() != target_ids.size()) {
-    throw InvalidArgument("source_ids has " + std::to_string(source_ids.size()) +
-                          " sentences but target_ids has " + std::to_string(target_ids.size()));
-  }
-  const std::vector<std::vector<int32_t>> sources = to_int32(source_ids, "source_ids");
-  const std::vector<std::vector<int32_t>> targets = to_int32(target_ids, "target_ids");
-  int64_t steps = 0;
-  for (size_t b = 0; b < targets.size(); ++b) {
-    if (targets[b].empty()) throw InvalidArgument("target_ids[" + std::to_string(b) + "] is empty");
-    steps = std::max<int64_t>(steps, static_cast<int64_t>(targets[b].size()));
-  }
-  const EncoderOutput encoded = model.encode(sources);
-  if (encoded.batch == 0) return;
-  auto state = model.start_decoding(encoded, encoded.batch, steps);
-  const int64_t vocab = model.config().target_vocab_size;
-  std::vector<int32_t> previous_active;
-  for (int64_t t = 0; t < steps; ++t) {
-    std::vector<int32_t> active, tokens, parent;
-    for (int32_t b = 0; b < static_cast<int32_t>(targets.size()); ++b) {
-      if (static_cast<int64_t>(targets[b].size()) <= t) continue;
-      active.push_back(b);
-      tokens.push_back(targets[b][t]);
-      const auto found = std::find(previous_active.begin(), previous_active.end(), b);
-      parent.push_back(static_cast<int32_t>(found - previous_active.begin()));
-    }
-    const int64_t n = static_cast<int64_t>(active.size());
-    std::vector<float> logits(static_cast<size_t>(n * vocab));
-    CrossAttentionRecord record;
-    model.decode_step(*state, tokens.data(), active.data(), parent.data(), n, logits.data(),
-                      record_attention ? &record : nullptr);
-    on_step(t, active, logits, record);
-    previous_active = std::move(active);
-  }
-}
-
 // A decoding loop driven from Python one step at a time (tests of the KV cache and ancestry,
 // debugging). Keeps the model alive.
 class DecoderSession {
@@ -138,7 +80,7 @@ class DecoderSession {
   DecoderSession(ModelHolder model, const IdBatch& source_ids, int64_t max_hypotheses,
                  int64_t max_steps)
       : model_(std::move(model)) {
-    const std::vector<std::vector<int32_t>> sources = to_int32(source_ids, "source_ids");
+    const std::vector<std::vector<int32_t>> sources = token_id_batch(source_ids, "source_ids");
     if (sources.empty()) throw InvalidArgument("source_ids is empty");
     py::gil_scoped_release release;
     encoded_ = model_->encode(sources);
@@ -156,9 +98,9 @@ class DecoderSession {
       throw InvalidArgument("tokens, sentence and parent must have the same length");
     }
     if (!parent && state_->step() > 0) throw InvalidArgument("parent is required after step 0");
-    const std::vector<int32_t> tokens32 = to_int32({tokens}, "tokens")[0];
-    const std::vector<int32_t> sentence32 = to_int32({sentence}, "sentence")[0];
-    const std::vector<int32_t> parent32 = parent ? to_int32({*parent}, "parent")[0] : std::vector<int32_t>();
+    const std::vector<int32_t> tokens32 = token_ids(tokens, "tokens");
+    const std::vector<int32_t> sentence32 = token_ids(sentence, "sentence");
+    const std::vector<int32_t> parent32 = parent ? token_ids(*parent, "parent") : std::vector<int32_t>();
     const ModelConfig& config = model_->config();
     py::array_t<float> logits({n, config.target_vocab_size});
     float* logits_data = logits.mutable_data();
@@ -184,7 +126,7 @@ class DecoderSession {
 };
 
 py::tuple encode(const EncoderDecoderModel& model, const IdBatch& source_ids) {
-  const std::vector<std::vector<int32_t>> sources = to_int32(source_ids, "source_ids");
+  const std::vector<std::vector<int32_t>> sources = token_id_batch(source_ids, "source_ids");
   EncoderOutput encoded;
   {
     py::gil_scoped_release release;
@@ -196,74 +138,48 @@ py::tuple encode(const EncoderDecoderModel& model, const IdBatch& source_ids) {
   return py::make_tuple(hidden, py::cast(encoded.lengths));
 }
 
-py::list teacher_forced_logits(const EncoderDecoderModel& model, const IdBatch& source_ids,
-                               const IdBatch& target_ids) {
-  const int64_t vocab = model.config().target_vocab_size;
-  std::vector<std::vector<float>> per_sentence(target_ids.size());
-  {
-    py::gil_scoped_release release;
-    teacher_force(model, source_ids, target_ids, false,
-                  [&](int64_t, const std::vector<int32_t>& active, const std::vector<float>& logits,
-                      const CrossAttentionRecord&) {
-                    for (size_t i = 0; i < active.size(); ++i) {
-                      std::vector<float>& out = per_sentence[active[i]];
-                      out.insert(out.end(), logits.begin() + i * vocab,
-                                 logits.begin() + (i + 1) * vocab);
-                    }
-                  });
-  }
+// Each sentence's rows as an array of `shape`.
+py::list arrays(const std::vector<std::vector<float>>& per_sentence,
+                const std::function<std::vector<int64_t>(size_t)>& shape) {
   py::list result;
   for (size_t b = 0; b < per_sentence.size(); ++b) {
-    const int64_t length = static_cast<int64_t>(target_ids[b].size());
-    py::array_t<float> array({length, vocab});
+    py::array_t<float> array(shape(b));
     std::memcpy(array.mutable_data(), per_sentence[b].data(), sizeof(float) * per_sentence[b].size());
     result.append(array);
   }
   return result;
 }
 
-py::list cross_attention(const EncoderDecoderModel& model, const IdBatch& source_ids,
-                         const IdBatch& target_ids) {
-  const format::ModelConfig& config = model.config();
-  const int64_t layers = config.decoder_layers, heads = config.decoder_heads;
-  int64_t source_length = 0;
-  for (const auto& ids : source_ids) source_length = std::max<int64_t>(source_length, ids.size());
-  // per_sentence[b]: [layers, heads, T_b, S_b], filled step by step.
-  std::vector<std::vector<float>> per_sentence(target_ids.size());
-  for (size_t b = 0; b < target_ids.size(); ++b) {
-    per_sentence[b].resize(layers * heads * target_ids[b].size() * source_ids[b].size());
-  }
+py::list teacher_forced_logits(const EncoderDecoderModel& model, const IdBatch& source_ids,
+                               const IdBatch& target_ids) {
+  const auto sources = token_id_batch(source_ids, "source_ids");
+  const auto targets = token_id_batch(target_ids, "target_ids");
+  std::vector<std::vector<float>> per_sentence;
   {
     py::gil_scoped_release release;
-    teacher_force(
-        model, source_ids, target_ids, true,
-        [&](int64_t t, const std::vector<int32_t>& active, const std::vector<float>&,
-            const CrossAttentionRecord& record) {
-          const int64_t n = static_cast<int64_t>(active.size());
-          for (int64_t i = 0; i < n; ++i) {
-            const int32_t b = active[i];
-            const int64_t target_length = static_cast<int64_t>(target_ids[b].size());
-            const int64_t length = static_cast<int64_t>(source_ids[b].size());
-            for (int64_t l = 0; l < layers; ++l) {
-              for (int64_t h = 0; h < heads; ++h) {
-                const float* from =
-                    record.probabilities.data() + ((l * heads + h) * n + i) * source_length;
-                float* to = per_sentence[b].data() + ((l * heads + h) * target_length + t) * length;
-                std::copy(from, from + length, to);
-              }
-            }
-          }
-        });
+    per_sentence = decoding::teacher_forced_logits(model, sources, targets);
   }
-  py::list result;
-  for (size_t b = 0; b < per_sentence.size(); ++b) {
-    const int64_t target_length = static_cast<int64_t>(target_ids[b].size());
-    const int64_t length = static_cast<int64_t>(source_ids[b].size());
-    py::array_t<float> array({layers, heads, target_length, length});
-    std::memcpy(array.mutable_data(), per_sentence[b].data(), sizeof(float) * per_sentence[b].size());
-    result.append(array);
+  const int64_t vocab = model.config().target_vocab_size;
+  return arrays(per_sentence, [&](size_t b) {
+    return std::vector<int64_t>{static_cast<int64_t>(targets[b].size()), vocab};
+  });
+}
+
+py::list cross_attention(const EncoderDecoderModel& model, const IdBatch& source_ids,
+                         const IdBatch& target_ids) {
+  const auto sources = token_id_batch(source_ids, "source_ids");
+  const auto targets = token_id_batch(target_ids, "target_ids");
+  std::vector<std::vector<float>> per_sentence;
+  {
+    py::gil_scoped_release release;
+    per_sentence = decoding::teacher_forced_cross_attention(model, sources, targets);
   }
-  return result;
+  const ModelConfig& config = model.config();
+  return arrays(per_sentence, [&](size_t b) {
+    return std::vector<int64_t>{config.decoder_layers, config.decoder_heads,
+                                static_cast<int64_t>(targets[b].size()),
+                                static_cast<int64_t>(sources[b].size())};
+  });
 }
 
 }  // namespace

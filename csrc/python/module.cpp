@@ -2,7 +2,7 @@
 // core; errors thrown by the core become Python exceptions here.
 #include <pybind11/pybind11.h>
 
-#include "pytransformer/error.h"
+#include "python/conversions.h"
 
 namespace py = pybind11;
 
@@ -19,13 +19,7 @@ PYBIND11_MODULE(_core, m) {
   static py::exception<pytransformer::FormatError> format_error(m, "ModelFormatError",
                                                                 PyExc_ValueError);
   py::register_exception_translator([](std::exception_ptr error) {
-    try {
-      if (error) std::rethrow_exception(error);
-    } catch (const pytransformer::FormatError& e) {
-      py::set_error(format_error, e.what());
-    } catch (const pytransformer::InvalidArgument& e) {
-      py::set_error(PyExc_ValueError, e.what());
-    }
+    if (!pytransformer::python::set_core_error(error, format_error)) std::rethrow_exception(error);
   });
   pytransformer::python::bind_format(m);
   pytransformer::python::bind_model(m);

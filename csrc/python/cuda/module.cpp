@@ -7,6 +7,7 @@
 
 #include "cuda/cuda_model.h"
 #include "kernels/cuda/cuda_check.h"
+#include "python/conversions.h"
 #include "pytransformer/error.h"
 
 namespace py = pybind11;
@@ -24,12 +25,9 @@ PYBIND11_MODULE(_cuda, m) {
   const py::module_ core = py::module_::import("pytransformer._core");
   static py::object format_error = core.attr("ModelFormatError");
   py::register_local_exception_translator([](std::exception_ptr error) {
+    if (pytransformer::python::set_core_error(error, format_error)) return;
     try {
-      if (error) std::rethrow_exception(error);
-    } catch (const pytransformer::FormatError& e) {
-      py::set_error(format_error, e.what());
-    } catch (const pytransformer::InvalidArgument& e) {
-      py::set_error(PyExc_ValueError, e.what());
+      std::rethrow_exception(error);
     } catch (const pytransformer::cuda::CudaUnavailable& e) {
       py::set_error(PyExc_RuntimeError, e.what());
     } catch (const pytransformer::kernels::cuda::CudaError& e) {
