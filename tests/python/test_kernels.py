@@ -1,9 +1,10 @@
 """The CPU kernel variants (csrc/kernels/cpu/) against the scalar references.
 
-1. tests/cpp/test_kernels.cpp, compiled here with the flags CMakeLists.txt gives each file
-   (*_avx2.cpp, *_avxvnni.cpp, *_avx512.cpp, *_neon.cpp), checks every kernel of every variant
-   this CPU runs against kernels/ref on awkward shapes; one test per variant. On x86 the
-   NEON variant is cross-compiled (g++-aarch64-linux-gnu) and run under qemu-user.
+1. tests/cpp/test_kernels.cpp, built by its CMake project (tests/cpp/CMakeLists.txt: the
+   kernels compiled by cmake/cpu_kernels.cmake, as the package compiles them), checks every
+   kernel of every variant this CPU runs against kernels/ref on awkward shapes; one test per
+   variant. On x86 the NEON variant is cross-compiled (g++-aarch64-linux-gnu) and run under
+   qemu-user.
 2. End to end through _core: a small random model (dimensions that are not multiples of any
    vector width) run with PYTRANSFORMER_ISA forced to each variant in a subprocess gives the
    scalar reference's greedy tokens and logits within 1e-4 (f32, f16, bf16 weights), and
@@ -18,7 +19,6 @@ import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,59 +28,29 @@ from pytransformer import _core
 from tiny_models import write_random_model
 
 ROOT = Path(__file__).resolve().parents[2]
-CSRC = ROOT / "csrc"
 INFO = _core.cpu_info()
 VARIANTS = INFO["supported_isas"]
-X86_FLAGS = {
-    "_avx2.cpp": ["-mavx2", "-mfma", "-mf16c"],
-    "_avxvnni.cpp": ["-mavx2", "-mfma", "-mf16c", "-mavxvnni"],
-    "_avx512.cpp": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni",
-                    "-mavx512bf16", "-mfma", "-mf16c"],
-}
+CMAKE = shutil.which("cmake")
 
 
-def kernel_sources(architecture: str) -> list[Path]:
-    sources = [ROOT / "tests" / "cpp" / "test_kernels.cpp"]
-    sources += sorted((CSRC / "kernels" / "ref").glob("*.cpp"))
-    for path in sorted((CSRC / "kernels" / "cpu").glob("*.cpp")):
-        is_x86 = any(path.name.endswith(suffix) for suffix in X86_FLAGS)
-        is_neon = path.name.endswith("_neon.cpp")
-        if (is_x86 and architecture != "x86_64") or (is_neon and architecture != "aarch64"):
-            continue
-        sources.append(path)
-    return sources
-
-
-def build_kernel_test(compiler: str, architecture: str, output: Path,
-                      extra: list[str] = ()) -> Path:
-    """Compiles the kernel test as CMakeLists.txt compiles the core (one job per file)."""
-    common = [compiler, "-std=gnu++17", "-O2", "-Wall", "-Wextra", "-fno-math-errno",
-              "-ffp-contract=off", f"-I{CSRC}", f"-I{CSRC / 'include'}", *extra]
-    output.mkdir(parents=True, exist_ok=True)
-
-    def compile_one(source: Path) -> Path:
-        flags = next((f for suffix, f in X86_FLAGS.items() if source.name.endswith(suffix)), [])
-        obj = output / (source.stem + ".o")
-        result = subprocess.run([*common, *flags, "-c", str(source), "-o", str(obj)],
-                                capture_output=True, text=True)
-        assert result.returncode == 0, f"{source}:\n{result.stderr[-4000:]}"
-        return obj
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        objects = list(pool.map(compile_one, kernel_sources(architecture)))
-    binary = output / "test_kernels"
-    result = subprocess.run([compiler, *extra, *map(str, objects), "-o", str(binary),
-                             "-pthread"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return binary
+def build_kernel_test(output: Path, cmake_options: list[str] = ()) -> Path:
+    """Builds tests/cpp's CMake project (the kernels as cmake/cpu_kernels.cmake compiles them
+    for the package, and the test) in `output`; returns the test binary."""
+    configure = subprocess.run([CMAKE, "-S", str(ROOT / "tests" / "cpp"), "-B", str(output),
+                                "-DCMAKE_BUILD_TYPE=Release", *cmake_options],
+                               capture_output=True, text=True)
+    assert configure.returncode == 0, configure.stdout[-3000:] + configure.stderr[-3000:]
+    build = subprocess.run([CMAKE, "--build", str(output), "-j", str(os.cpu_count() or 2)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    return output / "test_kernels"
 
 
 @pytest.fixture(scope="module")
 def kernel_test(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    compiler = shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
-        pytest.skip("no C++ compiler (g++) to build tests/cpp/test_kernels.cpp")
-    return build_kernel_test(compiler, INFO["architecture"], tmp_path_factory.mktemp("kernels"))
+    if CMAKE is None:
+        pytest.skip("no cmake to build tests/cpp (pip install .[test] installs it)")
+    return build_kernel_test(tmp_path_factory.mktemp("kernels"))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -101,14 +71,16 @@ QEMU = "qemu-aarch64"                     # Debian package qemu-user
 
 @pytest.mark.skipif(INFO["architecture"] == "aarch64", reason="runs natively on this CPU")
 def test_neon_kernels_under_qemu(tmp_path: Path) -> None:
-    missing = [tool for tool in (CROSS_COMPILER, QEMU) if shutil.which(tool) is None]
+    missing = [tool for tool in (CROSS_COMPILER, QEMU, "cmake") if shutil.which(tool) is None]
     if missing:
         message = (f"{' and '.join(missing)} not installed (apt-get install "
                    "g++-aarch64-linux-gnu qemu-user): the NEON kernels were not run")
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI must run them (README test command)")
         pytest.skip(message)
-    binary = build_kernel_test(CROSS_COMPILER, "aarch64", tmp_path, extra=["-static"])
+    binary = build_kernel_test(tmp_path, [
+        "-DCMAKE_SYSTEM_NAME=Linux", "-DCMAKE_SYSTEM_PROCESSOR=aarch64",
+        f"-DCMAKE_CXX_COMPILER={shutil.which(CROSS_COMPILER)}", "-DCMAKE_EXE_LINKER_FLAGS=-static"])
     result = subprocess.run([QEMU, str(binary), "scalar", "neon"], capture_output=True,
                             text=True, timeout=900)
     print(result.stdout)
