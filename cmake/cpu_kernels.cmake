@@ -12,7 +12,7 @@ get_filename_component(PYTRANSFORMER_CSRC ${CMAKE_CURRENT_LIST_DIR}/../csrc REAL
 file(GLOB PYTRANSFORMER_KERNEL_SOURCES CONFIGURE_DEPENDS
      ${PYTRANSFORMER_CSRC}/kernels/ref/*.cpp ${PYTRANSFORMER_CSRC}/kernels/cpu/*.cpp)
 if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
-  list(FILTER PYTRANSFORMER_KERNEL_SOURCES EXCLUDE REGEX ".*_(avx2|avxvnni|avx512)\\.cpp$")
+  list(FILTER PYTRANSFORMER_KERNEL_SOURCES EXCLUDE REGEX ".*_(avx2|avx2_vnni|avx512)\\.cpp$")
 endif()
 if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
   list(FILTER PYTRANSFORMER_KERNEL_SOURCES EXCLUDE REGEX ".*_neon\\.cpp$")
@@ -21,7 +21,7 @@ endif()
 foreach(src ${PYTRANSFORMER_KERNEL_SOURCES})
   if(src MATCHES "_avx2\\.cpp$")
     set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
-  elseif(src MATCHES "_avxvnni\\.cpp$")
+  elseif(src MATCHES "_avx2_vnni\\.cpp$")
     set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavxvnni")
   elseif(src MATCHES "_avx512\\.cpp$")
     set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS

@@ -221,7 +221,7 @@ struct CudaModel::Impl {
     weight.dtype = matrix.dtype;
     weight.rows = matrix.rows;
     weight.cols = matrix.cols;
-    if (matrix.dtype == DType::I8) weight.row_scales = upload_vector(matrix.row_scales, matrix.rows);
+    if (matrix.dtype == DType::INT8) weight.row_scales = upload_vector(matrix.row_scales, matrix.rows);
     return weight;
   }
 
@@ -322,7 +322,7 @@ struct CudaModel::Impl {
 
   void linear(const Linear& layer, const float* x, int64_t rows, float* y,
               const format::Activation* activation = nullptr) const {
-    if (layer.weight.dtype == DType::I8) {  // whatever the GEMM backend: the int8 reference
+    if (layer.weight.dtype == DType::INT8) {  // whatever the GEMM backend: the int8 reference
       const size_t values = static_cast<size_t>(rows * layer.weight.cols);
       if (quantized_rows.size() < values || quantized_scales.size() < static_cast<size_t>(rows)) {
         synchronize();  // queued kernels may still read the buffers being replaced

@@ -11,7 +11,7 @@ enum class DType : uint8_t {
   F32 = 0,
   F16 = 1,
   BF16 = 2,
-  I8 = 3,
+  INT8 = 3,
 };
 
 inline size_t dtype_size(DType dtype) {
@@ -19,7 +19,7 @@ inline size_t dtype_size(DType dtype) {
     case DType::F32: return 4;
     case DType::F16: return 2;
     case DType::BF16: return 2;
-    case DType::I8: return 1;
+    case DType::INT8: return 1;
   }
   return 0;
 }
@@ -29,7 +29,7 @@ inline const char* dtype_name(DType dtype) {
     case DType::F32: return "f32";
     case DType::F16: return "f16";
     case DType::BF16: return "bf16";
-    case DType::I8: return "int8";
+    case DType::INT8: return "int8";
   }
   return "unknown";
 }

@@ -414,7 +414,7 @@ void ModelFile::Impl::read_header() {
     const std::string what = "tensor '" + view.name + "'";
     if (index.count(view.name)) fail("duplicate tensor name '" + view.name + "'");
     const uint8_t dtype = cursor.u8(what + " dtype");
-    if (dtype > static_cast<uint8_t>(DType::I8)) {
+    if (dtype > static_cast<uint8_t>(DType::INT8)) {
       fail(what + " has unknown dtype code " + std::to_string(dtype));
     }
     view.dtype = static_cast<DType>(dtype);
@@ -540,7 +540,7 @@ void ModelFile::Impl::check_tensor_set() const {
       }
       continue;
     }
-    if (view.dtype != DType::I8) continue;
+    if (view.dtype != DType::INT8) continue;
     const std::string scale = scale_name(view.name);
     const auto scale_it = index.find(scale);
     if (scale_it == index.end()) {
@@ -606,7 +606,7 @@ void ModelFile::Impl::check_crc(const TensorView& view, uint32_t actual) const {
 void ModelFile::Impl::check_scales() const {
   std::vector<float> values;
   for (const TensorView& view : tensors) {
-    if (view.dtype != DType::I8) continue;
+    if (view.dtype != DType::INT8) continue;
     const TensorView& scale = tensors[index.at(scale_name(view.name))];
     const float* scales = static_cast<const float*>(scale.data);
     if (!scales) {

@@ -96,7 +96,7 @@ void multiply(const tensor::Tensor& x, const LinearWeight& packed,
   constexpr int64_t kMinMultiplyAdds = int64_t{1} << 19;
   const int64_t block_work = std::max<int64_t>(1, m * k * block);
   const int64_t min_blocks = (kMinMultiplyAdds + block_work - 1) / block_work;
-  if (weight.dtype == DType::I8) {
+  if (weight.dtype == DType::INT8) {
     // Quantised rows of x, reused across calls (no allocation once grown).
     thread_local std::vector<int8_t> quantized;
     thread_local std::vector<float> scales;

@@ -174,7 +174,7 @@ py::array dequantized_copy(const ModelFile& file, const TensorView& view, bool v
       }
       return array;
     }
-    case DType::I8: {
+    case DType::INT8: {
       const TensorView& scale = file.tensor(format::scale_name(view.name));
       std::vector<int8_t> source(static_cast<size_t>(view.numel()));
       std::vector<float> scales(static_cast<size_t>(scale.numel()));
@@ -200,7 +200,7 @@ const char* numpy_dtype(DType dtype) {
     case DType::F32: return "float32";
     case DType::F16: return "float16";
     case DType::BF16: return "uint16";
-    case DType::I8: return "int8";
+    case DType::INT8: return "int8";
   }
   return "uint8";
 }

@@ -20,7 +20,7 @@ WeightMatrix WeightMatrix::from_file(const format::ModelFile& file, const std::s
   matrix.dtype = view.dtype;
   matrix.rows = view.shape[0];
   matrix.cols = view.shape[1];
-  if (view.dtype == DType::I8) {
+  if (view.dtype == DType::INT8) {
     matrix.row_scales = vector_from_file(file, format::scale_name(name), matrix.rows);
   }
   return matrix;

@@ -96,7 +96,7 @@ struct Weights {
   std::vector<float> scales;
   const void* data() const {
     if (dtype == DType::F32) return f32.data();
-    if (dtype == DType::I8) return i8.data();
+    if (dtype == DType::INT8) return i8.data();
     return half.data();
   }
 };
@@ -108,7 +108,7 @@ Weights random_weights(DType dtype, int64_t n, int64_t k) {
   if (dtype == DType::F16 || dtype == DType::BF16) {
     for (float v : w.f32) w.half.push_back(dtype == DType::F16 ? to_f16(v) : to_bf16(v));
   }
-  if (dtype == DType::I8) {
+  if (dtype == DType::INT8) {
     std::uniform_int_distribution<int> value(-127, 127);
     std::uniform_real_distribution<float> scale(0.001f, 0.02f);
     for (int64_t i = 0; i < n * k; ++i) w.i8.push_back(static_cast<int8_t>(value(rng)));
@@ -246,7 +246,7 @@ void test_linear_float(const cpu::KernelTable& table, DType dtype) {
 void test_packing_in_slices(const cpu::KernelTable& table) {
   Stats s{"pack_weight in slices"};
   const int64_t panel = table.panel_columns;
-  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::I8}) {
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::INT8}) {
     for (int64_t k : {1, 5, 64, 67}) {
       const int64_t n = 3 * panel + 5;
       const Weights w = random_weights(dtype, n, k);
@@ -287,7 +287,7 @@ void test_int8(const cpu::KernelTable& table) {
       ++quantize.cases;
       for (int64_t n : kColumns) {
         if (m * k * n > 400000) continue;
-        const Weights w = random_weights(DType::I8, n, k);
+        const Weights w = random_weights(DType::INT8, n, k);
         const KernelWeights packed(table, w, n, k);
         const std::vector<float> bias = random_floats(n);
         cpu::LinearEpilogue e;

@@ -1,8 +1,8 @@
 // CPU feature detection and the run-time choice of the kernel variant (STYLE principle 3).
 //
 // Each variant (Isa) is a set of kernels compiled in its own translation units with its own
-// flags (kernels/cpu/*_avx2.cpp, *_avxvnni.cpp, *_avx512.cpp, *_neon.cpp); selected_isa() picks
-// one once per process: the value of the environment variable PYTRANSFORMER_ISA when set
+// flags (kernels/cpu/*_avx2.cpp, *_avx2_vnni.cpp, *_avx512.cpp, *_neon.cpp); selected_isa()
+// picks one once per process: the value of the environment variable PYTRANSFORMER_ISA when set
 // (scalar, avx2, avx2_vnni, avx512, avx512_vnni, neon; "auto" or empty = best), else the best
 // variant this CPU runs. Thread-safe.
 #pragma once

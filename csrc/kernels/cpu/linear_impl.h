@@ -70,7 +70,7 @@ struct WeightElement<DType::F32> {
 // Bytes of one packed panel of P columns.
 template <class S>
 int64_t panel_bytes(DType dtype, int64_t k) {
-  if (dtype != DType::I8) return kPanelColumns<S> * k * static_cast<int64_t>(dtype_size(dtype));
+  if (dtype != DType::INT8) return kPanelColumns<S> * k * static_cast<int64_t>(dtype_size(dtype));
   const int64_t compensation = S::kCompensated ? kPanelColumns<S> * int64_t{sizeof(int32_t)} : 0;
   return kPanelColumns<S> * int8_groups(k) * 4 + compensation;
 }
@@ -87,7 +87,7 @@ void pack_weight(const void* weight, DType dtype, int64_t n, int64_t k, void* pa
   const int64_t stride = panel_bytes<S>(dtype, k);
   auto* out = static_cast<unsigned char*>(packed);
   std::memset(out, 0, static_cast<size_t>(panels * stride));
-  if (dtype != DType::I8) {
+  if (dtype != DType::INT8) {
     const int64_t size = static_cast<int64_t>(dtype_size(dtype));
     const auto* source = static_cast<const unsigned char*>(weight);
     for (int64_t j = 0; j < n; ++j) {
@@ -249,7 +249,7 @@ void linear_float(const float* x, int64_t m, int64_t k, const void* packed, DTyp
     case DType::BF16:
       return linear_float_typed<S, DType::BF16>(x, m, k, packed, n, column_begin, column_end,
                                                 epilogue, y);
-    case DType::I8:
+    case DType::INT8:
       return;  // ops route int8 weights to linear_int8
   }
 }
@@ -353,7 +353,7 @@ void linear_int8(const int8_t* q, const float* scales, int64_t m, int64_t k, con
   }
   const auto* weights = static_cast<const int8_t*>(packed);
   const int64_t weights_per_panel = P * groups * 4;
-  const int64_t panel_stride = panel_bytes<S>(DType::I8, k);
+  const int64_t panel_stride = panel_bytes<S>(DType::INT8, k);
   const int64_t rows_per_block = row_block<R>(stride);
   for (int64_t row_begin = 0; row_begin < m; row_begin += rows_per_block) {
     const int64_t row_end = std::min(m, row_begin + rows_per_block);

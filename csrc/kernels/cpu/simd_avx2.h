@@ -1,10 +1,10 @@
 // AVX2 + FMA + F16C vector abstraction for the kernels in *_impl.h. Include only from
-// *_avx2.cpp / *_avxvnni.cpp translation units. Internal linkage.
+// *_avx2.cpp / *_avx2_vnni.cpp translation units. Internal linkage.
 //
 // int8 products (linear_impl.h, a broadcast 4-byte activation group against 4 packed bytes
 // per int32 lane): vpmaddubsw of |W| (unsigned) with the activation carrying W's sign
 // (vpsignb); |W|, |q| <= 127 keep pair sums within int16, so the int32 sums are exact.
-// Avx2Vnni (AVX-VNNI, *_avxvnni.cpp only) uses vpdpbusd with activations shifted to q + 128
+// Avx2Vnni (AVX-VNNI, *_avx2_vnni.cpp only) uses vpdpbusd with activations shifted to q + 128
 // and subtracts 128 * sum_c W[j, c] (computed at packing), as simd_avx512.h describes.
 #pragma once
 

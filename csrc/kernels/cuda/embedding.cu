@@ -37,8 +37,8 @@ void embedding(const int32_t* ids, const int64_t* positions, int64_t count, cons
     case DType::BF16:
       embedding_kernel<DType::BF16><<<count, threads, 0, stream>>>(ids, positions, table, nullptr, dim, scale, position_table, out);
       break;
-    case DType::I8:
-      embedding_kernel<DType::I8><<<count, threads, 0, stream>>>(ids, positions, table, row_scales, dim, scale, position_table, out);
+    case DType::INT8:
+      embedding_kernel<DType::INT8><<<count, threads, 0, stream>>>(ids, positions, table, row_scales, dim, scale, position_table, out);
       break;
   }
   check_launch("embedding_kernel");

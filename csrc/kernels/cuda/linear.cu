@@ -154,7 +154,7 @@ void linear(const float* x, int64_t m, const DeviceWeight& weight, const float* 
     case DType::BF16:
       linear_kernel<DType::BF16><<<grid, kTile * kTile, 0, stream>>>(x, m, k, weight.data, n, epilogue, y);
       break;
-    case DType::I8:
+    case DType::INT8:
       throw CudaError("linear: int8 weights go through linear_int8");
   }
   check_launch("linear_kernel");
@@ -164,7 +164,7 @@ void linear_int8(const float* x, int64_t m, const DeviceWeight& weight, const fl
                  const format::Activation* activation, int8_t* quantized, float* row_scales,
                  float* y, cudaStream_t stream) {
   const int64_t n = weight.rows, k = weight.cols;
-  if (weight.dtype != DType::I8) throw CudaError("linear_int8: the weights are not int8");
+  if (weight.dtype != DType::INT8) throw CudaError("linear_int8: the weights are not int8");
   if (m <= 0 || n <= 0) return;
   if ((m + kTile - 1) / kTile > 65535) throw CudaError("linear_int8: too many rows for one launch");
   if (k >= (int64_t{1} << 17)) throw CudaError("linear_int8: int32 sums need k < 131072");
@@ -192,7 +192,7 @@ void convert_weight(const DeviceWeight& weight, float* dst, cudaStream_t stream)
     case DType::BF16:
       convert_kernel<DType::BF16><<<blocks, kElementThreads, 0, stream>>>(weight.data, count, dst);
       break;
-    case DType::I8:
+    case DType::INT8:
       throw CudaError("convert_weight: int8 weights go through linear_int8");
   }
   check_launch("convert_kernel");

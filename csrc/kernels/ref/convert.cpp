@@ -20,7 +20,7 @@ void convert_row(const void* matrix, DType dtype, const float* row_scales, int64
       for (int64_t c = 0; c < cols; ++c) dst[c] = bf16_to_float(src[c]);
       return;
     }
-    case DType::I8: {
+    case DType::INT8: {
       const int8_t* src = static_cast<const int8_t*>(matrix) + first;
       const float scale = row_scales[row];
       for (int64_t c = 0; c < cols; ++c) dst[c] = static_cast<float>(src[c]) * scale;

@@ -29,7 +29,7 @@ inline float f16_to_float(uint16_t value) {
 }
 
 // dst[c] = value of row `row` of the [rows, cols] matrix `matrix` of `dtype`, c < cols.
-// row_scales: [rows], required for DType::I8 and ignored otherwise.
+// row_scales: [rows], required for DType::INT8 and ignored otherwise.
 void convert_row(const void* matrix, DType dtype, const float* row_scales, int64_t row, int64_t cols,
                  float* dst);
 

@@ -9,7 +9,7 @@
 namespace pytransformer::kernels::ref {
 
 // out[i, :] = table[ids[i], :] * scale + position_table[positions[i], :]     for i < count
-// table: [vocab, dim] of `dtype` (row_scales [vocab] for DType::I8); ids must be < vocab.
+// table: [vocab, dim] of `dtype` (row_scales [vocab] for DType::INT8); ids must be < vocab.
 // position_table: [*, dim] f32; positions index its rows. out: [count, dim].
 void embedding(const int32_t* ids, const int64_t* positions, int64_t count, const void* table,
                DType dtype, const float* row_scales, int64_t dim, float scale,

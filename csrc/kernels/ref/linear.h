@@ -1,7 +1,7 @@
 // Reference fully connected layer (GEMM with a transposed weight):
 //   y[i, j] = sum_c x[i, c] * W[j, c] + bias[j]     for i < m, j in [column_begin, column_end)
 // x: [m, k] f32 row-major. W: [n, k] row-major of `weight_dtype` (PyTorch nn.Linear layout),
-// converted to f32 on the fly; row_scales: [n] for DType::I8 (value = W[j, c] * row_scales[j]),
+// converted to f32 on the fly; row_scales: [n] for DType::INT8 (value = W[j, c] * row_scales[j]),
 // ignored otherwise. bias: [n] or nullptr. y: [m, n] row-major; only the columns
 // [column_begin, column_end) are written, so threads may split the columns between them.
 // Accumulates in f32 in a fixed blocked order (deterministic, independent of the split).

@@ -78,7 +78,7 @@ DType parse_dtype(const std::string& name) {
   if (name == "f32") return DType::F32;
   if (name == "f16") return DType::F16;
   if (name == "bf16") return DType::BF16;
-  if (name == "int8") return DType::I8;
+  if (name == "int8") return DType::INT8;
   invalid("dtype must be f32, f16, bf16 or int8, got '" + name + "'");
 }
 
@@ -120,14 +120,14 @@ HostWeight host_weight(const py::array& weight, const std::string& dtype_name,
       host.array = py::array_t<uint16_t, py::array::c_style>::ensure(weight);
       require(py::dtype::of<uint16_t>().is(weight.dtype()), "f16/bf16 weights are uint16 bit patterns");
       break;
-    case DType::I8:
+    case DType::INT8:
       host.array = py::array_t<int8_t, py::array::c_style>::ensure(weight);
       require(py::dtype::of<int8_t>().is(weight.dtype()), "int8 weights must be int8");
       break;
   }
   host.rows = weight.shape(0);
   host.cols = weight.shape(1);
-  if (host.dtype == DType::I8) {
+  if (host.dtype == DType::INT8) {
     require(row_scales.has_value() && row_scales->size() == host.rows, "int8 weights need row_scales [rows]");
     host.row_scales.assign(row_scales->data(), row_scales->data() + host.rows);
   }
@@ -147,7 +147,7 @@ py::array_t<float> linear(const Floats& x, const py::array& weight, const std::s
   const std::string gemm = backend == "cublas" ? "cuda" : backend;
   const float* host_bias = bias ? bias->data() : nullptr;
   if (!on_gpu(gemm)) {
-    if (w.dtype == DType::I8) {
+    if (w.dtype == DType::INT8) {
       std::vector<int8_t> quantized(static_cast<size_t>(m * ref::quantized_row_stride(k)));
       std::vector<float> scales(static_cast<size_t>(m));
       ref::quantize_rows(x.data(), m, k, quantized.data(), scales.data());
@@ -167,7 +167,7 @@ py::array_t<float> linear(const Floats& x, const py::array& weight, const std::s
   DeviceBuffer<float> device_x = to_device(x), device_y(static_cast<size_t>(m * n));
   kc::DeviceWeight matrix{device_weight.get(), w.dtype, n, k, scales.get()};
   const format::Activation* epilogue = kind ? &*kind : nullptr;
-  if (w.dtype == DType::I8) {  // one int8 kernel whatever the backend
+  if (w.dtype == DType::INT8) {  // one int8 kernel whatever the backend
     DeviceBuffer<int8_t> quantized(static_cast<size_t>(m * k));
     DeviceBuffer<float> row_scales(static_cast<size_t>(m));
     kc::linear_int8(device_x.get(), m, matrix, device_bias.get(), epilogue, quantized.get(),
