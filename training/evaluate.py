@@ -17,25 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytransformer
+
 from training import corpora
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
-
-
-def import_pytransformer():
-    """The installed package (the source tree on sys.path lacks the compiled extension)."""
-    try:
-        import pytransformer._core  # noqa: F401
-    except ImportError:
-        sys.path[:] = [entry for entry in sys.path
-                       if Path(entry or ".").resolve() != REPO_ROOT]
-        for name in [name for name in sys.modules
-                     if name == "pytransformer" or name.startswith("pytransformer.")]:
-            del sys.modules[name]
-    import pytransformer
-
-    return pytransformer
 
 
 def score(hypotheses: list[str], references: list[str], target_language: str) -> dict:
@@ -51,7 +38,6 @@ def score(hypotheses: list[str], references: list[str], target_language: str) ->
 def evaluate_model(path: Path, evalsets: list[corpora.EvalSet], beam_size: int | None,
                    threads: int, samples: Path | None = None) -> dict:
     """{set name: {direction: scores}} plus "all" per direction, for one model file."""
-    pytransformer = import_pytransformer()
     translator = pytransformer.Translator(path, threads=threads)
     results: dict[str, dict] = {}
     pooled: dict[str, tuple[list[str], list[str]]] = {}

@@ -25,6 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytransformer.format
 import torch
 from torch.nn import functional as F
 
@@ -117,29 +118,9 @@ class RunLog:
 # Shipped model (our .ptm format) in and out
 
 
-def import_format_module():
-    """Returns pytransformer.format from the installed package.
-
-    `python -m training.train` run from the repository root puts the source tree first on
-    sys.path, and its pytransformer/ lacks the compiled extension the writer needs; in that
-    case the installed package is imported instead.
-    """
-    try:
-        import pytransformer._core  # noqa: F401
-    except ImportError:
-        sys.path[:] = [entry for entry in sys.path
-                       if Path(entry or ".").resolve() != REPO_ROOT]
-        for name in [name for name in sys.modules
-                     if name == "pytransformer" or name.startswith("pytransformer.")]:
-            del sys.modules[name]
-    import pytransformer.format
-
-    return pytransformer.format
-
-
 def read_shipped_model(path: Path) -> tuple[dict, dict]:
     """Returns (metadata, tensors) of a .ptm file through pytransformer.format."""
-    loaded = import_format_module().read_model(str(path))
+    loaded = pytransformer.format.read_model(str(path))
     if isinstance(loaded, tuple):
         metadata, tensors = loaded
     else:
@@ -224,7 +205,7 @@ def write_shipped_model(path: Path, metadata: dict, tensors: dict) -> None:
         if id(tensor) not in by_identity:
             by_identity[id(tensor)] = tensor.numpy()
         arrays[name] = by_identity[id(tensor)]
-    import_format_module().write_model(str(path), metadata, arrays)
+    pytransformer.format.write_model(str(path), metadata, arrays)
 
 
 # ---------------------------------------------------------------------------------------

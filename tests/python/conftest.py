@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -15,19 +12,6 @@ MARIAN_FIXTURES = DATA / "marian"
 # ../shared beside the repository (data sets and peer models, see its README).
 SHARED = REPO.parent / "shared"
 AREN_MODEL = SHARED / "peer-models" / "ctranslate2-aren-transliteration"
-
-
-def import_training() -> ModuleType:
-    """The repository's training package, imported by path: the repository root on sys.path
-    would shadow the installed pytransformer package (and its compiled extension)."""
-    if "training" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "training", REPO / "training" / "__init__.py",
-            submodule_search_locations=[str(REPO / "training")])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["training"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["training"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -22,7 +22,7 @@ from pytransformer import _core, default_model_path
 from pytransformer.format import read_model, write_model
 from pytransformer.tokenizer import Tokenizer
 
-from conftest import MARIAN_FIXTURES, SHARED, import_training
+from conftest import MARIAN_FIXTURES, SHARED
 
 TATOEBA = SHARED / "data" / "tatoeba-cmn" / "cmn.txt"
 MIN_AGREEMENT = 0.95  # issue 3's target, on the reference tests' sentences
@@ -48,7 +48,6 @@ def models(tmp_path_factory):
 def test_pairs(models):
     if not TATOEBA.is_file():
         pytest.skip(f"{TATOEBA} is absent (../shared/data, see its README)")
-    import_training()
     from training import corpora, data
 
     _, test = data.split_dev(data.read_tatoeba(TATOEBA), corpora.DEV_SIZE,

@@ -8,11 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import import_training
-
 pytest.importorskip("opencc")
 pytest.importorskip("sacremoses")
-import_training()
 from training import corpora  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -15,19 +15,12 @@ import random
 import numpy as np
 import pytest
 
-from conftest import import_training
-
 torch = pytest.importorskip("torch")
 pytest.importorskip("sentencepiece")
 
-def _import_training():
-    import_training()
-    from training import data, model, train
-
-    return data, model, train
-
-
-data, model_module, train_module = _import_training()
+from training import data  # noqa: E402
+from training import model as model_module  # noqa: E402
+from training import train as train_module  # noqa: E402
 
 ENGLISH = ["I like tea.", "She runs every day.", "The cat is black.", "We are friends.",
            "Where is the station?", "He reads a book.", "It is raining.", "Thank you.",
