@@ -185,6 +185,8 @@ def build_metadata(config: ModelConfig, sp_model: bytes, processor, state: dict)
         "tokenizer.target_model": sp_model,
         "tokenizer.add_source_eos": True,
         "tokenizer.target_languages": [data.LANGUAGE_TOKENS[lang] for lang in data.LANGUAGES],
+        # The vocabulary's NFKC normalisation makes the targets' ，？！ ASCII: decode restores them.
+        "tokenizer.fullwidth_punctuation": True,
         "generation.beam_size": 4,
         "generation.max_length": 128,
         "generation.length_penalty": 1.0,

@@ -11,6 +11,11 @@ MarianTokenizer does. Output ids are mapped to pieces through `vocab.target` and
 target SentencePiece model; special tokens (eos, pad, unk, decoder start, language tokens and
 `<...>` control pieces) are left out of the text.
 
+With `tokenizer.fullwidth_punctuation` (our trainer sets it), an ASCII , ? ! : ; after CJK
+text in the output takes its full-width form (，？！：；): the embedded SentencePiece model's
+NFKC normalisation turned the training targets' full-width marks into ASCII, so the model
+writes "你好吗?" for 你好吗？; this restores what the references and Chinese typography use.
+
 `tokenizer.type == "none"`: the caller's text is pieces separated by whitespace, mapped through
 the vocabularies; output text is the pieces joined by single spaces.
 """
@@ -21,7 +26,11 @@ from typing import Any, Mapping, Sequence
 
 import sentencepiece
 
+from pytransformer.languages import is_cjk_char
+
 _WORD_BOUNDARY = "\u2581"  # SentencePiece's "▁"
+# The marks NFKC maps from full-width to ASCII, and back.
+_FULLWIDTH = {",": "\uff0c", "?": "\uff1f", "!": "\uff01", ":": "\uff1a", ";": "\uff1b"}
 
 
 class Tokenizer:
@@ -49,6 +58,7 @@ class Tokenizer:
         self.source_eos_id = int(metadata["tokens.source_eos_id"])
         self.add_source_eos = bool(metadata["tokenizer.add_source_eos"])
         self.target_languages: list[str] = list(metadata.get("tokenizer.target_languages", []))
+        self.fullwidth_punctuation = bool(metadata.get("tokenizer.fullwidth_punctuation", False))
         self._source_model: sentencepiece.SentencePieceProcessor | None = None
         self._target_model: sentencepiece.SentencePieceProcessor | None = None
         if self.type == "sentencepiece":
@@ -111,10 +121,29 @@ class Tokenizer:
         pieces = [self.target_vocab[i] for i in ids if i not in self._hidden_target_ids]
         pieces = [p for p in pieces if p and not (p.startswith("<") and p.endswith(">"))]
         if self.type == "none":
-            return " ".join(pieces)
-        # A piece the target model lacks (a shared vocabulary holds source pieces too) comes
-        # back verbatim with its word-boundary marks; MarianTokenizer turns those into spaces.
-        return self._target_model.decode_pieces(pieces).replace(_WORD_BOUNDARY, " ").strip()
+            text = " ".join(pieces)
+        else:
+            # A piece the target model lacks (a shared vocabulary holds source pieces too) comes
+            # back verbatim with its word-boundary marks; MarianTokenizer turns those into
+            # spaces.
+            text = self._target_model.decode_pieces(pieces).replace(_WORD_BOUNDARY, " ").strip()
+        return restore_fullwidth_punctuation(text) if self.fullwidth_punctuation else text
+
+
+def restore_fullwidth_punctuation(text: str) -> str:
+    """ASCII , ? ! : ; after a CJK character in their full-width forms, the spaces around them
+    dropped; other text (3:30, "Hi, Tom!", a URL's ?) unchanged. Each mark depends only on the
+    text before it, so a streamed translation's increments stay a prefix of the whole."""
+    chars = list(text)
+    for index, char in enumerate(text):
+        if char in _FULLWIDTH:
+            before = text[:index].rstrip()[-1:]
+            if before and is_cjk_char(before):
+                chars[index] = _FULLWIDTH[char]
+    result = "".join(chars)
+    for mark in _FULLWIDTH.values():  # full-width marks carry their own spacing
+        result = result.replace(" " + mark, mark).replace(mark + " ", mark)
+    return result
 
 
 def check_text(text: object) -> None:

@@ -334,6 +334,21 @@ def test_a_model_is_named_alike_in_the_api_and_the_cli(monkeypatch, tmp_path, co
 # ---- metadata read by the API and the core --------------------------------------------------
 
 
+def test_fullwidth_punctuation_follows_cjk_when_the_file_asks_for_it():
+    from pytransformer.tokenizer import Tokenizer, restore_fullwidth_punctuation
+    from tiny_models import tiny_metadata, vocabulary
+
+    vocab = vocabulary(36) + ["你", "好", "?", "Tom", ","]
+    plain = tiny_metadata(source_vocab_size=41, target_vocab_size=41,
+                          extra={"vocab.source": vocab, "vocab.target": vocab})
+    flagged = Tokenizer(dict(plain, **{"tokenizer.fullwidth_punctuation": True}))
+    assert Tokenizer(plain).decode([36, 37, 38]) == "你 好 ?"
+    assert flagged.decode([36, 37, 38]) == "你 好？"
+    assert flagged.decode([39, 40, 36, 38]) == "Tom , 你？"  # a comma after Latin text stays
+    assert restore_fullwidth_punctuation("你好, 汤姆! 现在3:30了吗?") == "你好，汤姆！现在3:30了吗？"
+    assert restore_fullwidth_punctuation("Hi, Tom! http://a.b/?q=1") == "Hi, Tom! http://a.b/?q=1"
+
+
 def test_the_model_file_is_read_once(tmp_path, converted_marian):
     """Translator takes its metadata from the file its model was built from (Model.file), so a
     file replaced between two reads cannot pair one file's tokenizer with another's weights."""
