@@ -242,6 +242,16 @@ def test_model_card_takes_every_number_from_the_run_log(tmp_path):
     parameters = sum(p.numel() for p in
                      model_module.Seq2SeqTransformer(model_module.ModelConfig(), 0).parameters())
     assert f"{parameters / 1e6:.2f}M parameters" in card
+    # The gains over the model shipped before the protocol (run1), set by set.
+    assert "BLEU gained by the shipped file over `run1`" in card and "| msctd | +0.75 | - |" in card
+    # A later run: its table adds run1's column beside the run it replaced.
+    later = dict(new, run="run3", test={"msctd": {"en-zh": {"bleu": 9.5, "chrf": 9.0}}},
+                 previous_test=scores)
+    log.write_text("\n".join(json.dumps(run) for run in (old, new, later)) + "\n",
+                   encoding="utf-8")
+    card = model_card.render(log, recase=("96.2%", "77.6%"))
+    assert "| msctd | en-zh | 9.50 | 9.00 | 1.25 | 2.50 | 0.50 | 0.75 |" in card
+    assert "| msctd | +9.00 | - |" in card
 
 
 def test_examples_cache_round_trips(tmp_path, processor, pairs):
