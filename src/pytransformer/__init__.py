@@ -20,7 +20,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pytransformer._core import ModelFormatError
-from pytransformer.convert import ConversionError, convert_ctranslate2, convert_marian
 from pytransformer.model_files import (ModelInfo, ModelNotFoundError, default_model_path,
                                        describe_model, resolve_model)
 from pytransformer.translator import (Attention, Hypothesis, Translation, TranslationStream,
@@ -61,6 +60,18 @@ def _cuda_info() -> dict[str, Any]:
         return {"installed": False, "problem": f"no CUDA backend in this installation ({error})"}
     return {"installed": True, "device_count": _cuda.device_count(), "devices": _cuda.devices(),
             "problem": _cuda.device_problem(0)}
+
+
+# The converters load on first use: a translation never needs them (they cost a cold start
+# about a tenth of a second of imports).
+_CONVERTERS = ("ConversionError", "convert_ctranslate2", "convert_marian")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CONVERTERS:
+        convert = importlib.import_module("pytransformer.convert")
+        return getattr(convert, name)
+    raise AttributeError(f"module 'pytransformer' has no attribute {name!r}")
 
 
 __all__ = [

@@ -737,3 +737,19 @@ def test_usage_errors_exit_2() -> None:
     result = runner.invoke(app, ["translate", "--beam", "0", "x"])
     assert result.exit_code == 2
     assert runner.invoke(app, ["no-such-command"]).exit_code == 2
+
+
+def test_translating_loads_no_converter(tmp_path: Path, marian: Path) -> None:
+    """A cold `translate` does not import the converters (a tenth of a second of start-up,
+    issue 17); `pytransformer.convert_marian` still works, loaded on first use."""
+    code = ("import sys\nfrom pytransformer.cli.main import main\n"
+            "sys.argv = ['pytransformer', 'translate', '-m', sys.argv[1], 'Hi.']\n"
+            "try:\n    main()\n"
+            "except SystemExit:\n    pass\n"
+            "print('pytransformer.convert' in sys.modules)\n"
+            "import pytransformer\nprint(pytransformer.convert_marian.__module__)\n")
+    completed = subprocess.run([sys.executable, "-c", code, str(marian)], capture_output=True,
+                               text=True, timeout=120, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    *_, loaded, module = completed.stdout.splitlines()
+    assert loaded == "False" and module.startswith("pytransformer.convert")

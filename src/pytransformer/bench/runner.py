@@ -39,7 +39,6 @@ from pytransformer.bench.machine import (
 )
 from pytransformer.bench.random_model import SHAPES, cached_random_marian, default_cache_dir
 from pytransformer.bench.worker import RESULT_MARKER
-from pytransformer.convert import ConversionError, detect_model_format
 
 OURS = "pytransformer"
 COMPARABLE_ENGINES = ("ctranslate2", "transformers")
@@ -285,9 +284,11 @@ def _check_subset(what: str, values: tuple[str, ...], known: tuple[str, ...]) ->
 def _model_kind(path: Path) -> str:
     if path.is_file():
         return "pytransformer"
+    from pytransformer import convert  # loaded only to benchmark another project's directory
+
     try:
-        kind = detect_model_format(path)
-    except ConversionError as error:
+        kind = convert.detect_model_format(path)
+    except convert.ConversionError as error:
         raise BenchmarkError(f"{path}: not a pytransformer file, a Hugging Face Marian "
                              f"directory or a CTranslate2 directory ({error})") from None
     if kind == "argos":

@@ -17,9 +17,8 @@ from rich.markup import escape
 import pytransformer
 from pytransformer.cli.console import print_json, stderr_console, stdout_console
 from pytransformer.cli.errors import CliError, reports_errors
-from pytransformer.convert import detect_model_format
-from pytransformer.model_files import MODEL_SUFFIX, user_models_dir
 from pytransformer.cli.views import model_summary, summary_table
+from pytransformer.model_files import MODEL_SUFFIX, user_models_dir
 
 
 class Quantization(str, Enum):
@@ -83,13 +82,14 @@ def convert(
         raise CliError(f"{target} exists (use --force to overwrite it)")
     target.parent.mkdir(parents=True, exist_ok=True)
 
+    from pytransformer.convert import detect_model_format  # not loaded by other commands
+
     with ExitStack() as stack:
         directory = source
         if source.is_file():
             unpacked = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             directory = _unpack_argos(source, unpacked)
-        detected = (detect_model_format(directory) if kind is SourceKind.auto
-                    else kind.value)
+        detected = (detect_model_format(directory) if kind is SourceKind.auto else kind.value)
         converter = (pytransformer.convert_marian if detected == "marian"
                      else pytransformer.convert_ctranslate2)
         quantization = quantize.value if quantize is not None else None

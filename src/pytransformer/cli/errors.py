@@ -74,7 +74,8 @@ def describe_error(error: BaseException) -> str:
     message = " ".join(str(error).split())  # one line, whatever the exception held
     if isinstance(error, pytransformer.ModelFormatError):
         return f"invalid model file: {message}"
-    if isinstance(error, pytransformer.ConversionError):
+    convert = sys.modules.get("pytransformer.convert")  # not loaded: not a conversion error
+    if convert is not None and isinstance(error, convert.ConversionError):
         return f"cannot convert: {message}"
     if name in ("ValueError", "RuntimeError", "OSError", "Exception"):
         return message or name
