@@ -5,7 +5,7 @@
 #include <limits>
 #include <numeric>
 
-#include "kernels/cpu/kernels.h"
+#include "ops/log_softmax.h"
 
 namespace pytransformer::decoding {
 
@@ -85,9 +85,7 @@ void TopP::apply(float* scores, int64_t vocab, int64_t) const {
   for (int64_t i = std::max<int64_t>(keep, 1); i < vocab; ++i) scores[order[i]] = NEG_INF;
 }
 
-void log_softmax(float* scores, int64_t vocab) {
-  if (vocab > 0) kernels::cpu::kernels().log_softmax(scores, 1, vocab);
-}
+void log_softmax(float* scores, int64_t vocab) { ops::log_softmax(scores, 1, vocab); }
 
 int64_t argmax(const float* scores, int64_t vocab) {
   int64_t best = 0;

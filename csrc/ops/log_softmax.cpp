@@ -1,0 +1,11 @@
+#include "ops/log_softmax.h"
+
+#include "kernels/cpu/kernels.h"
+
+namespace pytransformer::ops {
+
+void log_softmax(float* scores, int64_t rows, int64_t cols) {
+  if (rows > 0 && cols > 0) kernels::cpu::kernels().log_softmax(scores, rows, cols);
+}
+
+}  // namespace pytransformer::ops
