@@ -12,7 +12,7 @@ namespace {
 
 // Score CTranslate2 gives a secondary candidate it disables (during a forced prefix, and an EOS
 // among the secondary candidates at the first free step after a prefix).
-constexpr float DISABLED_SCORE = -1e10f;
+constexpr float kDisabledScore = -1e10f;
 
 struct Beam {
   std::vector<int32_t> tokens;  // prefix and generated ids (capacity: max_length)
@@ -88,9 +88,9 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
         for (size_t k = 0; k < candidates.size(); ++k) {
           Candidate& candidate = candidates[k];
           if (step < prefix_length) {
-            candidate = {k == 0 ? 0.0f : DISABLED_SCORE, 0, prefix[step]};
+            candidate = {k == 0 ? 0.0f : kDisabledScore, 0, prefix[step]};
           } else if (k > 0 && candidate.token == eos) {
-            candidate = {DISABLED_SCORE, 0, 0};
+            candidate = {kDisabledScore, 0, 0};
           }
         }
       }

@@ -10,7 +10,7 @@
 namespace pytransformer::decoding {
 
 namespace {
-constexpr float NEG_INF = -std::numeric_limits<float>::infinity();
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 }  // namespace
 
 void LogitsProcessorList::add(std::unique_ptr<LogitsProcessor> processor) {
@@ -25,20 +25,20 @@ SuppressTokens::SuppressTokens(std::vector<int64_t> ids) : ids_(std::move(ids)) 
 
 void SuppressTokens::apply(float* scores, int64_t vocab, int64_t) const {
   for (int64_t id : ids_)
-    if (id >= 0 && id < vocab) scores[id] = NEG_INF;
+    if (id >= 0 && id < vocab) scores[id] = kNegInf;
 }
 
 MinLength::MinLength(int64_t eos, int64_t min_length) : eos_(eos), min_length_(min_length) {}
 
 void MinLength::apply(float* scores, int64_t vocab, int64_t generated) const {
-  if (generated < min_length_ && eos_ < vocab) scores[eos_] = NEG_INF;
+  if (generated < min_length_ && eos_ < vocab) scores[eos_] = kNegInf;
 }
 
 ForcedEos::ForcedEos(int64_t eos, int64_t max_length) : eos_(eos), max_length_(max_length) {}
 
 void ForcedEos::apply(float* scores, int64_t vocab, int64_t generated) const {
   if (generated != max_length_ - 1) return;
-  std::fill(scores, scores + vocab, NEG_INF);
+  std::fill(scores, scores + vocab, kNegInf);
   if (eos_ < vocab) scores[eos_] = 0.0f;
 }
 
@@ -57,7 +57,7 @@ void TopK::apply(float* scores, int64_t vocab, int64_t) const {
   std::nth_element(sorted.begin(), sorted.begin() + (k_ - 1), sorted.end(), std::greater<float>());
   const float threshold = sorted[k_ - 1];
   for (int64_t i = 0; i < vocab; ++i)
-    if (scores[i] < threshold) scores[i] = NEG_INF;
+    if (scores[i] < threshold) scores[i] = kNegInf;
 }
 
 TopP::TopP(double p) : p_(p) {}
@@ -72,7 +72,7 @@ void TopP::apply(float* scores, int64_t vocab, int64_t) const {
     return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
   });
   const float best = scores[order[0]];
-  if (best == NEG_INF) return;
+  if (best == kNegInf) return;
   double total = 0.0;
   for (int64_t i = 0; i < vocab; ++i) total += std::exp(double(scores[i]) - best);
   // Walk from the best token down; once the kept mass reaches p, forbid the rest.
@@ -82,7 +82,7 @@ void TopP::apply(float* scores, int64_t vocab, int64_t) const {
     kept += std::exp(double(scores[order[keep]]) - best) / total;
     ++keep;
   }
-  for (int64_t i = std::max<int64_t>(keep, 1); i < vocab; ++i) scores[order[i]] = NEG_INF;
+  for (int64_t i = std::max<int64_t>(keep, 1); i < vocab; ++i) scores[order[i]] = kNegInf;
 }
 
 void log_softmax(float* scores, int64_t vocab) { ops::log_softmax(scores, 1, vocab); }

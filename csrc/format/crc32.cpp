@@ -16,7 +16,7 @@
 namespace pytransformer::format {
 namespace {
 
-constexpr uint32_t POLYNOMIAL = 0xEDB88320u;  // 0x04C11DB7 bit-reversed
+constexpr uint32_t kPolynomial = 0xEDB88320u;  // 0x04C11DB7 bit-reversed
 
 using Tables = std::array<std::array<uint32_t, 256>, 8>;
 
@@ -24,7 +24,7 @@ constexpr Tables make_tables() {
   Tables tables{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ POLYNOMIAL : c >> 1;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ kPolynomial : c >> 1;
     tables[0][i] = c;
   }
   for (uint32_t i = 0; i < 256; ++i) {
@@ -35,7 +35,7 @@ constexpr Tables make_tables() {
   return tables;
 }
 
-constexpr Tables TABLES = make_tables();
+constexpr Tables kTables = make_tables();
 
 // c: the running register (the CRC complemented).
 uint32_t update_tables(uint32_t c, const unsigned char* p, size_t size) {
@@ -45,11 +45,11 @@ uint32_t update_tables(uint32_t c, const unsigned char* p, size_t size) {
                           uint32_t(p[3]) << 24) ^ c;
     const uint32_t high = uint32_t(p[4]) | uint32_t(p[5]) << 8 | uint32_t(p[6]) << 16 |
                           uint32_t(p[7]) << 24;
-    c = TABLES[7][low & 0xFF] ^ TABLES[6][(low >> 8) & 0xFF] ^ TABLES[5][(low >> 16) & 0xFF] ^
-        TABLES[4][low >> 24] ^ TABLES[3][high & 0xFF] ^ TABLES[2][(high >> 8) & 0xFF] ^
-        TABLES[1][(high >> 16) & 0xFF] ^ TABLES[0][high >> 24];
+    c = kTables[7][low & 0xFF] ^ kTables[6][(low >> 8) & 0xFF] ^ kTables[5][(low >> 16) & 0xFF] ^
+        kTables[4][low >> 24] ^ kTables[3][high & 0xFF] ^ kTables[2][(high >> 8) & 0xFF] ^
+        kTables[1][(high >> 16) & 0xFF] ^ kTables[0][high >> 24];
   }
-  for (; size > 0; ++p, --size) c = TABLES[0][(c ^ *p) & 0xFF] ^ (c >> 8);
+  for (; size > 0; ++p, --size) c = kTables[0][(c ^ *p) & 0xFF] ^ (c >> 8);
   return c;
 }
 

@@ -31,12 +31,12 @@ namespace {
 
 // Upper bounds far above any real translation model; they keep size arithmetic far from
 // overflow and reject absurd values early.
-constexpr int64_t MAX_D_MODEL = 1 << 16;
-constexpr int64_t MAX_LAYERS = 1024;
-constexpr int64_t MAX_FFN_DIM = 1 << 20;
-constexpr int64_t MAX_VOCAB_SIZE = 1 << 24;
-constexpr int64_t MAX_POSITIONS = 1 << 20;
-constexpr int64_t MAX_BEAM_SIZE = 1024;
+constexpr int64_t kMaxDModel = 1 << 16;
+constexpr int64_t kMaxLayers = 1024;
+constexpr int64_t kMaxFfnDim = 1 << 20;
+constexpr int64_t kMaxVocabSize = 1 << 24;
+constexpr int64_t kMaxPositions = 1 << 20;
+constexpr int64_t kMaxBeamSize = 1024;
 
 struct KeySpec {
   MetadataType type;
@@ -191,15 +191,15 @@ ModelConfig parse_model_config(const Metadata& metadata) {
                                      "' (expected transformer-seq2seq)");
   }
 
-  config.d_model = reader.integer("model.d_model", 2, MAX_D_MODEL);
-  config.encoder_layers = reader.integer("model.encoder_layers", 1, MAX_LAYERS);
-  config.decoder_layers = reader.integer("model.decoder_layers", 1, MAX_LAYERS);
+  config.d_model = reader.integer("model.d_model", 2, kMaxDModel);
+  config.encoder_layers = reader.integer("model.encoder_layers", 1, kMaxLayers);
+  config.decoder_layers = reader.integer("model.decoder_layers", 1, kMaxLayers);
   config.encoder_heads = reader.integer("model.encoder_heads", 1, config.d_model);
   config.decoder_heads = reader.integer("model.decoder_heads", 1, config.d_model);
   check_heads("model.encoder_heads", config.encoder_heads, config.d_model);
   check_heads("model.decoder_heads", config.decoder_heads, config.d_model);
-  config.encoder_ffn_dim = reader.integer("model.encoder_ffn_dim", 1, MAX_FFN_DIM);
-  config.decoder_ffn_dim = reader.integer("model.decoder_ffn_dim", 1, MAX_FFN_DIM);
+  config.encoder_ffn_dim = reader.integer("model.encoder_ffn_dim", 1, kMaxFfnDim);
+  config.decoder_ffn_dim = reader.integer("model.decoder_ffn_dim", 1, kMaxFfnDim);
   config.activation = reader.choice<Activation>(
       "model.activation", {{"relu", Activation::RELU},
                            {"swish", Activation::SWISH},
@@ -224,10 +224,10 @@ ModelConfig parse_model_config(const Metadata& metadata) {
   if (config.position_frequencies == PositionFrequencies::TENSOR2TENSOR && config.d_model < 4) {
     fail("model.d_model", "must be at least 4 with tensor2tensor position frequencies");
   }
-  config.position_offset = reader.integer("model.position_offset", 0, MAX_POSITIONS);
-  config.max_positions = reader.integer("model.max_positions", 1, MAX_POSITIONS);
-  config.source_vocab_size = reader.integer("model.source_vocab_size", 1, MAX_VOCAB_SIZE);
-  config.target_vocab_size = reader.integer("model.target_vocab_size", 1, MAX_VOCAB_SIZE);
+  config.position_offset = reader.integer("model.position_offset", 0, kMaxPositions);
+  config.max_positions = reader.integer("model.max_positions", 1, kMaxPositions);
+  config.source_vocab_size = reader.integer("model.source_vocab_size", 1, kMaxVocabSize);
+  config.target_vocab_size = reader.integer("model.target_vocab_size", 1, kMaxVocabSize);
   config.linear_bias = reader.get<bool>("model.linear_bias");
   config.output_bias = reader.get<bool>("model.output_bias");
 
@@ -277,8 +277,8 @@ ModelConfig parse_model_config(const Metadata& metadata) {
     }
   }
 
-  config.beam_size = reader.integer("generation.beam_size", 1, MAX_BEAM_SIZE);
-  config.max_length = reader.integer("generation.max_length", 1, MAX_POSITIONS);
+  config.beam_size = reader.integer("generation.beam_size", 1, kMaxBeamSize);
+  config.max_length = reader.integer("generation.max_length", 1, kMaxPositions);
   config.length_penalty = reader.finite("generation.length_penalty");
   config.suppressed_ids = reader.get<std::vector<int64_t>>("generation.suppressed_ids");
   for (const int64_t id : config.suppressed_ids) {

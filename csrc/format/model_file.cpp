@@ -30,17 +30,17 @@ namespace pytransformer::format {
 
 namespace {
 
-constexpr char MAGIC[8] = {'P', 'Y', 'T', 'R', 'F', 'M', 'R', '\0'};
-constexpr uint32_t FORMAT_VERSION = 1;
-constexpr uint64_t HEADER_SIZE = 64;
-constexpr uint64_t ALIGNMENT = 64;
-constexpr uint32_t MAX_NAME_LENGTH = 256;
-constexpr int MAX_RANK = 4;
+constexpr char kMagic[8] = {'P', 'Y', 'T', 'R', 'F', 'M', 'R', '\0'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr uint64_t kHeaderSize = 64;
+constexpr uint64_t kAlignment = 64;
+constexpr uint32_t kMaxNameLength = 256;
+constexpr int kMaxRank = 4;
 // Smallest encodings, used to bound entry counts by the bytes left:
 // key length + 1-byte key + type + 1-byte bool value.
-constexpr uint64_t MIN_METADATA_ENTRY_SIZE = 4 + 1 + 1 + 1;
+constexpr uint64_t kMinMetadataEntrySize = 4 + 1 + 1 + 1;
 // name length + 1-byte name + dtype + rank + one dimension + offset + size.
-constexpr uint64_t MIN_TENSOR_ENTRY_SIZE = 4 + 1 + 1 + 1 + 8 + 8 + 8;
+constexpr uint64_t kMinTensorEntrySize = 4 + 1 + 1 + 1 + 8 + 8 + 8;
 
 uint32_t load_u32(const uint8_t* p) {
   return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
@@ -77,8 +77,8 @@ bool valid_utf8(const uint8_t* s, size_t n) {
       if ((s[i + k] & 0xC0) != 0x80) return false;
       code = code << 6 | (s[i + k] & 0x3F);
     }
-    static constexpr uint32_t MIN_CODE[4] = {0, 0x80, 0x800, 0x10000};
-    if (code < MIN_CODE[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+    static constexpr uint32_t kMinCode[4] = {0, 0x80, 0x800, 0x10000};
+    if (code < kMinCode[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
       return false;  // overlong, out of range or a surrogate
     }
     i += extra + 1;
@@ -134,9 +134,9 @@ class Cursor {
   // A key or tensor name: u32 length 1..256, then characters from `allowed`.
   std::string name(const std::string& what, bool allow_upper) {
     const uint32_t length = u32(what + " length");
-    if (length < 1 || length > MAX_NAME_LENGTH) {
+    if (length < 1 || length > kMaxNameLength) {
       fail(what + " length " + std::to_string(length) + " is outside 1.." +
-           std::to_string(MAX_NAME_LENGTH));
+           std::to_string(kMaxNameLength));
     }
     const uint8_t* p = take(length, what);
     std::string name(reinterpret_cast<const char*>(p), length);
@@ -252,7 +252,7 @@ struct FileState {
   }
 };
 
-constexpr uint64_t READ_CHUNK = uint64_t{1} << 24;  // bytes per pread() call
+constexpr uint64_t kReadChunk = uint64_t{1} << 24;  // bytes per pread() call
 
 }  // namespace
 
@@ -328,7 +328,7 @@ void ModelFile::Impl::read_exactly(uint64_t offset, uint64_t size, void* out,
                                    const std::string& what) const {
   auto* p = static_cast<unsigned char*>(out);
   while (size > 0) {
-    const size_t request = static_cast<size_t>(std::min(size, READ_CHUNK));
+    const size_t request = static_cast<size_t>(std::min(size, kReadChunk));
     const ssize_t got = pread(file.fd, p, request, static_cast<off_t>(offset));
     if (got < 0) {
       if (errno == EINTR) continue;
@@ -348,33 +348,33 @@ void ModelFile::Impl::read_exactly(uint64_t offset, uint64_t size, void* out,
 }
 
 void ModelFile::Impl::read_header() {
-  uint8_t fixed[HEADER_SIZE];
-  read_exactly(0, std::min<uint64_t>(file_size, HEADER_SIZE), fixed, "the header");
+  uint8_t fixed[kHeaderSize];
+  read_exactly(0, std::min<uint64_t>(file_size, kHeaderSize), fixed, "the header");
   const uint8_t* base = fixed;
-  if (file_size < sizeof MAGIC || std::memcmp(base, MAGIC, sizeof MAGIC) != 0) {
+  if (file_size < sizeof kMagic || std::memcmp(base, kMagic, sizeof kMagic) != 0) {
     fail("not a pytransformer model file (bad magic)");
   }
-  if (file_size < HEADER_SIZE) {
+  if (file_size < kHeaderSize) {
     fail("file is truncated: " + std::to_string(file_size) + " bytes, shorter than the " +
-         std::to_string(HEADER_SIZE) + "-byte header");
+         std::to_string(kHeaderSize) + "-byte header");
   }
   format_version = load_u32(base + 8);
-  if (format_version != FORMAT_VERSION) {
+  if (format_version != kFormatVersion) {
     fail("unsupported format version " + std::to_string(format_version) +
-         " (this reader supports version " + std::to_string(FORMAT_VERSION) + ")");
+         " (this reader supports version " + std::to_string(kFormatVersion) + ")");
   }
   if (load_u32(base + 12) != 0) fail("header flags must be 0");
   const uint64_t metadata_count = load_u64(base + 16);
   const uint64_t tensor_count = load_u64(base + 24);
   data_offset = load_u64(base + 32);
   const uint64_t data_size = load_u64(base + 40);
-  for (uint64_t i = 48; i < HEADER_SIZE; ++i) {
+  for (uint64_t i = 48; i < kHeaderSize; ++i) {
     if (base[i] != 0) fail("reserved header bytes must be zero");
   }
-  if (data_offset % ALIGNMENT != 0) {
+  if (data_offset % kAlignment != 0) {
     fail("data offset " + std::to_string(data_offset) + " is not a multiple of 64");
   }
-  if (data_offset < HEADER_SIZE || data_offset > file_size) {
+  if (data_offset < kHeaderSize || data_offset > file_size) {
     fail("data offset " + std::to_string(data_offset) + " is outside the file (" +
          std::to_string(file_size) + " bytes)");
   }
@@ -387,12 +387,12 @@ void ModelFile::Impl::read_header() {
 
   // The whole header region (never more than the file holds).
   header_region.resize(data_offset);
-  std::memcpy(header_region.data(), fixed, HEADER_SIZE);
-  read_exactly(HEADER_SIZE, data_offset - HEADER_SIZE, header_region.data() + HEADER_SIZE,
+  std::memcpy(header_region.data(), fixed, kHeaderSize);
+  read_exactly(kHeaderSize, data_offset - kHeaderSize, header_region.data() + kHeaderSize,
                "the header region");
   base = header_region.data();
-  Cursor cursor(path, base, HEADER_SIZE, data_offset);
-  if (metadata_count > cursor.remaining() / MIN_METADATA_ENTRY_SIZE) {
+  Cursor cursor(path, base, kHeaderSize, data_offset);
+  if (metadata_count > cursor.remaining() / kMinMetadataEntrySize) {
     fail("metadata entry count " + std::to_string(metadata_count) +
          " exceeds what the header region can hold");
   }
@@ -403,7 +403,7 @@ void ModelFile::Impl::read_header() {
     metadata.emplace(std::move(key), std::move(value));
   }
 
-  if (tensor_count > cursor.remaining() / MIN_TENSOR_ENTRY_SIZE) {
+  if (tensor_count > cursor.remaining() / kMinTensorEntrySize) {
     fail("tensor entry count " + std::to_string(tensor_count) +
          " exceeds what the header region can hold");
   }
@@ -419,9 +419,9 @@ void ModelFile::Impl::read_header() {
     }
     view.dtype = static_cast<DType>(dtype);
     const uint8_t rank = cursor.u8(what + " rank");
-    if (rank < 1 || rank > MAX_RANK) {
+    if (rank < 1 || rank > kMaxRank) {
       fail(what + " has rank " + std::to_string(rank) + " (must be 1.." +
-           std::to_string(MAX_RANK) + ")");
+           std::to_string(kMaxRank) + ")");
     }
     uint64_t expected_size = dtype_size(view.dtype);
     for (int d = 0; d < rank; ++d) {
@@ -435,7 +435,7 @@ void ModelFile::Impl::read_header() {
     }
     view.offset = cursor.u64(what + " offset");
     view.size_bytes = cursor.u64(what + " byte size");
-    if (view.offset % ALIGNMENT != 0) {
+    if (view.offset % kAlignment != 0) {
       fail(what + " offset " + std::to_string(view.offset) + " is not a multiple of 64");
     }
     if (view.size_bytes != expected_size) {
@@ -684,7 +684,7 @@ size_t ModelFile::verify() const {
   std::vector<unsigned char> buffer;
   for (const TensorView* range : impl.ranges) {
     if (!range->crc32) continue;
-    buffer.resize(static_cast<size_t>(std::min(range->size_bytes, READ_CHUNK)));
+    buffer.resize(static_cast<size_t>(std::min(range->size_bytes, kReadChunk)));
     uint32_t crc = 0;
     for (uint64_t done = 0; done < range->size_bytes;) {
       const uint64_t n = std::min<uint64_t>(buffer.size(), range->size_bytes - done);
