@@ -98,6 +98,8 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
       beam_scores.resize(beams);
       for (int64_t b = 0; b < beams; ++b) {
         log_softmax(rows + b * vocab, vocab);
+        ban_repeated_ngrams(rows + b * vocab, static_cast<int32_t>(config.decoder_start_id),
+                            sentence.beams[b].tokens, options.no_repeat_ngram_size);
         processors.apply(rows + b * vocab, vocab, generated);
         if (options.renormalize_logits) log_softmax(rows + b * vocab, vocab);
         beam_scores[b] = sentence.beams[b].score;

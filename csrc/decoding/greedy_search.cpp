@@ -96,6 +96,8 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
         token = prefix[step];
       } else {
         const int64_t generated = ctranslate2 ? step : step - prefix_length;
+        ban_repeated_ngrams(scores, static_cast<int32_t>(config.decoder_start_id), row.tokens,
+                            options.no_repeat_ngram_size);
         processors.apply(scores, vocab, generated);
         if (sampling) {
           std::copy(scores, scores + vocab, warped.begin());

@@ -85,6 +85,21 @@ void TopP::apply(float* scores, int64_t vocab, int64_t) const {
   for (int64_t i = std::max<int64_t>(keep, 1); i < vocab; ++i) scores[order[i]] = kNegInf;
 }
 
+void ban_repeated_ngrams(float* scores, int32_t start_token, const std::vector<int32_t>& history,
+                         int64_t size) {
+  // The sequence transformers sees: the decoder start token, then the history.
+  const int64_t length = static_cast<int64_t>(history.size()) + 1;
+  if (size <= 0 || length + 1 < size) return;
+  const auto token = [&](int64_t i) { return i == 0 ? start_token : history[i - 1]; };
+  // The n-1 tokens an n-gram would continue: the last n-1 of the sequence.
+  const int64_t tail = length - (size - 1);
+  for (int64_t start = 0; start + size <= length; ++start) {
+    bool same = true;
+    for (int64_t k = 0; k < size - 1 && same; ++k) same = token(start + k) == token(tail + k);
+    if (same) scores[token(start + size - 1)] = kNegInf;
+  }
+}
+
 void log_softmax(float* scores, int64_t vocab) { ops::log_softmax(scores, 1, vocab); }
 
 int64_t argmax(const float* scores, int64_t vocab) {

@@ -97,6 +97,12 @@ class TopP : public LogitsProcessor {
   double p_;
 };
 
+// transformers' NoRepeatNGramLogitsProcessor: sets to -infinity every token that would complete
+// an n-gram (n = `size`) already in `start_token` + `history` (the hypothesis' tokens after the
+// decoder start, a target prefix included). size 0: nothing.
+void ban_repeated_ngrams(float* scores, int32_t start_token, const std::vector<int32_t>& history,
+                         int64_t size);
+
 // In-place log-softmax of one row; a row of only -infinity stays so.
 void log_softmax(float* scores, int64_t vocab);
 

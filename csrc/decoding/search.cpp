@@ -38,6 +38,11 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
     require(id >= 0 && id < config.target_vocab_size,
             "suppressed_ids: id " + std::to_string(id) + " is outside the target vocabulary (size " +
                 std::to_string(config.target_vocab_size) + ")");
+  require(options.no_repeat_ngram_size >= 0, "no_repeat_ngram_size must be >= 0, got " +
+                                                 std::to_string(options.no_repeat_ngram_size));
+  require(options.no_repeat_ngram_size == 0 ||
+              options.convention == format::SearchConvention::TRANSFORMERS,
+          "no_repeat_ngram_size is implemented for the transformers convention only");
   require(options.max_batch_tokens >= 0,
           "max_batch_tokens must be >= 0, got " + std::to_string(options.max_batch_tokens));
 
@@ -119,6 +124,7 @@ SearchOptions SearchOptions::from_config(const format::ModelConfig& config) {
   options.suppressed_ids = config.suppressed_ids;
   options.forced_eos = config.forced_eos;
   options.renormalize_logits = config.renormalize_logits;
+  options.no_repeat_ngram_size = config.no_repeat_ngram_size;
   options.convention = config.search_convention;
   // CTranslate2's translate_batch never returns an empty translation by default
   // (min_decoding_length=1); Hugging Face generate() has no such default.

@@ -29,6 +29,9 @@ struct SearchOptions {
   // transformers beam search only: renormalise the log-probabilities after the processors
   // (transformers' renormalize_logits; ctranslate2 always does, by masking before log-softmax).
   bool renormalize_logits = false;
+  // transformers convention only: no n-gram of this size occurs twice in a hypothesis (the
+  // decoder start token counts as its first token, as in transformers' NoRepeatNGram). 0: off.
+  int64_t no_repeat_ngram_size = 0;
   format::SearchConvention convention = format::SearchConvention::TRANSFORMERS;
   // Sampling (beam_size must be 1). temperature 0 or sampling=false means greedy.
   bool sampling = false;

@@ -89,6 +89,7 @@ const std::map<std::string, KeySpec>& key_specs() {
       {"generation.suppressed_ids", {T::INT64_ARRAY, true}},
       {"generation.forced_eos", {T::BOOL, true}},
       {"generation.renormalize_logits", {T::BOOL, false}},
+      {"generation.no_repeat_ngram_size", {T::INT64, false}},
       {"generation.search_convention", {T::STRING, true}},
   };
   return specs;
@@ -287,6 +288,10 @@ ModelConfig parse_model_config(const Metadata& metadata) {
   config.forced_eos = reader.get<bool>("generation.forced_eos");
   config.renormalize_logits = reader.has("generation.renormalize_logits") &&
                               reader.get<bool>("generation.renormalize_logits");
+  config.no_repeat_ngram_size = reader.has("generation.no_repeat_ngram_size")
+                                     ? reader.integer("generation.no_repeat_ngram_size", 0,
+                                                      kMaxPositions)
+                                     : 0;
   config.search_convention = reader.choice<SearchConvention>(
       "generation.search_convention",
       {{"transformers", SearchConvention::TRANSFORMERS},

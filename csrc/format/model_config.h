@@ -56,6 +56,7 @@ struct ModelConfig {
   std::vector<int64_t> suppressed_ids;
   bool forced_eos = false;
   bool renormalize_logits = false;  // optional key; false when absent
+  int64_t no_repeat_ngram_size = 0;  // optional key; 0 (off) when absent
   SearchConvention search_convention = SearchConvention::TRANSFORMERS;
 };
 

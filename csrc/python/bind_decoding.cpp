@@ -122,6 +122,9 @@ name or a value of the wrong type). Values are checked against the model when ge
                      "force EOS as the token that reaches max_length")
       .def_readwrite("renormalize_logits", &SearchOptions::renormalize_logits,
                      "transformers beam search: renormalise after the logits processors")
+      .def_readwrite("no_repeat_ngram_size", &SearchOptions::no_repeat_ngram_size,
+                     "no n-gram of this size twice in a hypothesis (transformers convention), "
+                     "0: off")
       .def_property(
           "convention", [](const SearchOptions& o) { return convention_name(o.convention); },
           [](SearchOptions& o, const std::string& name) { o.convention = parse_convention(name); },

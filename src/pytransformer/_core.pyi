@@ -85,6 +85,7 @@ class SearchOptions:
     suppressed_ids: list[int]
     forced_eos: bool
     renormalize_logits: bool
+    no_repeat_ngram_size: int
     convention: str  # "transformers" or "ctranslate2"
     sampling: bool
     temperature: float

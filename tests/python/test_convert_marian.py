@@ -74,3 +74,16 @@ def test_untied_output_projection_is_stored_separately(tmp_path: Path) -> None:
     _rewrite_weights(directory, add_untied)
     offsets = _offsets(convert_marian(directory, tmp_path / "untied.ptm"))
     assert len(set(offsets)) == 3
+
+
+def test_no_repeat_ngram_size_becomes_the_file_default(tmp_path: Path) -> None:
+    directory = _marian_dir(tmp_path, "ngram")
+    generation = json.loads((directory / "generation_config.json").read_text()) \
+        if (directory / "generation_config.json").exists() else {}
+    plain = _core.Model(str(convert_marian(directory, tmp_path / "plain.ptm")))
+    assert _core.SearchOptions(plain).no_repeat_ngram_size == 0
+    (directory / "generation_config.json").write_text(
+        json.dumps({**generation, "no_repeat_ngram_size": 3}))
+    path = convert_marian(directory, tmp_path / "ngram.ptm")
+    assert _core.ModelFile(str(path)).metadata["generation.no_repeat_ngram_size"] == 3
+    assert _core.SearchOptions(_core.Model(str(path))).no_repeat_ngram_size == 3

@@ -66,7 +66,7 @@ class MarianPair:
     def hf_generate(self, sources: list[list[int]], *, beam_size: int, n_best: int = 1,
                     max_length: int, min_length: int = 0, length_penalty: float = 1.0,
                     forced_eos: bool = True, renormalize: bool = False,
-                    prefix: list[list[int]] | None = None):
+                    prefix: list[list[int]] | None = None, no_repeat_ngram_size: int = 0):
         longest = max(len(s) for s in sources)
         input_ids = torch.tensor([s + [self.pad] * (longest - len(s)) for s in sources])
         mask = torch.tensor([[1] * len(s) + [0] * (longest - len(s)) for s in sources])
@@ -76,7 +76,8 @@ class MarianPair:
             bad_words_ids=[[self.pad]], forced_eos_token_id=EOS if forced_eos else None,
             eos_token_id=EOS, pad_token_id=self.pad, decoder_start_token_id=self.pad,
             early_stopping=False, do_sample=False, renormalize_logits=renormalize,
-            output_scores=True, return_dict_in_generate=True)
+            no_repeat_ngram_size=no_repeat_ngram_size or None, output_scores=True,
+            return_dict_in_generate=True)
         kwargs = {}
         if prefix is not None:
             kwargs["decoder_input_ids"] = torch.tensor([[self.pad] + p for p in prefix])
@@ -127,16 +128,18 @@ def pairs(tmp_path_factory) -> dict[str, MarianPair]:
 
 def compare(pair: MarianPair, sources, *, beam_size: int, n_best: int = 1, max_length: int,
             min_length: int = 0, length_penalty: float = 1.0, forced_eos: bool = True,
-            renormalize: bool = False, prefix=None, max_batch_tokens: int = 0) -> dict:
+            renormalize: bool = False, prefix=None, max_batch_tokens: int = 0,
+            no_repeat_ngram_size: int = 0) -> dict:
     expected = pair.hf_generate(sources, beam_size=beam_size, n_best=n_best,
                                 max_length=max_length, min_length=min_length,
                                 length_penalty=length_penalty, forced_eos=forced_eos,
-                                renormalize=renormalize, prefix=prefix)
+                                renormalize=renormalize, prefix=prefix,
+                                no_repeat_ngram_size=no_repeat_ngram_size)
     options = _core.SearchOptions(
         pair.ours, beam_size=beam_size, n_best=n_best, max_length=max_length,
         min_length=min_length, length_penalty=length_penalty, suppressed_ids=[pair.pad],
         forced_eos=forced_eos, renormalize_logits=renormalize, convention="transformers",
-        max_batch_tokens=max_batch_tokens)
+        max_batch_tokens=max_batch_tokens, no_repeat_ngram_size=no_repeat_ngram_size)
     ours = _core.generate(pair.ours, sources, options, target_prefix=prefix)
     skip = 1 + (len(prefix[0]) if prefix else 0)
     sequences = expected.sequences.tolist()
@@ -218,6 +221,35 @@ def test_target_prefix_matches_transformers(pairs, beam_size):
     rng = np.random.default_rng(3)
     prefix = [[int(t) for t in rng.integers(2, pair.pad, size=3)] for _ in sources]
     compare(pair, sources, beam_size=beam_size, n_best=beam_size, max_length=10, prefix=prefix)
+
+
+def repeats_an_ngram(tokens: list[int], size: int, start: int) -> bool:
+    sequence = [start] + tokens
+    ngrams = [tuple(sequence[i:i + size]) for i in range(len(sequence) - size + 1)]
+    return len(ngrams) != len(set(ngrams))
+
+
+@pytest.mark.parametrize("beam_size,size,prefix", [(1, 2, False), (1, 3, True), (4, 2, False),
+                                                   (3, 3, True), (2, 1, False)])
+def test_no_repeat_ngram_matches_transformers(pairs, beam_size, size, prefix):
+    """The long-running model repeats n-grams by itself; with no_repeat_ngram_size none is
+    repeated, and the outputs and scores are transformers' NoRepeatNGramLogitsProcessor's."""
+    pair = pairs["long"]
+    sources = pair.sources(seed=31 + size, count=12)
+    rng = np.random.default_rng(size)
+    prefixes = ([[int(t) for t in rng.integers(2, pair.pad, size=2)] for _ in sources]
+                if prefix else None)
+    plain = _core.generate(pair.ours, sources, _core.SearchOptions(
+        pair.ours, beam_size=beam_size, max_length=16, suppressed_ids=[pair.pad]),
+        target_prefix=prefixes)
+    assert any(repeats_an_ngram(hypotheses[0][0], size, pair.pad) for hypotheses in plain)
+    compare(pair, sources, beam_size=beam_size, max_length=16, prefix=prefixes,
+            no_repeat_ngram_size=size)
+    banned = _core.generate(pair.ours, sources, _core.SearchOptions(
+        pair.ours, beam_size=beam_size, max_length=16, suppressed_ids=[pair.pad],
+        no_repeat_ngram_size=size), target_prefix=prefixes)
+    assert not any(repeats_an_ngram(hypotheses[0][0], size, pair.pad) for hypotheses in banned
+                   if size > 1)
 
 
 @pytest.mark.parametrize("beam_size", [1, 4])

@@ -16,7 +16,8 @@ into the metadata (docs/format.md):
   writer stores it once); `final_logits_bias` becomes `dec.out_proj.bias` unless it is all zero;
 - tokens: EOS appended to the source, target-language tokens (`>>xx<<` vocabulary entries);
 - generation defaults: `num_beams`, `length_penalty`, `bad_words_ids` and `suppress_tokens`
-  (single tokens) as suppressed ids, `forced_eos_token_id`, `renormalize_logits`, and the
+  (single tokens) as suppressed ids, `forced_eos_token_id`, `renormalize_logits`,
+  `no_repeat_ngram_size`, and the
   length limit converted to generated tokens: `max_new_tokens` if set, else `max_length - 1`
   (transformers' `max_length` counts the decoder start token), else transformers' default of
   20 new tokens; always capped at `max_position_embeddings`.
@@ -48,7 +49,6 @@ _TRANSFORMERS_DEFAULT_NEW_TOKENS = 20
 # Generation settings that change outputs but have no equivalent in our file: warned about.
 _UNSUPPORTED_GENERATION = {
     "do_sample": False,
-    "no_repeat_ngram_size": 0,
     "encoder_no_repeat_ngram_size": 0,
     "repetition_penalty": 1.0,
     "encoder_repetition_penalty": 1.0,
@@ -314,7 +314,7 @@ def _generation_metadata(generation: dict[str, Any], config: dict[str, Any],
         warnings.warn("generation settings without an equivalent, ignored: " + ", ".join(ignored),
                       stacklevel=3)
 
-    return {
+    defaults = {
         "generation.beam_size": int(generation.get("num_beams") or 1),
         "generation.max_length": max_length,
         "generation.length_penalty": float(generation.get("length_penalty", 1.0)),
@@ -323,6 +323,9 @@ def _generation_metadata(generation: dict[str, Any], config: dict[str, Any],
         "generation.renormalize_logits": bool(generation.get("renormalize_logits", False)),
         "generation.search_convention": "transformers",
     }
+    if generation.get("no_repeat_ngram_size"):
+        defaults["generation.no_repeat_ngram_size"] = int(generation["no_repeat_ngram_size"])
+    return defaults
 
 
 # ---------------------------------------------------------------------------------------------
