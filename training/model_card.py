@@ -88,7 +88,9 @@ python -m training.evaluate --split test weights/model.ptm OTHER.ptm   # side by
   positions.
 - Ids: 0 `<pad>`, 1 `<unk>`, 2 `<s>` (decoder start), 3 `</s>`, 4 `>>en<<`, 5 `>>zh<<`. A
   source is `[target-language token] + pieces(text) + [</s>]`, the language token added by id.
-- Generation defaults: beam 4, at most 128 tokens, length penalty 1.0, forced `</s>`;
+- Generation defaults: beam 4, at most 128 tokens, length penalty 1.0, forced `</s>`, no
+  3-gram twice (`generation.no_repeat_ngram_size`, from run4: mean dev chrF 24.49 without,
+  24.71 with 3, 24.66 with 4, on 200 sentences of each dev set);
   `<pad>`, `<s>` and the language tokens are never generated; transformers conventions.
 
 ## Training

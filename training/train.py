@@ -192,6 +192,9 @@ def build_metadata(config: ModelConfig, sp_model: bytes, processor, state: dict)
         "generation.length_penalty": 1.0,
         "generation.suppressed_ids": [data.PAD_ID, data.BOS_ID] + language_ids,
         "generation.forced_eos": True,
+        # Against the loops small models fall into on long input: mean dev chrF of the sets
+        # (200 sentences each, run3's model) 24.49 without, 24.71 with 3, 24.66 with 4.
+        "generation.no_repeat_ngram_size": 3,
         "generation.search_convention": "transformers",
         "training.protocol": "training/corpora.py",
         "training.steps": int(state["global_step"]),
