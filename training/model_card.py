@@ -108,10 +108,11 @@ against 1,751 (19%) on the AMD EPYC with AVX-512 BF16 and no AMX of run4; it is 
 run is shipped only if its mean dev chrF over the sets and directions (each kind of text
 counts the same), scored in the same run as the shipped model's, is higher. `training/gpu_run.sh` runs the same trainer on a GPU (`--device cuda`).
 
-Total compute of the shipped model: {cpu_minutes} CPU-minutes (one thread), {gpu_minutes} GPU-minutes.
+Total compute of the shipped model: {cpu_minutes} minutes of CPU training (wall clock, on the
+threads the table gives), {gpu_minutes} GPU-minutes.
 
-| run | command | steps (total) | minutes this run | minutes in total | device | shipped |
-| --- | --- | --- | --- | --- | --- | --- |
+| run | command | steps (total) | minutes this run | minutes in total | device | threads | shipped |
+| --- | --- | --- | --- | --- | --- | --- | --- |
 {training_rows}
 
 ## Test scores: the shipped model beside the one it replaced, same run
@@ -226,7 +227,8 @@ def render(log_path: Path, examples: str = "", recase: tuple[str, str] = ("-", "
     training_rows = "\n".join(
         f"| {run['run']} | `{run['command']}` | {run['steps']} | {run['run_minutes']} | "
         f"{run['total_minutes']} | {run.get('device', 'cpu')}"
-        f"{' bf16' if run.get('bf16') else ''} | {'yes' if run.get('shipped') else 'no'} |"
+        f"{' bf16' if run.get('bf16') else ''} | {run.get('threads', 1)} | "
+        f"{'yes' if run.get('shipped') else 'no'} |"
         for run in runs)
     dev_parts = []
     old_rows = [f"| {run['run']} | {run['dev']['en-zh']['bleu']} | {run['dev']['en-zh']['chrf']}"

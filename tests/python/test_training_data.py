@@ -232,11 +232,11 @@ def test_model_card_takes_every_number_from_the_run_log(tmp_path):
     log.write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n", encoding="utf-8")
     card = model_card.render(log, recase=("96.2%", "77.6%"))
     assert "| run1 | 11.11 | 22.22 | 33.33 | 44.44 |" in card
-    assert "| 1234 | 5.0 | 5.0 | cpu | yes |" in card
-    assert "| 2345 | 7.0 | 12.0 | cpu bf16 | yes |" in card
+    assert "| 1234 | 5.0 | 5.0 | cpu | 1 | yes |" in card
+    assert "| 2345 | 7.0 | 12.0 | cpu bf16 | 1 | yes |" in card
     assert "| msctd | en-zh | 1.25 | 2.50 | 0.50 | 0.75 |" in card
     assert "| MSCTD | 70148 | 68615 |" in card
-    assert "96.2%" in card and "12.0 CPU-minutes" in card
+    assert "96.2%" in card and "12.0 minutes of CPU training" in card
     for credit in ("Tatoeba (tatoeba.org)", "CC BY-SA 4.0", "MSCTD", "3AM"):
         assert credit in card
     parameters = sum(p.numel() for p in
