@@ -135,11 +135,12 @@ def restore_fullwidth_punctuation(text: str) -> str:
     dropped; other text (3:30, "Hi, Tom!", a URL's ?) unchanged. Each mark depends only on the
     text before it, so a streamed translation's increments stay a prefix of the whole."""
     chars = list(text)
+    before = ""  # the last character of the text so far that is not white space
     for index, char in enumerate(text):
-        if char in _FULLWIDTH:
-            before = text[:index].rstrip()[-1:]
-            if before and is_cjk_char(before):
-                chars[index] = _FULLWIDTH[char]
+        if char in _FULLWIDTH and before and is_cjk_char(before):
+            chars[index] = _FULLWIDTH[char]
+        if not char.isspace():
+            before = char
     result = "".join(chars)
     for mark in _FULLWIDTH.values():  # full-width marks carry their own spacing
         result = result.replace(" " + mark, mark).replace(mark + " ", mark)
