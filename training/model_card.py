@@ -178,10 +178,9 @@ def _table(columns: dict[str, dict]) -> str:
 def _baseline(runs: list[dict]) -> tuple[str, dict] | None:
     """(run name, test scores) of the model shipped before the current protocol: the
     `previous_test` of the protocol's first finished run."""
-    for index, run in enumerate(runs):
+    for run in runs:
         if run.get("previous_test"):
-            earlier = [r for r in runs[:index] if r.get("shipped")]
-            return (earlier[-1]["run"] if earlier else "before"), run["previous_test"]
+            return _replaced(runs, run) or "before", run["previous_test"]
     return None
 
 
