@@ -10,13 +10,14 @@
 #include "layers/linear.h"
 #include "layers/scratch.h"
 #include "tensor/tensor.h"
-#include "tensor/thread_pool.h"
+#include "ops/device.h"
 
 namespace pytransformer::layers {
 
 // One layer's view of the decoder self-attention cache for one step (models/seq2seq_model.h
-// describes the design). The chunk of step s holds rows of d_model floats; hypothesis i reads
-// row ancestry[i * ancestry_stride + s] of chunk s.
+// describes the design). The chunk of step s holds rows of d_model floats (device memory);
+// hypothesis i reads row ancestry[i * ancestry_stride + s] of chunk s. The arrays of chunk
+// bases and the ancestry are host memory.
 struct StepCache {
   int64_t steps = 0;                         // including the current step
   const float* const* step_keys = nullptr;   // [steps] chunk bases
@@ -30,7 +31,7 @@ struct StepCache {
 class MultiHeadAttention {
  public:
   MultiHeadAttention(const format::ModelFile& file, const std::string& scope,
-                     const std::string& prefix, int64_t heads);
+                     const std::string& prefix, int64_t heads, const ops::Device& device);
 
   // Every `accumulate` below: out += attention instead of out = attention (out already holds
   // [n, d] / [batch, length, d]: the pre-norm residual connection, added while writing).
@@ -39,13 +40,13 @@ class MultiHeadAttention {
   // Encoder self-attention. x: [batch, length, d]; lengths: [batch], keys at t >= length are
   // padding. out: [batch, length, d].
   void self_attention(const tensor::Tensor& x, const int64_t* lengths, tensor::Tensor& out,
-                      AttentionScratch& scratch, const tensor::ThreadPool& pool,
+                      AttentionScratch& scratch, const ops::Device& device,
                       bool accumulate = false) const;
 
   // Keys and values of the encoder output for cross-attention.
   // memory: [batch, source_length, d] -> keys, values: [batch, source_length, d].
   void project_memory(const tensor::Tensor& memory, tensor::Tensor& keys, tensor::Tensor& values,
-                      const tensor::ThreadPool& pool) const;
+                      const ops::Device& device) const;
 
   // One decoder step of cross-attention. x: [n, d]; hypothesis i attends to memory entry
   // sentence[i] (keys/values from project_memory, lengths [batch]). out: [n, d].
@@ -54,13 +55,13 @@ class MultiHeadAttention {
                             const tensor::Tensor& values, const int32_t* sentence,
                             const int64_t* lengths, tensor::Tensor& out,
                             tensor::Tensor* probabilities, AttentionScratch& scratch,
-                            const tensor::ThreadPool& pool, bool accumulate = false) const;
+                            const ops::Device& device, bool accumulate = false) const;
 
   // One decoder step of self-attention. x: [n, d]; writes this step's keys and values to
   // cache.current_keys / current_values, then attends over the cache. out: [n, d].
   void cached_self_attention_step(const tensor::Tensor& x, const StepCache& cache,
                                   tensor::Tensor& out, AttentionScratch& scratch,
-                                  const tensor::ThreadPool& pool, bool accumulate = false) const;
+                                  const ops::Device& device, bool accumulate = false) const;
 
  private:
   int64_t heads_;

@@ -9,40 +9,40 @@ std::string scope_of(int64_t index) { return format::layer_scope(format::Stack::
 
 }  // namespace
 
-DecoderLayer::DecoderLayer(const format::ModelFile& file, int64_t index)
+DecoderLayer::DecoderLayer(const format::ModelFile& file, int64_t index, const ops::Device& device)
     : pre_norm_(file.config().pre_norm),
-      self_attention_(file, scope_of(index), "attn_self", file.config().decoder_heads),
-      self_attention_norm_(file, scope_of(index), "attn_self_norm"),
-      cross_attention_(file, scope_of(index), "attn_cross", file.config().decoder_heads),
-      cross_attention_norm_(file, scope_of(index), "attn_cross_norm"),
-      feed_forward_(file, scope_of(index)),
-      feed_forward_norm_(file, scope_of(index), "ffn_norm") {}
+      self_attention_(file, scope_of(index), "attn_self", file.config().decoder_heads, device),
+      self_attention_norm_(file, scope_of(index), "attn_self_norm", device),
+      cross_attention_(file, scope_of(index), "attn_cross", file.config().decoder_heads, device),
+      cross_attention_norm_(file, scope_of(index), "attn_cross_norm", device),
+      feed_forward_(file, scope_of(index), device),
+      feed_forward_norm_(file, scope_of(index), "ffn_norm", device) {}
 
 void DecoderLayer::step(tensor::Tensor& x, const StepCache& cache, const CrossMemory& memory,
                         tensor::Tensor* cross_probabilities, LayerScratch& scratch,
-                        const tensor::ThreadPool& pool) const {
+                        const ops::Device& device) const {
   tensor::Tensor& normed = scratch.normed;
   tensor::Tensor& sublayer = scratch.sublayer;
   if (pre_norm_) {
-    self_attention_norm_.forward(x, nullptr, normed);
+    self_attention_norm_.forward(x, nullptr, normed, device);
     // Residual connections are added by each sub-layer's last linear map as it writes x.
-    self_attention_.cached_self_attention_step(normed, cache, x, scratch.attention, pool,
+    self_attention_.cached_self_attention_step(normed, cache, x, scratch.attention, device,
                                                /*accumulate=*/true);
-    cross_attention_norm_.forward(x, nullptr, normed);
+    cross_attention_norm_.forward(x, nullptr, normed, device);
     cross_attention_.cross_attention_step(normed, *memory.keys, *memory.values, memory.sentence,
                                           memory.lengths, x, cross_probabilities,
-                                          scratch.attention, pool, /*accumulate=*/true);
-    feed_forward_norm_.forward(x, nullptr, normed);
-    feed_forward_.forward(normed, x, scratch.ffn_hidden, pool, /*accumulate=*/true);
+                                          scratch.attention, device, /*accumulate=*/true);
+    feed_forward_norm_.forward(x, nullptr, normed, device);
+    feed_forward_.forward(normed, x, scratch.ffn_hidden, device, /*accumulate=*/true);
   } else {
-    self_attention_.cached_self_attention_step(x, cache, sublayer, scratch.attention, pool);
-    self_attention_norm_.forward(x, &sublayer, x);
+    self_attention_.cached_self_attention_step(x, cache, sublayer, scratch.attention, device);
+    self_attention_norm_.forward(x, &sublayer, x, device);
     cross_attention_.cross_attention_step(x, *memory.keys, *memory.values, memory.sentence,
                                           memory.lengths, sublayer, cross_probabilities,
-                                          scratch.attention, pool);
-    cross_attention_norm_.forward(x, &sublayer, x);
-    feed_forward_.forward(x, sublayer, scratch.ffn_hidden, pool);
-    feed_forward_norm_.forward(x, &sublayer, x);
+                                          scratch.attention, device);
+    cross_attention_norm_.forward(x, &sublayer, x, device);
+    feed_forward_.forward(x, sublayer, scratch.ffn_hidden, device);
+    feed_forward_norm_.forward(x, &sublayer, x, device);
   }
 }
 

@@ -11,7 +11,7 @@
 #include "layers/layer_norm.h"
 #include "layers/scratch.h"
 #include "tensor/tensor.h"
-#include "tensor/thread_pool.h"
+#include "ops/device.h"
 
 namespace pytransformer::layers {
 
@@ -19,13 +19,13 @@ namespace pytransformer::layers {
 struct CrossMemory {
   const tensor::Tensor* keys = nullptr;    // [batch, source_length, d]
   const tensor::Tensor* values = nullptr;  // [batch, source_length, d]
-  const int64_t* lengths = nullptr;        // [batch]
-  const int32_t* sentence = nullptr;       // [n]: memory entry of each hypothesis
+  const int64_t* lengths = nullptr;        // [batch], host
+  const int32_t* sentence = nullptr;       // [n]: memory entry of each hypothesis, host
 };
 
 class DecoderLayer {
  public:
-  DecoderLayer(const format::ModelFile& file, int64_t index);
+  DecoderLayer(const format::ModelFile& file, int64_t index, const ops::Device& device);
 
   const MultiHeadAttention& cross_attention() const { return cross_attention_; }
 
@@ -34,7 +34,7 @@ class DecoderLayer {
   // not x.
   void step(tensor::Tensor& x, const StepCache& cache, const CrossMemory& memory,
             tensor::Tensor* cross_probabilities, LayerScratch& scratch,
-            const tensor::ThreadPool& pool) const;
+            const ops::Device& device) const;
 
  private:
   bool pre_norm_;

@@ -1,6 +1,7 @@
 // Token embeddings of one stack: `<stack>.embed.weight` [vocab, d_model] scaled by
 // sqrt(d_model) when model.scale_embedding, plus sinusoidal positions (layout, frequencies and
-// offset from the config), then the optional `<stack>.embed_norm` LayerNorm.
+// offset from the config), then the optional `<stack>.embed_norm` LayerNorm, on `device` (the
+// table and the positions in its memory).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include "format/model_file.h"
 #include "format/tensor_names.h"
 #include "layers/layer_norm.h"
+#include "ops/device.h"
 #include "tensor/tensor.h"
 #include "tensor/weight_matrix.h"
 
@@ -16,20 +18,21 @@ namespace pytransformer::layers {
 
 class Embeddings {
  public:
-  Embeddings(const format::ModelFile& file, format::Stack stack);
+  Embeddings(const format::ModelFile& file, format::Stack stack, const ops::Device& device);
 
   // ids[count] (< vocab_size()), positions[count] (0-based token index < max_positions(),
   // the config's offset is added here) -> out: [count, d_model].
-  void forward(const int32_t* ids, const int64_t* positions, int64_t count,
-               tensor::Tensor& out) const;
+  // ids and positions: host memory.
+  void forward(const int32_t* ids, const int64_t* positions, int64_t count, tensor::Tensor& out,
+               const ops::Device& device) const;
 
   int64_t vocab_size() const { return table_.rows; }
   int64_t max_positions() const { return positions_.dim(0); }
 
  private:
-  tensor::WeightMatrix table_;
+  tensor::WeightMatrix table_;  // data and row scales in device memory
   float scale_ = 1.0f;
-  tensor::Tensor positions_;  // [max_positions, d_model]
+  tensor::Tensor positions_;  // [max_positions, d_model], device memory
   std::optional<LayerNorm> norm_;
 };
 

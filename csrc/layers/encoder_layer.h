@@ -12,18 +12,18 @@
 #include "layers/layer_norm.h"
 #include "layers/scratch.h"
 #include "tensor/tensor.h"
-#include "tensor/thread_pool.h"
+#include "ops/device.h"
 
 namespace pytransformer::layers {
 
 class EncoderLayer {
  public:
-  EncoderLayer(const format::ModelFile& file, int64_t index);
+  EncoderLayer(const format::ModelFile& file, int64_t index, const ops::Device& device);
 
   // x: [batch, length, d], updated in place; lengths: [batch] (later positions are padding).
   // scratch: the intermediates (layers/scratch.h), not x.
   void forward(tensor::Tensor& x, const int64_t* lengths, LayerScratch& scratch,
-               const tensor::ThreadPool& pool) const;
+               const ops::Device& device) const;
 
  private:
   bool pre_norm_;

@@ -1,7 +1,8 @@
 // A linear map read from the weights `<scope>.<module>.weight` [out, in] (any stored dtype)
-// and, when present in the config, `<scope>.<module>.bias` [out]. The weight is packed for the
-// selected kernels at construction (ops::LinearWeight) and the memory of its bytes as the
-// ModelFile read them is released (ModelFile::release_pages), so the process holds one copy.
+// and, when present in the config, `<scope>.<module>.bias` [out], prepared for `device` at
+// construction (ops::LinearWeight: packed for the selected CPU kernels, or uploaded to a GPU).
+// On the CPU the memory of the weight's bytes as the ModelFile read them is then released
+// (ModelFile::release_pages), so the process holds one copy.
 #pragma once
 
 #include <optional>
@@ -10,7 +11,7 @@
 #include "format/model_config.h"
 #include "format/model_file.h"
 #include "tensor/tensor.h"
-#include "tensor/thread_pool.h"
+#include "ops/device.h"
 #include "ops/linear.h"
 
 namespace pytransformer::layers {
@@ -18,22 +19,22 @@ namespace pytransformer::layers {
 class Linear {
  public:
   Linear(const format::ModelFile& file, const std::string& scope, const std::string& module,
-         bool with_bias);
+         bool with_bias, const ops::Device& device);
 
   // x: [..., in_features] -> y: [..., out_features], with ops::linear's fused output pass:
   // y = activation(x W^T + b), or y = residual + (x W^T + b) (residual may be &y).
-  void forward(const tensor::Tensor& x, tensor::Tensor& y, const tensor::ThreadPool& pool,
+  void forward(const tensor::Tensor& x, tensor::Tensor& y, const ops::Device& device,
                std::optional<format::Activation> activation = std::nullopt,
                const tensor::Tensor* residual = nullptr) const;
   // x: [..., in_features] -> y: caller-owned [x.rows(), out_features] (ops::linear).
-  void forward(const tensor::Tensor& x, float* y, const tensor::ThreadPool& pool) const;
+  void forward(const tensor::Tensor& x, float* y, const ops::Device& device) const;
 
   int64_t out_features() const { return weight_.matrix().rows; }
   int64_t in_features() const { return weight_.matrix().cols; }
 
  private:
   ops::LinearWeight weight_;
-  const float* bias_ = nullptr;
+  const float* bias_ = nullptr;  // device memory
 };
 
 }  // namespace pytransformer::layers

@@ -1,5 +1,4 @@
-// The ancestry table of a decoding loop, shared by the EncoderDecoderModel implementations (the
-// CPU Seq2SeqModel and the CUDA backend's model; docs/architecture.md, "The decoder cache"):
+// The ancestry table of a decoding loop (docs/architecture.md, "The decoder cache"):
 // table[h * max_steps + s] is the cache row of hypothesis h's ancestor at step s.
 #pragma once
 

@@ -35,8 +35,7 @@ void check_decoding_start(const format::ModelConfig& config, const EncoderOutput
                           int64_t max_hypotheses, int64_t max_steps) {
   if (encoded.batch < 1) invalid("start_decoding: the encoded batch is empty");
   if (encoded.max_length < 1 || static_cast<int64_t>(encoded.lengths.size()) != encoded.batch ||
-      static_cast<int64_t>(encoded.hidden.size()) !=
-          encoded.batch * encoded.max_length * config.d_model) {
+      encoded.hidden.numel() != encoded.batch * encoded.max_length * config.d_model) {
     invalid("start_decoding: the encoder output is inconsistent (batch, lengths, hidden size)");
   }
   for (int64_t length : encoded.lengths) {

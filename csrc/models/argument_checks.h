@@ -1,6 +1,5 @@
-// Argument checks shared by the EncoderDecoderModel implementations (the CPU Seq2SeqModel and the
-// CUDA backend's model), so both refuse the same inputs with the same InvalidArgument messages
-// before they change any state.
+// The argument checks of the EncoderDecoderModel contract: bad inputs are refused with an
+// InvalidArgument naming the argument, before any state changes (on every device alike).
 #pragma once
 
 #include <cstdint>

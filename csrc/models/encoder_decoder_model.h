@@ -1,8 +1,7 @@
 // The contract between an encoder-decoder model and the search strategies (csrc/decoding/):
-// encode(), start_decoding() and decode_step() over a KV cache. Seq2SeqModel (the CPU core,
-// seq2seq_model.h) implements it, and so does the GPU model of the CUDA backend
-// (csrc/cuda/cuda_model.h, in the optional _cuda module), so the same search code runs on both.
-// A model never chooses tokens.
+// encode(), start_decoding() and decode_step() over a KV cache. Seq2SeqModel (seq2seq_model.h)
+// implements it on any ops::Device (the CPU, or a GPU of the optional _cuda module), so the same
+// search code runs on every device. A model never chooses tokens.
 #pragma once
 
 #include <cstdint>
@@ -11,16 +10,19 @@
 
 #include "format/model_config.h"
 #include "format/model_file.h"
+#include "tensor/tensor.h"
 
 namespace pytransformer::models {
 
-// Encoder output for a batch. hidden: [batch, max_length, d_model] row-major; rows past a
-// sentence's length are padding (zeros) and are masked by the decoder.
+// Encoder output for a batch, left where the model computed it: hidden is in the memory of the
+// model's device (hidden.allocator() copies it to the host). hidden: [batch, max_length,
+// d_model] row-major; rows past a sentence's length are padding (zeros) and are masked by the
+// decoder. Move-only.
 struct EncoderOutput {
   int64_t batch = 0;
   int64_t max_length = 0;
   std::vector<int64_t> lengths;  // [batch]
-  std::vector<float> hidden;     // [batch, max_length, d_model]
+  tensor::Tensor hidden;         // [batch, max_length, d_model]
 };
 
 // The KV cache and ancestry of one decoding loop, made by a model's start_decoding() and usable

@@ -7,8 +7,6 @@
 #include <string>
 
 #include "format/tensor_names.h"
-#include "kernels/cpu/cpu_isa.h"
-#include "kernels/cpu/kernels.h"
 #include "layers/decoder_layer.h"
 #include "layers/embeddings.h"
 #include "layers/encoder_layer.h"
@@ -17,18 +15,19 @@
 #include "layers/scratch.h"
 #include "models/ancestry.h"
 #include "models/argument_checks.h"
+#include "ops/cpu_device.h"
 #include "pytransformer/error.h"
 #include "tensor/dump.h"
 #include "tensor/tensor.h"
-#include "tensor/thread_pool.h"
 
 namespace pytransformer::models {
 namespace {
 
 [[noreturn]] void invalid(const std::string& message) { throw InvalidArgument(message); }
 
-// The cache of one decoding loop (design in seq2seq_model.h). Everything is sized in
-// start_decoding(); decode_step() only writes into it.
+// The cache of one decoding loop (design in seq2seq_model.h). Sized in start_decoding(), apart
+// from the self-attention blocks past the first, which decode_step() allocates as steps reach
+// them (never on the CPU: its one block holds every step).
 struct DecoderCache {
   int64_t batch = 0;
   int64_t source_length = 0;
@@ -39,13 +38,15 @@ struct DecoderCache {
   int64_t max_steps = 0;
   int64_t step = 0;               // the next step to run
   int64_t previous_count = 0;     // hypotheses of the last step run
-  // Per decoder layer, the self-attention keys and values of every step:
-  // [max_steps, max_hypotheses, d], the chunk of step s at row s * max_hypotheses, of which
-  // step s uses its first n_s rows. Uninitialised (new float[]): only the rows written
-  // become resident memory.
-  std::vector<std::unique_ptr<float[]>> self_keys;
-  std::vector<std::unique_ptr<float[]>> self_values;
-  // Per decoder layer, the chunk base of every step: [max_steps] pointers into self_keys/values.
+  // Per decoder layer, the self-attention keys and values in blocks of block_steps steps:
+  // block b is [block_steps, max_hypotheses, d], the chunk of step s at row
+  // (s % block_steps) * max_hypotheses of block s / block_steps, of which step s uses its first
+  // n_s rows. Uninitialised: on the CPU only the rows written become resident memory.
+  int64_t block_steps = 0;
+  std::vector<std::vector<tensor::Tensor>> key_blocks;
+  std::vector<std::vector<tensor::Tensor>> value_blocks;
+  // Per decoder layer, the chunk base of every step allocated so far: [max_steps] pointers
+  // into key_blocks/value_blocks (host arrays of device pointers).
   std::vector<std::vector<const float*>> step_keys;
   std::vector<std::vector<const float*>> step_values;
   // ancestry[h * max_steps + s]: row in chunk s of hypothesis h's ancestor (h itself at the
@@ -56,20 +57,56 @@ struct DecoderCache {
   std::vector<int64_t> positions;  // [max_hypotheses]
   tensor::Tensor hidden;           // [n, d]
   layers::LayerScratch scratch;
+  tensor::Tensor logits;           // [n, vocab] where the device's memory is not the host's
   std::vector<tensor::Tensor> cross_probabilities;  // per decoder layer, when recorded
+  std::vector<float> host_probabilities;            // one layer's, copied from a device
 };
 
 struct Seq2SeqDecoderState final : DecoderState {
+  std::shared_ptr<const ops::Device> device;  // outlives the cache's tensors
+  const void* owner = nullptr;                // the Seq2SeqModel::Impl that made it
   DecoderCache cache;
   int64_t step() const override { return cache.step; }
 };
+
+float* chunk_base(std::vector<tensor::Tensor>& blocks, int64_t block_steps, int64_t chunk,
+                  int64_t step) {
+  return blocks[static_cast<size_t>(step / block_steps)].data() + (step % block_steps) * chunk;
+}
+
+// Allocates the self-attention block that starts at step `first` in every layer, and records the
+// chunk bases of its steps.
+void add_cache_block(DecoderCache& cache, int64_t d, const tensor::Allocator& allocator,
+                     int64_t first) {
+  const int64_t chunk = cache.max_hypotheses * d;
+  const int64_t steps = std::min(cache.block_steps, cache.max_steps - first);
+  for (size_t l = 0; l < cache.key_blocks.size(); ++l) {
+    for (auto* blocks : {&cache.key_blocks[l], &cache.value_blocks[l]}) {
+      blocks->emplace_back(allocator);
+      blocks->back().resize({steps * chunk});
+    }
+    for (int64_t s = first; s < first + steps; ++s) {
+      cache.step_keys[l][s] = chunk_base(cache.key_blocks[l], cache.block_steps, chunk, s);
+      cache.step_values[l][s] = chunk_base(cache.value_blocks[l], cache.block_steps, chunk, s);
+    }
+  }
+}
+
+// The host copy of a device tensor, or the tensor itself where the host can read it.
+const float* on_host(const tensor::Tensor& value, std::vector<float>& staging) {
+  if (value.allocator().host_accessible()) return value.data();
+  staging.resize(static_cast<size_t>(value.numel()));
+  value.allocator().copy_to_host(value.data(), sizeof(float) * staging.size(), staging.data());
+  return staging.data();
+}
 
 }  // namespace
 
 struct Seq2SeqModel::Impl {
   std::shared_ptr<const format::ModelFile> file;
   const format::ModelConfig& config;
-  tensor::ThreadPool pool;
+  std::shared_ptr<const ops::Device> device_holder;
+  const ops::Device& device;
   layers::Embeddings encoder_embeddings;
   layers::Embeddings decoder_embeddings;
   std::vector<layers::EncoderLayer> encoder_layers;
@@ -78,19 +115,23 @@ struct Seq2SeqModel::Impl {
   std::optional<layers::LayerNorm> decoder_final_norm;
   layers::Linear output_projection;
 
-  Impl(std::shared_ptr<const format::ModelFile> model_file, int threads)
+  Impl(std::shared_ptr<const format::ModelFile> model_file,
+       std::shared_ptr<const ops::Device> model_device)
       : file(std::move(model_file)),
         config(file->config()),
-        pool(threads),
-        encoder_embeddings(*file, format::Stack::ENCODER),
-        decoder_embeddings(*file, format::Stack::DECODER),
+        device_holder(std::move(model_device)),
+        device(*device_holder),
+        encoder_embeddings(*file, format::Stack::ENCODER, device),
+        decoder_embeddings(*file, format::Stack::DECODER, device),
         output_projection(*file, format::stack_scope(format::Stack::DECODER), "out_proj",
-                          config.output_bias) {
-    for (int64_t i = 0; i < config.encoder_layers; ++i) encoder_layers.emplace_back(*file, i);
-    for (int64_t i = 0; i < config.decoder_layers; ++i) decoder_layers.emplace_back(*file, i);
+                          config.output_bias, device) {
+    for (int64_t i = 0; i < config.encoder_layers; ++i) encoder_layers.emplace_back(*file, i, device);
+    for (int64_t i = 0; i < config.decoder_layers; ++i) decoder_layers.emplace_back(*file, i, device);
     if (config.pre_norm) {
-      encoder_final_norm.emplace(*file, format::stack_scope(format::Stack::ENCODER), "final_norm");
-      decoder_final_norm.emplace(*file, format::stack_scope(format::Stack::DECODER), "final_norm");
+      encoder_final_norm.emplace(*file, format::stack_scope(format::Stack::ENCODER), "final_norm",
+                                 device);
+      decoder_final_norm.emplace(*file, format::stack_scope(format::Stack::DECODER), "final_norm",
+                                 device);
     }
   }
 };
@@ -109,33 +150,50 @@ std::shared_ptr<const format::ModelFile> checked_file(std::shared_ptr<const form
   return file;
 }
 
-// Selects the kernel table (throws on a bad PYTRANSFORMER_ISA) and resolves threads = 0.
-int checked_threads(int threads) {
-  kernels::cpu::kernels();
-  return threads > 0 ? threads : std::max(1, kernels::cpu::cpu_features().physical_cores);
+// Throws InvalidArgument when attention over `keys` positions exceeds what the device's kernels
+// can do (only a GPU has such a limit).
+void check_attention_limit(const ops::Device& device, int64_t head_dim, int64_t keys,
+                           const std::string& what) {
+  const int64_t limit = device.max_attention_keys(head_dim);
+  if (keys > limit) {
+    invalid(what + " = " + std::to_string(keys) + ": the attention kernels of device " +
+            device.name() + " attend over at most " + std::to_string(limit) + " positions");
+  }
 }
 
 }  // namespace
 
+Seq2SeqModel::Seq2SeqModel(std::shared_ptr<const format::ModelFile> file,
+                           std::shared_ptr<const ops::Device> device) {
+  if (!device) invalid("Seq2SeqModel: no device");
+  std::shared_ptr<const format::ModelFile> checked = checked_file(std::move(file));
+  const auto call = device->begin_call();
+  impl_ = std::make_unique<Impl>(std::move(checked), std::move(device));
+}
+
 Seq2SeqModel::Seq2SeqModel(std::shared_ptr<const format::ModelFile> file, int threads)
-    : impl_(std::make_unique<Impl>(checked_file(std::move(file)), checked_threads(threads))) {}
+    : Seq2SeqModel(std::move(file), std::make_shared<ops::CpuDevice>(threads)) {}
 
 Seq2SeqModel::~Seq2SeqModel() = default;
 
 const format::ModelConfig& Seq2SeqModel::config() const { return impl_->config; }
 const format::ModelFile& Seq2SeqModel::file() const { return *impl_->file; }
+const ops::Device& Seq2SeqModel::device() const { return impl_->device; }
 
 EncoderOutput Seq2SeqModel::encode(const std::vector<std::vector<int32_t>>& source_ids) const {
   const format::ModelConfig& config = impl_->config;
+  const ops::Device& device = impl_->device;
   const int64_t d = config.d_model;
   check_source_ids(config, source_ids);
   EncoderOutput output;
+  output.hidden = tensor::Tensor(device.allocator());
   output.batch = static_cast<int64_t>(source_ids.size());
   for (const std::vector<int32_t>& ids : source_ids) {
     output.lengths.push_back(static_cast<int64_t>(ids.size()));
     output.max_length = std::max(output.max_length, output.lengths.back());
   }
   if (output.batch == 0) return output;
+  check_attention_limit(device, d / config.encoder_heads, output.max_length, "source length");
 
   const int64_t batch = output.batch, max_length = output.max_length;
   // Padding positions embed id 0 and are zeroed at the end; attention never reads them.
@@ -147,24 +205,24 @@ EncoderOutput Seq2SeqModel::encode(const std::vector<std::vector<int32_t>>& sour
       positions[b * max_length + t] = t;
     }
   }
-  tensor::Tensor x;
-  impl_->encoder_embeddings.forward(ids.data(), positions.data(), batch * max_length, x);
+  const auto call = device.begin_call();
+  tensor::Tensor& x = output.hidden;
+  impl_->encoder_embeddings.forward(ids.data(), positions.data(), batch * max_length, x, device);
   x.reshape({batch, max_length, d});
   tensor::dump("encoder.embeddings", x);
   {
-    layers::LayerScratch scratch;  // freed before the output is copied out
+    layers::LayerScratch scratch;  // freed before the call returns
     for (size_t i = 0; i < impl_->encoder_layers.size(); ++i) {
-      impl_->encoder_layers[i].forward(x, output.lengths.data(), scratch, impl_->pool);
+      impl_->encoder_layers[i].forward(x, output.lengths.data(), scratch, device);
       tensor::dump("encoder.layer" + std::to_string(i), x);
     }
   }
-  if (impl_->encoder_final_norm) impl_->encoder_final_norm->forward(x, nullptr, x);
+  if (impl_->encoder_final_norm) impl_->encoder_final_norm->forward(x, nullptr, x, device);
   for (int64_t b = 0; b < batch; ++b) {
-    float* padding = x.data() + (b * max_length + output.lengths[b]) * d;
-    std::fill(padding, padding + (max_length - output.lengths[b]) * d, 0.0f);
+    device.zero(x.data() + (b * max_length + output.lengths[b]) * d,
+                (max_length - output.lengths[b]) * d);
   }
   tensor::dump("encoder.output", x);
-  output.hidden.assign(x.data(), x.data() + x.numel());
   return output;
 }
 
@@ -172,42 +230,50 @@ std::unique_ptr<DecoderState> Seq2SeqModel::start_decoding(const EncoderOutput& 
                                                            int64_t max_hypotheses,
                                                            int64_t max_steps) const {
   const format::ModelConfig& config = impl_->config;
+  const ops::Device& device = impl_->device;
   const int64_t d = config.d_model;
   check_decoding_start(config, encoded, max_hypotheses, max_steps);
+  if (&encoded.hidden.allocator() != &device.allocator()) {
+    invalid("start_decoding: the encoder output is not in the memory of this model's device (" +
+            device.name() + ")");
+  }
+  const int64_t head_dim = d / config.decoder_heads;
+  check_attention_limit(device, head_dim, max_steps, "max_steps");
+  check_attention_limit(device, head_dim, encoded.max_length, "source length");
+  const auto call = device.begin_call();
   auto decoder_state = std::make_unique<Seq2SeqDecoderState>();
+  decoder_state->device = impl_->device_holder;
+  decoder_state->owner = impl_.get();
   DecoderCache* state = &decoder_state->cache;
   state->batch = encoded.batch;
   state->source_length = encoded.max_length;
   state->lengths = encoded.lengths;
   state->max_hypotheses = max_hypotheses;
   state->max_steps = max_steps;
-  tensor::Tensor memory({encoded.batch, encoded.max_length, d});
-  std::copy(encoded.hidden.begin(), encoded.hidden.end(), memory.data());
   const size_t layers = impl_->decoder_layers.size();
   state->cross_keys.resize(layers);
   state->cross_values.resize(layers);
   for (size_t l = 0; l < layers; ++l) {
-    impl_->decoder_layers[l].cross_attention().project_memory(memory, state->cross_keys[l],
-                                                              state->cross_values[l], impl_->pool);
+    impl_->decoder_layers[l].cross_attention().project_memory(encoded.hidden, state->cross_keys[l],
+                                                              state->cross_values[l], device);
   }
-  // One allocation per layer and direction, never filled: a large max_steps costs address
-  // space, not resident memory.
-  const int64_t chunk = max_hypotheses * d;
-  state->self_keys.resize(layers);
-  state->self_values.resize(layers);
+  state->block_steps = std::max<int64_t>(1, std::min(max_steps, device.cache_block_steps(max_steps)));
+  state->key_blocks.resize(layers);
+  state->value_blocks.resize(layers);
   state->step_keys.assign(layers, std::vector<const float*>(static_cast<size_t>(max_steps)));
   state->step_values.assign(layers, std::vector<const float*>(static_cast<size_t>(max_steps)));
+  // The host's lists of blocks never grow past this (no allocation per step).
+  const size_t blocks = static_cast<size_t>((max_steps + state->block_steps - 1) / state->block_steps);
   for (size_t l = 0; l < layers; ++l) {
-    state->self_keys[l].reset(new float[max_steps * chunk]);
-    state->self_values[l].reset(new float[max_steps * chunk]);
-    for (int64_t s = 0; s < max_steps; ++s) {
-      state->step_keys[l][s] = state->self_keys[l].get() + s * chunk;
-      state->step_values[l][s] = state->self_values[l].get() + s * chunk;
-    }
+    state->key_blocks[l].reserve(blocks);
+    state->value_blocks[l].reserve(blocks);
   }
+  add_cache_block(*state, d, device.allocator(), 0);
   state->ancestry.assign(static_cast<size_t>(max_hypotheses * max_steps), 0);
   state->next_ancestry.assign(state->ancestry.size(), 0);
   state->positions.resize(static_cast<size_t>(max_hypotheses));
+  state->hidden = tensor::Tensor(device.allocator());
+  state->logits = tensor::Tensor(device.allocator());
   state->cross_probabilities.resize(layers);
   return decoder_state;
 }
@@ -216,18 +282,26 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
                                const int32_t* parent, int64_t n, float* logits,
                                CrossAttentionRecord* attention) const {
   const format::ModelConfig& config = impl_->config;
+  const ops::Device& device = impl_->device;
   const int64_t d = config.d_model;
   auto* own_state = dynamic_cast<Seq2SeqDecoderState*>(&decoder_state);
-  if (!own_state) invalid("decode_step: the state was not made by this model's start_decoding()");
+  if (!own_state || own_state->owner != impl_.get()) {
+    invalid("decode_step: the state was not made by this model's start_decoding()");
+  }
   DecoderCache& state = own_state->cache;
   const int64_t t = state.step;
   check_step(config, {t, state.max_steps, state.max_hypotheses, state.batch, state.previous_count},
              tokens, sentence, parent, n, logits);
 
+  const auto call = device.begin_call();
+  if (t > 0 && t % state.block_steps == 0 &&
+      state.key_blocks[0].size() == static_cast<size_t>(t / state.block_steps)) {
+    add_cache_block(state, d, device.allocator(), t);
+  }
   // Ancestry: hypothesis h inherits its parent's rows and owns row h of this step's chunk.
   const int64_t stride = state.max_steps;
   extend_ancestry(state.ancestry, parent, n, t, stride, state.next_ancestry);
-  // Only now (all arguments valid) does the state change.
+  // Only now (all arguments valid, the cache block allocated) does the state change.
   state.ancestry.swap(state.next_ancestry);
   state.step = t + 1;
   state.previous_count = n;
@@ -240,16 +314,16 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
   const size_t layers = impl_->decoder_layers.size();
   std::fill(state.positions.begin(), state.positions.begin() + n, t);
   tensor::Tensor& x = state.hidden;
-  impl_->decoder_embeddings.forward(tokens, state.positions.data(), n, x);
+  impl_->decoder_embeddings.forward(tokens, state.positions.data(), n, x, device);
   if (dumping) dump_step("embeddings", x);
-  const int64_t chunk_offset = t * state.max_hypotheses * d;
+  const int64_t chunk = state.max_hypotheses * d;
   for (size_t l = 0; l < layers; ++l) {
     layers::StepCache cache;
     cache.steps = t + 1;
     cache.step_keys = state.step_keys[l].data();
     cache.step_values = state.step_values[l].data();
-    cache.current_keys = state.self_keys[l].get() + chunk_offset;
-    cache.current_values = state.self_values[l].get() + chunk_offset;
+    cache.current_keys = chunk_base(state.key_blocks[l], state.block_steps, chunk, t);
+    cache.current_values = chunk_base(state.value_blocks[l], state.block_steps, chunk, t);
     cache.ancestry = state.ancestry.data();
     cache.ancestry_stride = stride;
     layers::CrossMemory memory;
@@ -259,16 +333,23 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
     memory.sentence = sentence;
     impl_->decoder_layers[l].step(x, cache, memory,
                                   attention ? &state.cross_probabilities[l] : nullptr,
-                                  state.scratch, impl_->pool);
+                                  state.scratch, device);
     if (dumping) dump_step("layer" + std::to_string(l), x);
   }
-  if (impl_->decoder_final_norm) impl_->decoder_final_norm->forward(x, nullptr, x);
-  // Straight into the caller's buffer: a temporary would cost an n x vocabulary allocation,
-  // zero-fill and copy per step.
-  impl_->output_projection.forward(x, logits, impl_->pool);
+  if (impl_->decoder_final_norm) impl_->decoder_final_norm->forward(x, nullptr, x, device);
+  const int64_t vocab = impl_->output_projection.out_features();
+  if (device.allocator().host_accessible()) {
+    // Straight into the caller's buffer: a temporary would cost an n x vocabulary allocation,
+    // zero-fill and copy per step.
+    impl_->output_projection.forward(x, logits, device);
+  } else {
+    impl_->output_projection.forward(x, state.logits, device);
+    device.allocator().copy_to_host(state.logits.data(), sizeof(float) * static_cast<size_t>(n * vocab),
+                                    logits);
+  }
   if (dumping) {
     tensor::Tensor scores;
-    scores.resize({n, impl_->output_projection.out_features()});
+    scores.resize({n, vocab});
     std::memcpy(scores.data(), logits, sizeof(float) * scores.numel());
     dump_step("logits", scores);
   }
@@ -279,7 +360,7 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
     attention->probabilities.resize(layers * static_cast<size_t>(heads * n * source));
     float* out = attention->probabilities.data();
     for (size_t l = 0; l < layers; ++l) {
-      const float* layer_probabilities = state.cross_probabilities[l].data();
+      const float* layer_probabilities = on_host(state.cross_probabilities[l], state.host_probabilities);
       for (int64_t h = 0; h < heads; ++h) {
         for (int64_t i = 0; i < n; ++i) {
           std::memcpy(out, layer_probabilities + (i * heads + h) * source, sizeof(float) * source);

@@ -1,8 +1,10 @@
 #include "ops/attention.h"
 
 #include <stdexcept>
+#include <string>
 
-#include "kernels/cpu/kernels.h"
+#include "ops/device_checks.h"
+#include "pytransformer/error.h"
 
 namespace pytransformer::ops {
 namespace {
@@ -18,7 +20,7 @@ void check_heads(int64_t width, int64_t heads) {
 
 void attention(const tensor::Tensor& q, const tensor::Tensor& keys, const tensor::Tensor& values,
                int64_t heads, const int32_t* kv_index, const int64_t* kv_lengths, float scale,
-               tensor::Tensor& out, tensor::Tensor* probabilities, const tensor::ThreadPool& pool) {
+               tensor::Tensor& out, tensor::Tensor* probabilities, const Device& device) {
   if (q.rank() != 3 || keys.rank() != 3 || keys.shape() != values.shape() ||
       keys.dim(2) != q.dim(2) || (!kv_index && keys.dim(0) != q.dim(0))) {
     throw std::logic_error("attention: q " + q.shape_string() + ", keys " + keys.shape_string() +
@@ -34,40 +36,42 @@ void attention(const tensor::Tensor& q, const tensor::Tensor& keys, const tensor
       if (kv_index[b] < 0 || kv_index[b] >= keys.dim(0)) throw std::logic_error("attention: bad index");
     }
   }
-  out.resize({batch, q_len, width});
-  if (probabilities) probabilities->resize({batch, heads, q_len, kv_len});
+  check_on_device("attention", q, device);
+  check_on_device("attention", keys, device);
+  check_on_device("attention", values, device);
   const int64_t head_dim = width / heads;
-  const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
-  pool.parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
-    const int64_t q_offset = begin * q_len * width;
-    // With the identity map, the thread's kv entries start at `begin` too.
-    const int64_t kv_offset = kv_index ? 0 : begin * kv_len * width;
-    kernels.attention(q.data() + q_offset, keys.data() + kv_offset, values.data() + kv_offset,
-                      end - begin, q_len, kv_len, heads, head_dim,
-                      kv_index ? kv_index + begin : nullptr,
-                      kv_index ? kv_lengths : kv_lengths + begin, scale, out.data() + q_offset,
-                      probabilities ? probabilities->data() + begin * heads * q_len * kv_len
-                                    : nullptr);
-  });
+  if (kv_len > device.max_attention_keys(head_dim)) {
+    throw InvalidArgument("attention over " + std::to_string(kv_len) + " positions: device " +
+                          device.name() + " attends over at most " +
+                          std::to_string(device.max_attention_keys(head_dim)));
+  }
+  out.resize({batch, q_len, width}, device.allocator());
+  if (probabilities) probabilities->resize({batch, heads, q_len, kv_len}, device.allocator());
+  device.attention(q.data(), keys.data(), values.data(), batch, q_len, kv_len, heads, head_dim,
+                   kv_index, keys.dim(0), kv_lengths, scale, out.data(),
+                   probabilities ? probabilities->data() : nullptr);
 }
 
 void cached_attention(const tensor::Tensor& q, int64_t heads, int64_t steps,
                       const float* const* step_keys, const float* const* step_values,
                       const int32_t* ancestry, int64_t ancestry_stride, float scale,
-                      tensor::Tensor& out, const tensor::ThreadPool& pool) {
+                      tensor::Tensor& out, const Device& device) {
   if (q.rank() != 2 || steps < 1 || ancestry_stride < steps) {
     throw std::logic_error("cached_attention: q " + q.shape_string() + ", steps " +
                            std::to_string(steps));
   }
   const int64_t n = q.dim(0), width = q.dim(1);
   check_heads(width, heads);
-  out.resize({n, width});
-  const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
-  pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
-    kernels.cached_attention(q.data() + begin * width, end - begin, heads, width / heads, steps,
-                             step_keys, step_values, ancestry + begin * ancestry_stride,
-                             ancestry_stride, scale, out.data() + begin * width);
-  });
+  check_on_device("cached_attention", q, device);
+  const int64_t head_dim = width / heads;
+  if (steps > device.max_attention_keys(head_dim)) {
+    throw InvalidArgument("attention over " + std::to_string(steps) + " steps: device " +
+                          device.name() + " attends over at most " +
+                          std::to_string(device.max_attention_keys(head_dim)));
+  }
+  out.resize({n, width}, device.allocator());
+  device.cached_attention(q.data(), n, heads, head_dim, steps, step_keys, step_values, ancestry,
+                          ancestry_stride, scale, out.data());
 }
 
 }  // namespace pytransformer::ops

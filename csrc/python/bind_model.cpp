@@ -134,7 +134,9 @@ py::tuple encode(const EncoderDecoderModel& model, const IdBatch& source_ids) {
   }
   const int64_t d = model.config().d_model;
   py::array_t<float> hidden({encoded.batch, encoded.max_length, d});
-  std::memcpy(hidden.mutable_data(), encoded.hidden.data(), sizeof(float) * encoded.hidden.size());
+  encoded.hidden.allocator().copy_to_host(
+      encoded.hidden.data(), sizeof(float) * static_cast<size_t>(encoded.hidden.numel()),
+      hidden.mutable_data());
   return py::make_tuple(hidden, py::cast(encoded.lengths));
 }
 
@@ -219,14 +221,23 @@ void bind_model(py::module_& m) {
 
   py::class_<Seq2SeqModel, EncoderDecoderModel, std::shared_ptr<Seq2SeqModel>>(
       m, "Model",
-      "The CPU model, loaded from a model file (read into memory: changing the file "
-      "afterwards does not affect it).")
+      "The model, loaded from a model file (read into memory: changing the file afterwards "
+      "does not affect it): on the CPU when made here, on a GPU when made by the CUDA "
+      "backend's _cuda.load_model.")
       .def(py::init([](const std::string& path, int threads) {
              if (threads < 0) throw InvalidArgument("threads must be >= 0 (0: default)");
              py::gil_scoped_release release;
              return std::make_shared<Seq2SeqModel>(format::ModelFile::open(path), threads);
            }),
-           py::arg("path"), py::arg("threads") = 0);
+           py::arg("path"), py::arg("threads") = 0)
+      .def_property_readonly(
+          "device", [](const Seq2SeqModel& model) { return model.device().name(); },
+          "Where the model runs: \"cpu\", or \"cuda:N\" for a model of the CUDA backend "
+          "(_cuda.load_model).")
+      .def_property_readonly(
+          "device_description", [](const Seq2SeqModel& model) { return model.device().description(); },
+          "The device's kernels: \"avx512_vnni kernels, 2 threads\", \"NVIDIA H200 (sm_90, "
+          "140 GiB), exact GEMM\", ...");
 
   py::class_<DecoderSession>(m, "DecoderSession",
                              "One decoding loop over the KV cache (Model.start_decoding).")

@@ -3,11 +3,11 @@
 // bind_model.cpp registers models::EncoderDecoderModel as the Python class
 // `_core.EncoderDecoderModel` (with encode, teacher-forced logits, cross-attention and
 // start_decoding), held by a std::shared_ptr (ModelHolder), and models::Seq2SeqModel as its
-// subclass `_core.Model` (the CPU model). The CUDA backend's module registers its GPU model as
-// another subclass (`_cuda.Model`). Another binding (e.g. bind_decoding.cpp) takes a model as an
-// argument of type `const ModelHolder&` and pybind11 converts either Python object; holding the
-// shared_ptr keeps the model (and the copy of its file) alive while the GIL is released. Models
-// are immutable, so several threads may use one.
+// subclass `_core.Model`, on whichever device it was built (the CUDA backend's module returns
+// the same class from `_cuda.load_model`). Another binding (e.g. bind_decoding.cpp) takes a model
+// as an argument of type `const ModelHolder&`; holding the shared_ptr keeps the model (and the
+// copy of its file) alive while the GIL is released. Models are immutable, so several threads
+// may use one.
 #pragma once
 
 #include <memory>

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <vector>
 
 namespace pytransformer::tensor {
 namespace {
@@ -36,8 +37,10 @@ void dump(const std::string& name, const Tensor& value) {
                                    static_cast<unsigned char>(header.size() >> 8)};
   out.write(reinterpret_cast<const char*>(length), sizeof(length));
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  out.write(reinterpret_cast<const char*>(value.data()),
-            static_cast<std::streamsize>(sizeof(float) * value.numel()));
+  const size_t bytes = sizeof(float) * static_cast<size_t>(value.numel());
+  std::vector<float> host(static_cast<size_t>(value.numel()));  // a device tensor comes to the host
+  value.allocator().copy_to_host(value.data(), bytes, host.data());
+  out.write(reinterpret_cast<const char*>(host.data()), static_cast<std::streamsize>(bytes));
 }
 
 }  // namespace pytransformer::tensor

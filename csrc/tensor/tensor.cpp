@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 namespace pytransformer::tensor {
 
@@ -34,20 +35,58 @@ std::string Shape::to_string() const {
   return text + "]";
 }
 
-Tensor::Tensor(const Shape& shape)
-    : shape_(shape), values_(new float[shape.elements()]()), numel_(shape.elements()),
-      capacity_(numel_) {}
+Tensor::Tensor(const Shape& shape) {
+  resize(shape);
+  std::fill(values_, values_ + numel_, 0.0f);
+}
+
+Tensor::Tensor(Tensor&& other) noexcept
+    : shape_(other.shape_), allocator_(other.allocator_),
+      values_(std::exchange(other.values_, nullptr)), numel_(std::exchange(other.numel_, 0)),
+      capacity_(std::exchange(other.capacity_, 0)) {
+  other.shape_ = Shape();
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  if (this != &other) {
+    release();
+    shape_ = std::exchange(other.shape_, Shape());
+    allocator_ = other.allocator_;
+    values_ = std::exchange(other.values_, nullptr);
+    numel_ = std::exchange(other.numel_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+  }
+  return *this;
+}
+
+Tensor::~Tensor() { release(); }
+
+void Tensor::release() noexcept {
+  if (values_) allocator_->deallocate(values_);
+  values_ = nullptr;
+  capacity_ = 0;
+}
 
 void Tensor::resize(const Shape& shape) {
   const int64_t count = shape.elements();
-  // Uninitialised (new float[], not a vector): untouched pages of a large buffer cost no
-  // resident memory, and callers overwrite what they use.
   if (count > capacity_) {
-    values_.reset(new float[count]);
+    auto* values = static_cast<float*>(allocator_->allocate(sizeof(float) * static_cast<size_t>(count)));
+    release();
+    values_ = values;
     capacity_ = count;
   }
   numel_ = count;
   shape_ = shape;
+}
+
+void Tensor::resize(const Shape& shape, const Allocator& allocator) {
+  if (&allocator != allocator_) {
+    release();
+    numel_ = 0;
+    shape_ = Shape();
+    allocator_ = &allocator;
+  }
+  resize(shape);
 }
 
 void Tensor::reshape(const Shape& shape) {
@@ -55,7 +94,10 @@ void Tensor::reshape(const Shape& shape) {
   shape_ = shape;
 }
 
-void Tensor::fill(float value) { std::fill(data(), data() + numel_, value); }
+void Tensor::fill(float value) {
+  if (!allocator_->host_accessible()) throw std::logic_error("Tensor::fill: device memory");
+  std::fill(values_, values_ + numel_, value);
+}
 
 int64_t Tensor::dim(int64_t axis) const {
   const int64_t index = axis < 0 ? rank() + axis : axis;

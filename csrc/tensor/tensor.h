@@ -1,4 +1,5 @@
-// Activations: an owned, contiguous, row-major f32 buffer with a shape.
+// Activations: an owned, contiguous, row-major f32 buffer with a shape, in the memory of its
+// allocator (tensor/allocator.h: the host's, or a device's; data() is then a device pointer).
 //
 // Weights are not Tensors: they stay in the model file's copy read at load
 // (format::TensorView) and are read through tensor::WeightMatrix. A Tensor keeps its capacity when resized and its Shape is
@@ -10,6 +11,8 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+
+#include "tensor/allocator.h"
 
 namespace pytransformer::tensor {
 
@@ -43,15 +46,25 @@ class Shape {
 
 class Tensor {
  public:
-  Tensor() = default;
-  explicit Tensor(const Shape& shape);  // zero-filled
+  Tensor() = default;  // empty, in host memory
+  explicit Tensor(const Shape& shape);  // zero-filled, in host memory
+  // Empty, in `allocator`'s memory.
+  explicit Tensor(const Allocator& allocator) : allocator_(&allocator) {}
+  Tensor(Tensor&& other) noexcept;
+  Tensor& operator=(Tensor&& other) noexcept;
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+  ~Tensor();
 
   // Sets the shape; contents are unspecified afterwards (use fill() when zeros are needed).
   // Allocates only when the element count exceeds every earlier one, and never fills.
   void resize(const Shape& shape);
+  // The same in `allocator`'s memory: a tensor of another allocator gives its buffer back and
+  // allocates there (the ops size their outputs so, on their device).
+  void resize(const Shape& shape, const Allocator& allocator);
   // Sets a shape of the same element count, keeping the contents.
   void reshape(const Shape& shape);
-  void fill(float value);
+  void fill(float value);  // host memory only (std::logic_error otherwise)
 
   const Shape& shape() const { return shape_; }
   int64_t rank() const { return shape_.rank(); }
@@ -60,14 +73,18 @@ class Tensor {
   // Product of all dimensions but the last: the number of rows of the last dimension.
   int64_t rows() const;
 
-  float* data() { return values_.get(); }
-  const float* data() const { return values_.get(); }
+  const Allocator& allocator() const { return *allocator_; }
+  float* data() { return values_; }
+  const float* data() const { return values_; }
 
   std::string shape_string() const { return shape_.to_string(); }
 
  private:
+  void release() noexcept;
+
   Shape shape_;
-  std::unique_ptr<float[]> values_;  // capacity_ floats, the first numel_ in use
+  const Allocator* allocator_ = &host_allocator();
+  float* values_ = nullptr;  // capacity_ floats from allocator_, the first numel_ in use
   int64_t numel_ = 0;
   int64_t capacity_ = 0;
 };

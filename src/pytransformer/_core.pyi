@@ -42,7 +42,7 @@ def _crc32(data: bytes, crc: int = 0, tables: bool = False) -> int: ...
 
 # bind_model.cpp
 class EncoderDecoderModel:
-    """What the searches decode with: the CPU Model here, the CUDA model in _cuda."""
+    """What the searches decode with (the contract of Model)."""
 
     @property
     def path(self) -> str: ...
@@ -60,9 +60,16 @@ class EncoderDecoderModel:
 
 class Model(EncoderDecoderModel):
     """An encoder-decoder Transformer loaded from a model file (read into memory: changing the
-    file afterwards does not affect it)."""
+    file afterwards does not affect it), on the CPU when made here, on a GPU when made by the
+    CUDA backend's _cuda.load_model."""
 
     def __init__(self, path: str, threads: int = 0) -> None: ...
+    @property
+    def device(self) -> str:
+        """"cpu" or "cuda:N"."""
+    @property
+    def device_description(self) -> str:
+        """The device's kernels: "avx512_vnni kernels, 2 threads", "... exact GEMM"."""
 
 class DecoderSession:
     """One decoding loop over the KV cache (Model.start_decoding)."""

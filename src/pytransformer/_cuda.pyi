@@ -7,7 +7,7 @@ Use the public API instead: pytransformer.Translator(..., device="cuda").
 import numpy as np
 import numpy.typing as npt
 
-from pytransformer._core import EncoderDecoderModel
+from pytransformer._core import Model
 
 _Floats = npt.ArrayLike
 _Result = npt.NDArray[np.float32]
@@ -20,14 +20,8 @@ def device_problem(device: int = 0) -> str | None: ...
 def devices() -> list[str]: ...
 
 # bind_model.cpp
-class Model(EncoderDecoderModel):
-    """The model on a CUDA GPU; _core.generate decodes with it like the CPU _core.Model."""
-
-    def __init__(self, path: str, device: int = 0, gemm: str = "exact") -> None: ...
-    @property
-    def device(self) -> int: ...
-    @property
-    def gemm(self) -> str: ...
+def load_model(path: str, device: int = 0, gemm: str = "exact") -> Model:
+    """The model on CUDA GPU `device`: a _core.Model whose device is "cuda:N"."""
 
 # bind_ops.cpp: each kernel (backend="cuda", on GPU 0) and its scalar reference
 # (backend="reference"), for tests.

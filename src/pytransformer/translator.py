@@ -119,11 +119,9 @@ class Translator:
             raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
         self._path = path
         if cuda_index is None:
-            self._device = "cpu"
-            self._model: _core.EncoderDecoderModel = _core.Model(str(path), threads)
+            self._model = _core.Model(str(path), threads)
         else:
-            self._device = f"cuda:{cuda_index}"
-            self._model = _cuda_backend().Model(str(path), device=cuda_index)
+            self._model = _cuda_backend().load_model(str(path), device=cuda_index)
         model_file = self._model.file  # what the model was built from: no second read
         self._metadata: dict[str, Any] = dict(model_file.metadata)
         self._tensor_dtypes = tensor_dtypes(model_file)
@@ -142,7 +140,7 @@ class Translator:
     @property
     def device(self) -> str:
         """Where the model runs: "cpu" or "cuda:N"."""
-        return self._device
+        return self._model.device
 
     @property
     def metadata(self) -> dict[str, Any]:

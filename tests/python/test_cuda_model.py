@@ -50,14 +50,15 @@ def write_model(directory: Path, name: str, quantize: str | None = None) -> str:
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def models(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     path = write_model(tmp_path_factory.mktemp("cuda"), request.param)
-    return _core.Model(path, threads=1), cuda.Model(path)
+    return _core.Model(path, threads=1), cuda.load_model(path)
 
 
-def test_gpu_model_is_an_encoder_decoder_model(models) -> None:
+def test_gpu_model_is_the_one_model_on_another_device(models) -> None:
     cpu, gpu = models
-    assert isinstance(gpu, _core.EncoderDecoderModel)
+    assert type(gpu) is _core.Model  # one Seq2SeqModel for every device
     assert gpu.config == cpu.config and gpu.path == cpu.path
-    assert gpu.device == 0 and gpu.gemm == "exact"
+    assert cpu.device == "cpu" and gpu.device == "cuda:0"
+    assert gpu.device_description.endswith("exact GEMM")
 
 
 def test_encoder_output_matches_the_cpu(models) -> None:
@@ -147,19 +148,19 @@ def test_stored_dtypes_match_the_cpu(tmp_path: Path, quantize: str) -> None:
     """f16/bf16 weights are converted exactly; int8 weights multiply activations quantised per
     row on both devices (kernels/ref/linear_int8.h), in exact int32 sums."""
     path = write_model(tmp_path, "marian_post_norm", quantize)
-    cpu, gpu = _core.Model(path, threads=1), cuda.Model(path)
+    cpu, gpu = _core.Model(path, threads=1), cuda.load_model(path)
     assert_logits_and_beam_outputs_match(gpu, cpu)
 
 
 @pytest.mark.skipif(cuda is None or not cuda.cublas_available, reason="built without cuBLAS")
 def test_cublas_gemm_gives_the_same_translations(tmp_path: Path) -> None:
     path = write_model(tmp_path, "wide_heads")
-    cpu, gpu = _core.Model(path, threads=1), cuda.Model(path, gemm="cublas")
-    assert gpu.gemm == "cublas"
+    cpu, gpu = _core.Model(path, threads=1), cuda.load_model(path, gemm="cublas")
+    assert gpu.device_description.endswith("cuBLAS GEMM")
     assert_logits_and_beam_outputs_match(gpu, cpu)
 
 
 def test_models_on_other_devices_are_refused_clearly(tmp_path: Path) -> None:
     path = write_model(tmp_path, "marian_post_norm")
     with pytest.raises(RuntimeError, match=r"^CUDA requested but device \d+ does not exist"):
-        cuda.Model(path, device=cuda.device_count())
+        cuda.load_model(path, device=cuda.device_count())

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/cuda_model.h"
+#include "cuda/cuda_device.h"
 #include "cuda/device_buffer.h"
 #include "kernels/cuda/activation.h"
 #include "kernels/cuda/add.h"

@@ -5,7 +5,7 @@
 // using a GPU there raises RuntimeError("CUDA requested but ...").
 #include <pybind11/pybind11.h>
 
-#include "cuda/cuda_model.h"
+#include "cuda/cuda_device.h"
 #include "kernels/cuda/cuda_check.h"
 #include "python/conversions.h"
 #include "pytransformer/error.h"
@@ -14,7 +14,7 @@ namespace py = pybind11;
 
 namespace pytransformer::python::cuda {
 void bind_device(py::module_& m);  // bind_device.cpp: device_count, device_problem, devices
-void bind_model(py::module_& m);   // bind_model.cpp: Model
+void bind_model(py::module_& m);   // bind_model.cpp: load_model
 void bind_ops(py::module_& m);     // bind_ops.cpp: ops (each kernel vs its reference)
 }  // namespace pytransformer::python::cuda
 
