@@ -16,6 +16,7 @@
 #include "models/ancestry.h"
 #include "models/argument_checks.h"
 #include "ops/cpu_device.h"
+#include "ops/device_checks.h"
 #include "pytransformer/error.h"
 #include "tensor/dump.h"
 #include "tensor/tensor.h"
@@ -150,17 +151,6 @@ std::shared_ptr<const format::ModelFile> checked_file(std::shared_ptr<const form
   return file;
 }
 
-// Throws InvalidArgument when attention over `keys` positions exceeds what the device's kernels
-// can do (only a GPU has such a limit).
-void check_attention_limit(const ops::Device& device, int64_t head_dim, int64_t keys,
-                           const std::string& what) {
-  const int64_t limit = device.max_attention_keys(head_dim);
-  if (keys > limit) {
-    invalid(what + " = " + std::to_string(keys) + ": the attention kernels of device " +
-            device.name() + " attend over at most " + std::to_string(limit) + " positions");
-  }
-}
-
 }  // namespace
 
 Seq2SeqModel::Seq2SeqModel(std::shared_ptr<const format::ModelFile> file,
@@ -193,7 +183,7 @@ EncoderOutput Seq2SeqModel::encode(const std::vector<std::vector<int32_t>>& sour
     output.max_length = std::max(output.max_length, output.lengths.back());
   }
   if (output.batch == 0) return output;
-  check_attention_limit(device, d / config.encoder_heads, output.max_length, "source length");
+  ops::check_attention_keys(device, d / config.encoder_heads, output.max_length, "source length");
 
   const int64_t batch = output.batch, max_length = output.max_length;
   // Padding positions embed id 0 and are zeroed at the end; attention never reads them.
@@ -238,8 +228,8 @@ std::unique_ptr<DecoderState> Seq2SeqModel::start_decoding(const EncoderOutput& 
             device.name() + ")");
   }
   const int64_t head_dim = d / config.decoder_heads;
-  check_attention_limit(device, head_dim, max_steps, "max_steps");
-  check_attention_limit(device, head_dim, encoded.max_length, "source length");
+  ops::check_attention_keys(device, head_dim, max_steps, "max_steps");
+  ops::check_attention_keys(device, head_dim, encoded.max_length, "source length");
   const auto call = device.begin_call();
   auto decoder_state = std::make_unique<Seq2SeqDecoderState>();
   decoder_state->device = impl_->device_holder;

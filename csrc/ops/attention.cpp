@@ -4,7 +4,6 @@
 #include <string>
 
 #include "ops/device_checks.h"
-#include "pytransformer/error.h"
 
 namespace pytransformer::ops {
 namespace {
@@ -40,11 +39,7 @@ void attention(const tensor::Tensor& q, const tensor::Tensor& keys, const tensor
   check_on_device("attention", keys, device);
   check_on_device("attention", values, device);
   const int64_t head_dim = width / heads;
-  if (kv_len > device.max_attention_keys(head_dim)) {
-    throw InvalidArgument("attention over " + std::to_string(kv_len) + " positions: device " +
-                          device.name() + " attends over at most " +
-                          std::to_string(device.max_attention_keys(head_dim)));
-  }
+  check_attention_keys(device, head_dim, kv_len, "attention keys");
   out.resize({batch, q_len, width}, device.allocator());
   if (probabilities) probabilities->resize({batch, heads, q_len, kv_len}, device.allocator());
   device.attention(q.data(), keys.data(), values.data(), batch, q_len, kv_len, heads, head_dim,
@@ -64,11 +59,7 @@ void cached_attention(const tensor::Tensor& q, int64_t heads, int64_t steps,
   check_heads(width, heads);
   check_on_device("cached_attention", q, device);
   const int64_t head_dim = width / heads;
-  if (steps > device.max_attention_keys(head_dim)) {
-    throw InvalidArgument("attention over " + std::to_string(steps) + " steps: device " +
-                          device.name() + " attends over at most " +
-                          std::to_string(device.max_attention_keys(head_dim)));
-  }
+  check_attention_keys(device, head_dim, steps, "attention steps");
   out.resize({n, width}, device.allocator());
   device.cached_attention(q.data(), n, heads, head_dim, steps, step_keys, step_values, ancestry,
                           ancestry_stride, scale, out.data());
