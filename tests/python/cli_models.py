@@ -11,6 +11,10 @@ LANGUAGE_TOKENS = [">>en<<", ">>zh<<"]
 # so the CLI's script detection has both scripts to see.
 BIDIRECTIONAL_VOCAB = vocabulary(40)[:-4] + ["你", "好"] + LANGUAGE_TOKENS
 BIDIRECTIONAL_SEED = 2  # a seed whose en and zh outputs differ for the test inputs
+# How long a test waits on a child process before calling it hung. Generous on purpose: CI
+# machines are shared and a loaded one can take tens of seconds to start Python; a hang still
+# fails, and no test asserts on wall-clock speed (that is the bench's job).
+PATIENCE_SECONDS = 600
 
 
 def write_bidirectional_model(path: Path) -> Path:

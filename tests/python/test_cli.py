@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 import pytransformer
-from cli_models import write_endless_model
+from cli_models import PATIENCE_SECONDS, write_endless_model
 from conftest import AREN_MODEL, MARIAN_FIXTURES
 from cuda_support import GPU_PROBLEM, cuda, needs_gpu
 from pytransformer.cli.main import app
@@ -338,7 +338,7 @@ def test_progress_bar_on_a_terminal_stdout_stays_clean(tmp_path: Path) -> None:
     command = " ".join(_cli("translate", "-m", str(endless), "-f", "in.txt", "--max-length",
                             "60")) + " > out.txt"
     child = pexpect.spawn("/bin/sh", ["-c", command], cwd=str(tmp_path), encoding="utf-8",
-                          dimensions=(24, 120), timeout=120)
+                          dimensions=(24, 120), timeout=PATIENCE_SECONDS)
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
@@ -444,7 +444,8 @@ def test_a_gpu_that_cannot_be_used_is_a_one_line_error(marian: Path, command: st
 def test_device_cuda_without_a_gpu_is_a_one_line_error(marian: Path, tmp_path: Path) -> None:
     # A real process: the message and the exit status the user sees, without a traceback.
     completed = subprocess.run(_cli("translate", "-m", str(marian), "--device", "cuda", "Hi."),
-                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
+                               capture_output=True, text=True, cwd=tmp_path,
+                               timeout=PATIENCE_SECONDS)
     assert completed.returncode == 1 and completed.stdout == ""
     [line] = completed.stderr.strip().splitlines()
     assert line.startswith("error: CUDA requested but ")
@@ -485,7 +486,7 @@ def test_interrupted_output_leaves_no_file(tmp_path: Path, how: signal.Signals) 
     process = subprocess.Popen(_cli("translate", "-m", str(endless), "-f", str(source),
                                     "-o", str(output)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE_SECONDS
     while not any(name.endswith(".partial") for name in os.listdir(tmp_path)):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline
@@ -493,7 +494,7 @@ def test_interrupted_output_leaves_no_file(tmp_path: Path, how: signal.Signals) 
     time.sleep(0.5)  # well into the translation (the whole run takes far longer)
     assert process.poll() is None
     process.send_signal(how)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=PATIENCE_SECONDS)
     assert not output.exists()
     if how == signal.SIGKILL:
         assert process.returncode == -signal.SIGKILL  # no chance to clean up, but no out.txt
@@ -503,7 +504,7 @@ def test_interrupted_output_leaves_no_file(tmp_path: Path, how: signal.Signals) 
         source.write_text("▁w3 ▁w4\n")
         rerun = subprocess.run(_cli("translate", "-m", str(endless), "-f", str(source), "-o",
                                     str(output), "--max-length", "3"),
-                               capture_output=True, timeout=60, cwd=tmp_path)
+                               capture_output=True, timeout=PATIENCE_SECONDS, cwd=tmp_path)
         assert rerun.returncode == 0, rerun.stderr
         assert sorted(os.listdir(tmp_path)) == ["endless.ptm", "in.txt", "out.txt"]
     else:
@@ -703,13 +704,14 @@ def test_bench_writes_a_random_model(tmp_path: Path) -> None:
 
 def test_python_dash_m_and_help(marian: Path, tmp_path: Path) -> None:
     # (run outside the source tree, whose pytransformer/ has no compiled core)
-    completed = subprocess.run(_cli("--help"), capture_output=True, text=True, timeout=60,
-                               cwd=tmp_path)
+    completed = subprocess.run(_cli("--help"), capture_output=True, text=True,
+                               timeout=PATIENCE_SECONDS, cwd=tmp_path)
     assert completed.returncode == 0
     for command in ("translate", "chat", "explain", "convert", "models", "info", "bench"):
         assert command in completed.stdout
     translated = subprocess.run(_cli("translate", "-m", str(marian), "Hello."),
-                                capture_output=True, text=True, timeout=60, cwd=tmp_path)
+                                capture_output=True, text=True, cwd=tmp_path,
+                                timeout=PATIENCE_SECONDS)
     expected = pytransformer.Translator(marian).translate(["Hello."])[0].text
     assert translated.returncode == 0 and translated.stdout == expected + "\n"
     assert invoke("--version").stdout.strip() == f"pytransformer {pytransformer.__version__}"
@@ -749,7 +751,7 @@ def test_translating_loads_no_converter(tmp_path: Path, marian: Path) -> None:
             "print('pytransformer.convert' in sys.modules)\n"
             "import pytransformer\nprint(pytransformer.convert_marian.__module__)\n")
     completed = subprocess.run([sys.executable, "-c", code, str(marian)], capture_output=True,
-                               text=True, timeout=120, cwd=tmp_path)
+                               text=True, timeout=PATIENCE_SECONDS, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     *_, loaded, module = completed.stdout.splitlines()
     assert loaded == "False" and module.startswith("pytransformer.convert")

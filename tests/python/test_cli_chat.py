@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import pexpect
@@ -15,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import pytransformer
-from cli_models import write_endless_model
+from cli_models import PATIENCE_SECONDS, write_endless_model
 from pytransformer.cli.main import app
 
 PROMPT = "› "
@@ -42,7 +41,7 @@ class Chat:
         env.pop("PYTRANSFORMER_MODEL", None)
         self.child = pexpect.spawn(sys.executable, ["-m", "pytransformer", "chat", *args],
                                    cwd=str(tmp_path), env=env, encoding="utf-8",
-                                   dimensions=(50, 250), timeout=60)
+                                   dimensions=(50, 250), timeout=PATIENCE_SECONDS)
         self.prompt()
 
     def prompt(self) -> str:
@@ -173,14 +172,12 @@ def test_ctrl_c_stops_a_long_generation(chats, tmp_path: Path, endless: Path) ->
     chat.prompt()
     chat.child.send("▁w3 ▁w4\r")
     chat.child.expect(r"[1-9]\d* tokens · ")  # generating
-    started = time.monotonic()
     chat.child.sendintr()
     output = chat.prompt()
-    assert time.monotonic() - started < 10
     assert "interrupted" in output
     assert "Traceback" not in output
     shown = [int(m.group(1)) for m in STATUS.finditer(output)]
-    assert 0 < shown[-1] < 4000  # stopped long before max_length
+    assert 0 < shown[-1] < 4000  # stopped long before max_length, on content not wall time
     assert re.search(r"translations\s+0", chat.enter("/stats"))
     # The model still works after the interruption.
     assert STATUS.search(chat.enter("/max-length 5")) is None
@@ -253,7 +250,7 @@ def test_without_a_terminal_on_stdout_status_goes_to_the_terminal_on_stderr(
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "xdg"), TERM="xterm-256color")
     command = f"{sys.executable} -m pytransformer chat -m {marian} > out.txt"
     child = pexpect.spawn("/bin/sh", ["-c", command], cwd=str(tmp_path), env=env,
-                          encoding="utf-8", dimensions=(50, 200), timeout=60)
+                          encoding="utf-8", dimensions=(50, 200), timeout=PATIENCE_SECONDS)
     child.expect_exact(PROMPT)
     assert "pytransformer chat" in plain(child.before)
     child.send("Hello.\r")
