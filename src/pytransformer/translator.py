@@ -31,15 +31,16 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterator, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from pytransformer import _core, model_files
 from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, ModelNotFoundError,
                                        default_model_path, resolve_model, tensor_dtypes)
 from pytransformer.languages import target_by_script
 from pytransformer.tokenizer import Tokenizer, check_text
+
+if TYPE_CHECKING:  # numpy arrives with the attention the core returns; a plain translation
+    import numpy as np  # never imports it (issue 17: start-up time)
 
 _QUEUE_POLL_SECONDS = 0.1
 _CUDA_DEVICE = re.compile(r"cuda(?::([0-9]+))?")

@@ -717,6 +717,24 @@ def test_python_dash_m_and_help(marian: Path, tmp_path: Path) -> None:
     assert invoke("--version").stdout.strip() == f"pytransformer {pytransformer.__version__}"
 
 
+def test_a_translation_imports_nothing_it_does_not_use(marian: Path, tmp_path: Path) -> None:
+    """Start-up (issue 17): numpy (~0.15 s here), the converters and the benchmark's runner are
+    imported where they are used, not by every command. Checked on what is imported, not on a
+    clock; `python -X importtime -m pytransformer translate hello` shows the costs."""
+    program = ("import sys\nfrom pytransformer.cli.main import main\n"
+               "sys.argv = ['pytransformer', 'translate', '-m', sys.argv[1], 'Hello.']\n"
+               "try:\n    main()\n"
+               "except SystemExit as done:\n    assert done.code in (0, None), done.code\n"
+               "print(*sorted(sys.modules), file=sys.stderr)\n")
+    completed = subprocess.run([sys.executable, "-c", program, str(marian)], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=PATIENCE_SECONDS)
+    assert completed.returncode == 0, completed.stderr
+    imported = set(completed.stderr.split())
+    assert "pytransformer.translator" in imported  # it did translate
+    assert not {name for name in imported
+                if name == "numpy" or name.startswith(("numpy.", "pytransformer.convert"))}
+
+
 def test_docs_cover_every_command_and_option() -> None:
     """docs/cli.md documents each command with an example and names each of its options."""
     import typer.main

@@ -7,8 +7,10 @@ import platform
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: the CLI loads this module for
+    import numpy as np  # every command, and numpy alone costs ~0.15 s of start-up (issue 17)
 
 
 @dataclass
@@ -77,6 +79,8 @@ def measure_memory_bandwidth(threads: int = 0, megabytes: int = 256, repeats: in
     each. numpy and BLAS release the GIL, so the threads run in parallel. The best pass is
     taken because other processes share the memory bus: this estimates what the hardware can
     do, the bound of batch-1 decoding, which streams every decoder weight once per token."""
+    import numpy as np
+
     threads = threads or physical_cores()
     data = np.ones(megabytes * (1 << 20) // 4, dtype=np.float32)
     best = float("inf")

@@ -26,9 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable
 
 from pytransformer.bench.machine import (
     MachineInfo,
@@ -39,6 +37,9 @@ from pytransformer.bench.machine import (
 )
 from pytransformer.bench.random_model import SHAPES, cached_random_marian, default_cache_dir
 from pytransformer.bench.worker import RESULT_MARKER
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the CLI loads this module for
+    import numpy as np  # every command, and numpy alone costs ~0.15 s of start-up (issue 17)
 
 OURS = "pytransformer"
 COMPARABLE_ENGINES = ("ctranslate2", "transformers")
@@ -396,6 +397,8 @@ def _model_info(path: Path, kind: str, ours_file: Path) -> dict[str, Any]:
 def _workload(settings: BenchmarkSettings, info: dict[str, Any], threads: int) -> dict[str, Any]:
     """The job every worker receives: random source ids (no special ids, EOS appended), the
     same for every engine. Batched sentences have lengths spread over [S/2, 3S/2]."""
+    import numpy as np
+
     rng = np.random.default_rng(settings.seed)
     vocab = info["source_vocab_size"]
     ordinary = np.setdiff1d(np.arange(vocab), info["special_ids"])
@@ -466,6 +469,8 @@ def decoder_bytes_per_token(model_file: Path) -> int:
     (self-attention, cross-attention query and output, FFN, LayerNorms), the output projection
     and one embedding row. Cross-attention keys and values are projected once per sentence,
     not per token, so their weights are left out. Tied tensors are counted once."""
+    import numpy as np
+
     from pytransformer import _core
 
     file = _core.ModelFile(str(model_file))

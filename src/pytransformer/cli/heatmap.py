@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.cells import cell_len
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the CLI loads this module for
+    import numpy as np  # every command, and numpy alone costs ~0.15 s of start-up (issue 17)
 
 # Shade characters from no attention to full attention: readable without colour too.
 SHADES = " ·░▒▓█"
@@ -100,6 +103,8 @@ def render_heatmap(source_pieces: Sequence[str], target_pieces: Sequence[str],
     the source pieces when they fit in `max_width` cells, else by index with a legend; row
     labels are cut shorter when needed. ValueError when even that is wider than max_width
     (required_width() says how wide it must be)."""
+    import numpy as np
+
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (len(target_pieces), len(source_pieces)):
         raise ValueError(f"attention shape {weights.shape} does not match "
