@@ -189,6 +189,26 @@ def test_input_errors_are_one_line(tmp_path: Path, marian: Path) -> None:
                           "missing-dir")
 
 
+def test_errors_replace_or_skip_translates_the_other_lines_and_names_the_bad_ones(
+        tmp_path: Path, marian: Path) -> None:
+    bad = tmp_path / "mixed.txt"
+    bad.write_bytes(b"Hello.\ncaf\xe9 au lait\nThank you.\n\xff\n")
+    translator = pytransformer.Translator(marian)
+    hello, thanks, replaced = (t.text for t in translator.translate(
+        ["Hello.", "Thank you.", "caf\ufffd au lait"]))
+    skipped = invoke("translate", "-m", str(marian), "-f", str(bad), "--errors", "skip")
+    assert skipped.exit_code == 0, skipped.output
+    assert skipped.stdout.split("\n") == [hello, "", thanks, "", ""]  # aligned: 4 lines
+    assert "mixed.txt: invalid UTF-8 on lines 2, 4 (left untranslated" in skipped.stderr
+    replacing = invoke("translate", "-m", str(marian), "-f", str(bad), "--errors", "replace")
+    assert replacing.exit_code == 0, replacing.output
+    assert replacing.stdout.split("\n")[:3] == [hello, replaced, thanks]
+    assert "mixed.txt: invalid UTF-8 on lines 2, 4 (bad bytes replaced" in replacing.stderr
+    strict = invoke("translate", "-m", str(marian), "-f", str(bad))
+    assert_one_line_error(strict, "mixed.txt: invalid UTF-8 on line 2 (byte 0xe9)",
+                          "--errors replace or skip")
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.ptm"
     garbage.write_bytes(b"not a model at all")

@@ -63,7 +63,7 @@ def test_usage_lines_show_arguments_once() -> None:
     (["translate", "--frobnicate", "x"],
      "error: no such option --frobnicate (see 'pytransformer translate --help')"),
     (["translate", "--fro", "en", "x"],
-     "error: no such option --fro; did you mean --from or --to? "
+     "error: no such option --fro; did you mean --errors or --from or --to? "
      "(see 'pytransformer translate --help')"),
     (["explain"], "error: missing argument 'TEXT' (see 'pytransformer explain --help')"),
     (["no-such-command"], "error: no such command 'no-such-command' "

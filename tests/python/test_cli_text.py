@@ -15,7 +15,7 @@ from pytransformer.cli import text
 from pytransformer.cli.text import (MAX_SEGMENT_BYTES, join_sentences, segment_size,
                                     split_sentences)
 from pytransformer.languages import dominant_script
-from pytransformer.cli.translate_command import decode_input
+from pytransformer.cli.translate_command import InputErrors, InputLines, decode_input
 
 
 @pytest.mark.parametrize(
@@ -191,13 +191,20 @@ def test_single_direction_model_needs_no_language() -> None:
 
 
 def test_decode_input_keeps_empty_lines_and_reports_bad_utf8() -> None:
-    assert decode_input(b"a\n\nb\n", "f") == ["a", "", "b"]
-    assert decode_input(b"a\r\nb", "f") == ["a", "b"]
-    assert decode_input(b"\xef\xbb\xbfbom\n", "f") == ["bom"]
-    assert decode_input(b"", "f") == []
-    assert decode_input(b"\n", "f") == [""]
+    for errors in InputErrors:
+        assert decode_input(b"a\n\nb\n", "f", errors) == InputLines(["a", "", "b"], [])
+        assert decode_input(b"a\r\nb", "f", errors) == InputLines(["a", "b"], [])
+        assert decode_input(b"\xef\xbb\xbfbom\n", "f", errors) == InputLines(["bom"], [])
+        assert decode_input(b"", "f", errors) == InputLines([], [])
+        assert decode_input(b"\n", "f", errors) == InputLines([""], [])
     with pytest.raises(CliError, match=r"input.txt: invalid UTF-8 on line 2 \(byte 0xff\)"):
         decode_input(b"fine\nbad \xff byte\n", "input.txt")
+    # Line by line once a line is bad: BOM, CRs and empty lines handled as in the fast path.
+    mixed = b"\xef\xbb\xbfone\r\n\nbad \xff\r\n\xe9t\xe9\nlast"
+    assert decode_input(mixed, "f", InputErrors.replace) == InputLines(
+        ["one", "", "bad \ufffd", "\ufffdt\ufffd", "last"], [3, 4])
+    assert decode_input(mixed, "f", InputErrors.skip) == InputLines(
+        ["one", "", "", "", "last"], [3, 4])
 
 
 def test_atomic_output_appears_only_when_complete(tmp_path: Path) -> None:

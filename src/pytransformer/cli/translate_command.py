@@ -3,11 +3,14 @@ line."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,15 +25,34 @@ from pytransformer.cli.session import (LineResult, Session, Settings, count_sent
                                        describe_notes)
 
 
-def decode_input(data: bytes, name: str) -> list[str]:
-    """UTF-8 bytes -> lines (split on newlines only; a final newline ends the last line).
-    Invalid UTF-8 raises CliError naming the line."""
+class InputErrors(str, Enum):
+    """What `translate` does with a line that is not valid UTF-8."""
+    strict = "strict"  # stop with an error naming the line; nothing is translated
+    replace = "replace"  # translate it with each bad byte as U+FFFD
+    skip = "skip"  # leave its output line empty (the output stays aligned)
+
+
+@dataclass
+class InputLines:
+    """Decoded input: the lines, and the 1-based numbers of the lines that were not valid
+    UTF-8 (replaced or emptied as `errors` said; empty under strict, which raises instead)."""
+    lines: list[str]
+    invalid: list[int]
+
+
+def decode_input(data: bytes, name: str,
+                 errors: InputErrors = InputErrors.strict) -> InputLines:
+    """UTF-8 bytes -> lines (split on newlines only; a final newline ends the last line; a
+    CR before the newline and a leading BOM are dropped). An invalid line raises CliError
+    naming it under `strict`, else it is replaced or emptied and its number reported."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        bad = data[error.start: error.start + 1].hex()
-        raise CliError(f"{name}: invalid UTF-8 on line {line} (byte 0x{bad})") from None
+        text = data.decode("utf-8-sig")  # the common case: one decode of the whole input
+    except UnicodeDecodeError:
+        return _decode_line_by_line(data.removeprefix(codecs.BOM_UTF8), name, errors)
+    return InputLines(_split_lines(text), [])
+
+
+def _split_lines(text: str) -> list[str]:
     if not text:
         return []
     lines = text.split("\n")
@@ -39,25 +61,55 @@ def decode_input(data: bytes, name: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-def read_input(texts: list[str] | None, file: Path | None) -> list[str]:
+def _decode_line_by_line(data: bytes, name: str, errors: InputErrors) -> InputLines:
+    raw_lines = data.split(b"\n")
+    if raw_lines[-1] == b"":
+        raw_lines.pop()
+    lines, invalid = [], []
+    for number, raw in enumerate(raw_lines, start=1):
+        raw = raw.removesuffix(b"\r")
+        try:
+            lines.append(raw.decode("utf-8"))
+            continue
+        except UnicodeDecodeError as error:
+            if errors is InputErrors.strict:
+                bad = raw[error.start: error.start + 1].hex()
+                raise CliError(f"{name}: invalid UTF-8 on line {number} (byte 0x{bad}); "
+                               "--errors replace or skip translates such lines") from None
+        invalid.append(number)
+        lines.append(raw.decode("utf-8", "replace") if errors is InputErrors.replace else "")
+    return InputLines(lines, invalid)
+
+
+def read_input(texts: list[str] | None, file: Path | None,
+               errors: InputErrors = InputErrors.strict) -> InputLines:
     """The input lines: from the arguments, the file (`-`: stdin) or stdin. Arguments are at
     least one line: an empty or blank TEXT is one empty line, as an empty input line is."""
     if texts and file is not None:
         raise CliError("give TEXT or --file, not both")
     if texts:
         joined = " ".join(texts).encode("utf-8", "surrogateescape")
-        return decode_input(joined, "argument") or [""]
+        decoded = decode_input(joined, "argument", errors)
+        return decoded if decoded.lines else InputLines([""], [])
     if file is not None and str(file) != "-":
         if file.is_dir():
             raise CliError(f"{file} is a directory")
-        return decode_input(file.read_bytes(), str(file))
+        return decode_input(file.read_bytes(), str(file), errors)
     if sys.stdin is None:
         raise CliError("stdin is closed: give TEXT or --file FILE")
     if file is None and sys.stdin.isatty():
         raise CliError("no text to translate: give TEXT, --file FILE, or pipe text on stdin")
     stream = getattr(sys.stdin, "buffer", None)
     data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
-    return decode_input(data, "stdin")
+    return decode_input(data, "stdin", errors)
+
+
+def describe_invalid(name: str, invalid: list[int], errors: InputErrors) -> str:
+    """The warning for the lines that were not valid UTF-8, each named by its number."""
+    what = ("bad bytes replaced with U+FFFD" if errors is InputErrors.replace
+            else "left untranslated: their output lines are empty")
+    noun = "line" if len(invalid) == 1 else "lines"
+    return f"{name}: invalid UTF-8 on {noun} {', '.join(map(str, invalid))} ({what})"
 
 
 def _json_line(result: LineResult, n_best: int) -> dict[str, Any]:
@@ -108,6 +160,11 @@ def translate(
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress",
         help="Progress bar on stderr (default: for --file when stderr is a terminal)."),
+    errors: InputErrors = typer.Option(
+        InputErrors.strict, "--errors", case_sensitive=False,
+        help="Lines that are not valid UTF-8: strict stops with an error naming the line; "
+             "replace translates them with U+FFFD for each bad byte; skip leaves their output "
+             "lines empty. replace and skip name every such line on stderr."),
     model: Optional[str] = MODEL_OPTION,
     threads: int = THREADS_OPTION,
     device: str = DEVICE_OPTION,
@@ -116,7 +173,10 @@ def translate(
 
     Lines with several sentences are split into sentences, translated, and rejoined.
     """
-    lines = read_input(text, file)
+    decoded = read_input(text, file, errors)
+    if decoded.invalid:
+        print_warning(describe_invalid(_input_name(text, file), decoded.invalid, errors))
+    lines = decoded.lines
     settings = Settings(source_language, target_language, beam, n_best, max_length)
     session = Session(model, threads, device)
     session.check(settings)
@@ -137,6 +197,12 @@ def translate(
             for result in results:
                 sink.write("\t".join(result.hypotheses(n_best)) + "\n")
                 sink.flush()  # a line as soon as it is translated (pipes, `tail -f`)
+
+
+def _input_name(texts: list[str] | None, file: Path | None) -> str:
+    if texts:
+        return "argument"
+    return str(file) if file is not None and str(file) != "-" else "stdin"
 
 
 @contextmanager
