@@ -27,6 +27,8 @@
 #include "kernels/ref/attention.h"
 #include "kernels/ref/convert.h"
 #include "kernels/ref/layer_norm.h"
+#include "kernels/ref/rms_norm.h"
+#include "kernels/ref/rotary.h"
 #include "kernels/ref/linear.h"
 #include "kernels/ref/linear_int8.h"
 #include "kernels/ref/softmax.h"
@@ -410,6 +412,120 @@ void test_layer_norm(const cpu::KernelTable& table) {
   report(table, s);
 }
 
+void test_gated_activation(const cpu::KernelTable& table) {
+  Stats s{"gated_activation"};
+  for (int64_t rows : {1, 3}) {
+    for (int64_t width : {1, 7, 16, 17, 100, 1536}) {
+      for (Activation kind : {Activation::SWISH, Activation::GELU}) {
+        std::vector<float> x = random_floats(rows * 2 * width, 4.0f);
+        if (width > 3) x[0] = -100.0f, x[1] = 100.0f, x[2] = 0.0f;
+        std::vector<float> want(rows * width), got(rows * width);
+        ref::gated_activation(kind, x.data(), rows, width, want.data());
+        table.gated_activation(kind, x.data(), rows, width, got.data());
+        const std::string where = "kind " + std::to_string(static_cast<int>(kind)) + " rows " +
+                                  std::to_string(rows) + " width " + std::to_string(width);
+        compare(s, got.data(), want.data(), nullptr, rows * width, 4e-7, 1e-30, where);
+        std::vector<float> in_place = x;  // y aliasing x
+        table.gated_activation(kind, in_place.data(), rows, width, in_place.data());
+        compare(s, in_place.data(), want.data(), nullptr, rows * width, 4e-7, 1e-30,
+                where + " y == x");
+        ++s.cases;
+      }
+    }
+  }
+  report(table, s);
+}
+
+void test_rms_norm(const cpu::KernelTable& table) {
+  Stats s{"rms_norm"};
+  for (int64_t rows : {1, 3, 8}) {
+    for (int64_t dim : {1, 5, 16, 17, 100, 576, 1031}) {
+      const std::vector<float> x = random_floats(rows * dim, 2.0f), gamma = random_floats(dim);
+      std::vector<float> want(x.size()), got(x.size());
+      ref::rms_norm(x.data(), gamma.data(), rows, dim, 1e-5, want.data());
+      table.rms_norm(x.data(), gamma.data(), rows, dim, 1e-5, got.data());
+      const std::string where = "rows " + std::to_string(rows) + " dim " + std::to_string(dim);
+      compare(s, got.data(), want.data(), nullptr, rows * dim, 1e-5, 1e-6, where);
+      std::vector<float> in_place = x;
+      table.rms_norm(in_place.data(), gamma.data(), rows, dim, 1e-5, in_place.data());
+      compare(s, in_place.data(), want.data(), nullptr, rows * dim, 1e-5, 1e-6, where + " y == x");
+      ++s.cases;
+    }
+  }
+  report(table, s);
+}
+
+// Every variant uses the reference apply_rotary (no vector version yet), so this checks the
+// reference's own contract: the tables against double precision, position 0 as the identity,
+// each rotated pair keeping its length, dimensions past rotary_dim untouched, and the two
+// layouts giving the same result once a head's dimensions are permuted from one to the other
+// (what converting GGUF's interleaved Q/K to transformers' half-split order relies on).
+void test_rotary(const cpu::KernelTable& table) {
+  Stats s{"apply_rotary"};
+  const int64_t positions = 3000, rows = 4, heads = 3;
+  for (int64_t head_dim : {2, 8, 64}) {
+    for (int64_t rotary_dim : {head_dim, head_dim / 2}) {
+      if (rotary_dim < 2 || rotary_dim % 2) continue;
+      const int64_t pairs = rotary_dim / 2;
+      std::vector<float> cos(positions * pairs), sin(positions * pairs);
+      ref::rotary_tables(10000.0, rotary_dim, positions, cos.data(), sin.data());
+      for (int64_t p : {0, 1, 7, 2999}) {
+        for (int64_t i = 0; i < pairs; ++i) {
+          const double angle = p * std::pow(10000.0, -2.0 * i / rotary_dim);
+          // f32 angles: |error| grows with the position (~2999 * 2^-24 radians at most).
+          const double bound = 2e-7 + p * 1.2e-7;
+          if (std::fabs(cos[p * pairs + i] - std::cos(angle)) > bound ||
+              std::fabs(sin[p * pairs + i] - std::sin(angle)) > bound) {
+            fail(s, "table at position " + std::to_string(p) + " pair " + std::to_string(i));
+          }
+        }
+      }
+      const int32_t at[rows] = {0, 1, 17, 2999};
+      const std::vector<float> x = random_floats(rows * heads * head_dim);
+      std::vector<float> interleaved = x, half_split(x.size());
+      // half_split holds x's heads with dimensions reordered: pair i's members (2i, 2i + 1)
+      // go to (i, i + pairs); dimensions past rotary_dim stay where they are.
+      auto to_half_split = [&](const std::vector<float>& from, std::vector<float>& to) {
+        to = from;
+        for (int64_t head = 0; head < rows * heads; ++head) {
+          const float* f = from.data() + head * head_dim;
+          float* t = to.data() + head * head_dim;
+          for (int64_t i = 0; i < pairs; ++i) t[i] = f[2 * i], t[i + pairs] = f[2 * i + 1];
+        }
+      };
+      to_half_split(x, half_split);
+      table.apply_rotary(interleaved.data(), rows, heads, head_dim, rotary_dim, at, cos.data(),
+                         sin.data(), ref::RotaryLayout::INTERLEAVED);
+      table.apply_rotary(half_split.data(), rows, heads, head_dim, rotary_dim, at, cos.data(),
+                         sin.data(), ref::RotaryLayout::HALF_SPLIT);
+      std::vector<float> interleaved_reordered;
+      to_half_split(interleaved, interleaved_reordered);
+      const std::string where = "head_dim " + std::to_string(head_dim) + " rotary_dim " +
+                                std::to_string(rotary_dim);
+      compare_exact(s, interleaved_reordered.data(), half_split.data(),
+                    sizeof(float) * half_split.size(), where + ": layouts disagree");
+      for (int64_t head = 0; head < heads; ++head) {  // row 0 is at position 0
+        compare_exact(s, interleaved.data() + head * head_dim, x.data() + head * head_dim,
+                      sizeof(float) * head_dim, where + ": position 0 is not the identity");
+      }
+      for (int64_t head = 0; head < rows * heads; ++head) {
+        const float* before = x.data() + head * head_dim;
+        const float* after = interleaved.data() + head * head_dim;
+        for (int64_t i = 0; i < pairs; ++i) {
+          const double was = std::hypot(before[2 * i], before[2 * i + 1]);
+          const double is = std::hypot(after[2 * i], after[2 * i + 1]);
+          if (std::fabs(was - is) > 1e-6 * (1.0 + was)) fail(s, where + ": a pair's length changed");
+        }
+        compare_exact(s, after + rotary_dim, before + rotary_dim,
+                      sizeof(float) * (head_dim - rotary_dim), where + ": dims past rotary_dim");
+      }
+      s.values += static_cast<int64_t>(x.size());
+      ++s.cases;
+    }
+  }
+  report(table, s);
+}
+
 void test_attention(const cpu::KernelTable& table) {
   Stats full{"attention"}, cached{"cached_attention"};
   for (int64_t head_dim : {1, 7, 16, 64, 80}) {
@@ -490,6 +606,9 @@ int main(int argc, char** argv) {
     test_elementwise(table);
     test_log_softmax(table);
     test_layer_norm(table);
+    test_rms_norm(table);
+    test_gated_activation(table);
+    test_rotary(table);
     test_attention(table);
   }
   std::printf("%s: %d failing checks\n", failures ? "FAILED" : "PASSED", failures);

@@ -9,6 +9,8 @@
 #include "kernels/ref/layer_norm.h"
 #include "kernels/ref/linear.h"
 #include "kernels/ref/linear_int8.h"
+#include "kernels/ref/rms_norm.h"
+#include "kernels/ref/rotary.h"
 #include "kernels/ref/softmax.h"
 #include "pytransformer/error.h"
 
@@ -78,9 +80,12 @@ const KernelTable& scalar_table() {
     t.quantize_rows = &ref::quantize_rows;
     t.linear_int8 = &scalar_linear_int8;
     t.activation = &ref::activation;
+    t.gated_activation = &ref::gated_activation;
     t.add = &ref::add;
     t.log_softmax = &ref::log_softmax;
     t.layer_norm = &ref::layer_norm;
+    t.rms_norm = &ref::rms_norm;
+    t.apply_rotary = &ref::apply_rotary;
     t.attention = &ref::attention;
     t.cached_attention = &ref::cached_attention;
     return t;

@@ -13,6 +13,7 @@
 #include "format/dtype.h"
 #include "format/model_config.h"
 #include "kernels/cpu/cpu_isa.h"
+#include "kernels/ref/rotary.h"
 
 namespace pytransformer::kernels::cpu {
 
@@ -55,12 +56,20 @@ struct KernelTable {
                       int64_t column_begin, int64_t column_end, const LinearEpilogue& epilogue,
                       float* y);
 
-  // kernels/ref/activation.h, add.h, softmax.h (log_softmax), layer_norm.h, attention.h.
+  // kernels/ref/activation.h, add.h, softmax.h (log_softmax), layer_norm.h, rms_norm.h,
+  // rotary.h, attention.h.
   void (*activation)(format::Activation kind, float* x, int64_t count);
+  void (*gated_activation)(format::Activation kind, const float* x, int64_t rows, int64_t width,
+                           float* y);
   void (*add)(const float* x, float* y, int64_t count);
   void (*log_softmax)(float* x, int64_t rows, int64_t cols);
   void (*layer_norm)(const float* x, const float* residual, const float* gamma, const float* beta,
                      int64_t rows, int64_t dim, double epsilon, float* y);
+  void (*rms_norm)(const float* x, const float* gamma, int64_t rows, int64_t dim, double epsilon,
+                   float* y);
+  void (*apply_rotary)(float* x, int64_t rows, int64_t heads, int64_t head_dim,
+                       int64_t rotary_dim, const int32_t* positions, const float* cos,
+                       const float* sin, ref::RotaryLayout layout);
   void (*attention)(const float* q, const float* k, const float* v, int64_t batch, int64_t q_len,
                     int64_t kv_len, int64_t heads, int64_t head_dim, const int32_t* kv_index,
                     const int64_t* kv_lengths, float scale, float* out, float* probabilities);

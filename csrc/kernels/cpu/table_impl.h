@@ -8,7 +8,9 @@
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/layer_norm_impl.h"
 #include "kernels/cpu/linear_impl.h"
+#include "kernels/cpu/rms_norm_impl.h"
 #include "kernels/cpu/softmax_impl.h"
+#include "kernels/ref/rotary.h"
 
 namespace pytransformer::kernels::cpu {
 namespace {
@@ -24,9 +26,12 @@ KernelTable make_table(Isa isa) {
   table.quantize_rows = &quantize_rows<S>;
   table.linear_int8 = &linear_int8<S>;
   table.activation = &activate<S>;
+  table.gated_activation = &gated_activation<S>;
   table.add = &add<S>;
   table.log_softmax = &log_softmax<S>;
   table.layer_norm = &layer_norm<S>;
+  table.rms_norm = &rms_norm<S>;
+  table.apply_rotary = &ref::apply_rotary;  // O(head_dim) per row: the reference suffices
   table.attention = &attention<S>;
   table.cached_attention = &cached_attention<S>;
   return table;

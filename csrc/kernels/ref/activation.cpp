@@ -26,4 +26,18 @@ void activation(format::Activation kind, float* x, int64_t count) {
   }
 }
 
+void gated_activation(format::Activation kind, const float* x, int64_t rows, int64_t width,
+                      float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gate = x + r * 2 * width;
+    const float* linear = gate + width;
+    float* out = y + r * width;
+    for (int64_t j = 0; j < width; ++j) {  // in order, so y may alias x (out[j] <= gate[j])
+      float activated = gate[j];
+      activation(kind, &activated, 1);
+      out[j] = activated * linear[j];
+    }
+  }
+}
+
 }  // namespace pytransformer::kernels::ref

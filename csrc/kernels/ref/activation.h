@@ -11,4 +11,10 @@ namespace pytransformer::kernels::ref {
 
 void activation(format::Activation kind, float* x, int64_t count);
 
+// Gated activation (SwiGLU when kind is SWISH), from one [rows, 2 * width] product whose
+// first `width` columns are the gate and the next `width` the linear part:
+//   y[r, j] = act(x[r, j]) * x[r, width + j]        y: [rows, width]; y may alias x.
+void gated_activation(format::Activation kind, const float* x, int64_t rows, int64_t width,
+                      float* y);
+
 }  // namespace pytransformer::kernels::ref
