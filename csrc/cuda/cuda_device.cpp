@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "cuda/device_buffer.h"
+#include "kernels/cuda/activation.h"
 #include "kernels/cuda/add.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cuda_check.h"
@@ -15,6 +16,8 @@
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/linear.h"
+#include "kernels/cuda/rms_norm.h"
+#include "kernels/cuda/rotary.h"
 #include "pytransformer/error.h"
 #ifdef PYTRANSFORMER_CUBLAS
 #include "kernels/cuda/linear_cublas.h"
@@ -127,7 +130,7 @@ struct CudaDevice::Impl {
   mutable DeviceBuffer<float> converted_weight;
 #endif
   // Staging of the host arrays the ops pass, grown on demand.
-  mutable DeviceBuffer<int32_t> ids, kv_index, ancestry;
+  mutable DeviceBuffer<int32_t> ids, kv_index, ancestry, rotary_positions;
   mutable DeviceBuffer<int64_t> positions, kv_lengths;
   mutable DeviceBuffer<const float*> chunk_bases;
 
@@ -258,6 +261,26 @@ void CudaDevice::layer_norm(const float* x, const float* residual, const float* 
                             const float* beta, int64_t rows, int64_t dim, double epsilon,
                             float* y) const {
   kc::layer_norm(x, residual, gamma, beta, rows, dim, epsilon, y, impl_->stream);
+}
+
+void CudaDevice::rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim,
+                          double epsilon, float* y) const {
+  kc::rms_norm(x, gamma, rows, dim, epsilon, y, impl_->stream);
+}
+
+void CudaDevice::gated_activation(format::Activation kind, const float* x, int64_t rows,
+                                  int64_t width, float* y) const {
+  kc::gated_activation(kind, x, rows, width, y, impl_->stream);
+}
+
+void CudaDevice::apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim,
+                              int64_t rotary_dim, const int32_t* positions, const float* cos,
+                              const float* sin, kernels::ref::RotaryLayout layout) const {
+  const Impl& d = *impl_;
+  const int32_t* device_positions =
+      d.staged(d.rotary_positions, positions, static_cast<size_t>(rows));
+  kc::apply_rotary(x, rows, heads, head_dim, rotary_dim, device_positions, cos, sin, layout,
+                   d.stream);
 }
 
 void CudaDevice::attention(const float* q, const float* k, const float* v, int64_t batch,

@@ -71,6 +71,13 @@ class CudaDevice final : public ops::Device {
               float* y) const override;
   void layer_norm(const float* x, const float* residual, const float* gamma, const float* beta,
                   int64_t rows, int64_t dim, double epsilon, float* y) const override;
+  void rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim, double epsilon,
+                float* y) const override;
+  void gated_activation(format::Activation kind, const float* x, int64_t rows, int64_t width,
+                        float* y) const override;
+  void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t rotary_dim,
+                    const int32_t* positions, const float* cos, const float* sin,
+                    kernels::ref::RotaryLayout layout) const override;
   void attention(const float* q, const float* k, const float* v, int64_t batch, int64_t q_len,
                  int64_t kv_len, int64_t heads, int64_t head_dim, const int32_t* kv_index,
                  int64_t kv_batch, const int64_t* kv_lengths, float scale, float* out,

@@ -124,6 +124,23 @@ void CpuDevice::layer_norm(const float* x, const float* residual, const float* g
   kernels::cpu::kernels().layer_norm(x, residual, gamma, beta, rows, dim, epsilon, y);
 }
 
+void CpuDevice::rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim,
+                         double epsilon, float* y) const {
+  kernels::cpu::kernels().rms_norm(x, gamma, rows, dim, epsilon, y);
+}
+
+void CpuDevice::gated_activation(format::Activation kind, const float* x, int64_t rows,
+                                 int64_t width, float* y) const {
+  kernels::cpu::kernels().gated_activation(kind, x, rows, width, y);
+}
+
+void CpuDevice::apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim,
+                             int64_t rotary_dim, const int32_t* positions, const float* cos,
+                             const float* sin, kernels::ref::RotaryLayout layout) const {
+  kernels::cpu::kernels().apply_rotary(x, rows, heads, head_dim, rotary_dim, positions, cos, sin,
+                                       layout);
+}
+
 void CpuDevice::attention(const float* q, const float* k, const float* v, int64_t batch,
                           int64_t q_len, int64_t kv_len, int64_t heads, int64_t head_dim,
                           const int32_t* kv_index, int64_t, const int64_t* kv_lengths, float scale,

@@ -20,6 +20,7 @@
 
 #include "format/dtype.h"
 #include "format/model_config.h"
+#include "kernels/ref/rotary.h"
 #include "tensor/allocator.h"
 #include "tensor/weight_matrix.h"
 
@@ -89,6 +90,18 @@ class Device {
   virtual void layer_norm(const float* x, const float* residual, const float* gamma,
                           const float* beta, int64_t rows, int64_t dim, double epsilon,
                           float* y) const = 0;
+  // kernels/ref/rms_norm.h: y = RMSNorm(x) * gamma; y may alias x.
+  virtual void rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim,
+                        double epsilon, float* y) const = 0;
+  // kernels/ref/activation.h's gated_activation: x [rows, 2 * width] (gate | linear) into y
+  // [rows, width], not aliasing x.
+  virtual void gated_activation(format::Activation kind, const float* x, int64_t rows,
+                                int64_t width, float* y) const = 0;
+  // kernels/ref/rotary.h's apply_rotary, in place on x [rows, heads * head_dim]. positions
+  // [rows]: host, each below the tables' positions. cos, sin: device memory (weight()).
+  virtual void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim,
+                            int64_t rotary_dim, const int32_t* positions, const float* cos,
+                            const float* sin, kernels::ref::RotaryLayout layout) const = 0;
   // kernels/ref/attention.h (full sequences with key padding). kv_index [batch] (or nullptr)
   // and kv_lengths [kv_batch]: host. probabilities: optional [batch, heads, q_len, kv_len].
   virtual void attention(const float* q, const float* k, const float* v, int64_t batch,

@@ -185,3 +185,32 @@ def test_cached_attention_follows_the_ancestry(n: int, steps: int, heads: int,
     ancestry = rng.integers(0, rows, (n, stride)).astype(np.int32)
     gpu, ref = both(cuda.ops.cached_attention, q, keys, values, ancestry, heads, 0.3)
     np.testing.assert_allclose(gpu, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rows,dim", [(1, 1), (3, 17), (8, 576), (2, 1031)])
+def test_rms_norm(rows: int, dim: int) -> None:
+    rng = np.random.default_rng(rows * 100 + dim)
+    x = (rng.standard_normal((rows, dim)) * 2).astype(np.float32)
+    gamma = rng.standard_normal(dim).astype(np.float32)
+    gpu, ref = both(cuda.ops.rms_norm, x, gamma, 1e-5)
+    np.testing.assert_allclose(gpu, ref, rtol=1e-6, atol=1e-7)  # double sums in another order
+
+
+@pytest.mark.parametrize("kind", ["swish", "gelu"])
+@pytest.mark.parametrize("rows,width", [(1, 1), (3, 17), (2, 1536)])
+def test_gated_activation(kind: str, rows: int, width: int) -> None:
+    rng = np.random.default_rng(rows * 100 + width)
+    x = (rng.standard_normal((rows, 2 * width)) * 4).astype(np.float32)
+    gpu, ref = both(cuda.ops.gated_activation, kind, x)
+    np.testing.assert_allclose(gpu, ref, rtol=1e-6, atol=1e-30)  # exp/erf as in test_activation
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("heads,head_dim,rotary_dim", [(1, 2, 2), (3, 64, 64), (2, 80, 32)])
+def test_rotary_is_bit_identical_to_the_reference(interleaved: bool, heads: int, head_dim: int,
+                                                  rotary_dim: int) -> None:
+    rng = np.random.default_rng(heads * 1000 + head_dim + rotary_dim)
+    x = rng.standard_normal((5, heads * head_dim)).astype(np.float32)
+    positions = np.array([0, 1, 63, 64, 4095], np.int32)
+    gpu, ref = both(cuda.ops.rotary, x, heads, rotary_dim, positions, 10000.0, 4096, interleaved)
+    np.testing.assert_array_equal(gpu, ref)

@@ -22,6 +22,8 @@
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/linear.h"
+#include "kernels/cuda/rms_norm.h"
+#include "kernels/cuda/rotary.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/ref/activation.h"
 #include "kernels/ref/add.h"
@@ -30,6 +32,8 @@
 #include "kernels/ref/layer_norm.h"
 #include "kernels/ref/linear.h"
 #include "kernels/ref/linear_int8.h"
+#include "kernels/ref/rms_norm.h"
+#include "kernels/ref/rotary.h"
 #include "kernels/ref/softmax.h"
 #include "pytransformer/error.h"
 #ifdef PYTRANSFORMER_CUBLAS
@@ -211,6 +215,72 @@ py::array_t<float> layer_norm(const Floats& x, const std::optional<Floats>& resi
   return y;
 }
 
+py::array_t<float> rms_norm(const Floats& x, const Floats& gamma, double epsilon,
+                            const std::string& backend) {
+  require(x.ndim() == 2, "x must be [rows, dim]");
+  const int64_t rows = x.shape(0), dim = x.shape(1);
+  require(gamma.size() == dim, "gamma must be [dim]");
+  py::array_t<float> y({rows, dim});
+  if (!on_gpu(backend)) {
+    ref::rms_norm(x.data(), gamma.data(), rows, dim, epsilon, y.mutable_data());
+    return y;
+  }
+  DeviceBuffer<float> device_x = to_device(x), device_gamma = to_device(gamma);
+  kc::rms_norm(device_x.get(), device_gamma.get(), rows, dim, epsilon, device_x.get(), nullptr);
+  finish_gpu(device_x, y);
+  return y;
+}
+
+py::array_t<float> gated_activation(const std::string& name, const Floats& x,
+                                    const std::string& backend) {
+  require(x.ndim() == 2 && x.shape(1) % 2 == 0, "x must be [rows, 2 * width]");
+  const format::Activation kind = parse_activation(name);
+  const int64_t rows = x.shape(0), width = x.shape(1) / 2;
+  py::array_t<float> y({rows, width});
+  if (!on_gpu(backend)) {
+    ref::gated_activation(kind, x.data(), rows, width, y.mutable_data());
+    return y;
+  }
+  DeviceBuffer<float> device_x = to_device(x), device_y(static_cast<size_t>(rows * width));
+  kc::gated_activation(kind, device_x.get(), rows, width, device_y.get(), nullptr);
+  finish_gpu(device_y, y);
+  return y;
+}
+
+// x [rows, heads * head_dim] rotated at `positions` with tables of `table_positions` rows.
+py::array_t<float> rotary(const Floats& x, int64_t heads, int64_t rotary_dim, const Int32s& positions,
+                          double base, int64_t table_positions, bool interleaved,
+                          const std::string& backend) {
+  require(x.ndim() == 2 && heads > 0 && x.shape(1) % heads == 0, "x must be [rows, heads * head_dim]");
+  const int64_t rows = x.shape(0), head_dim = x.shape(1) / heads;
+  require(rotary_dim > 0 && rotary_dim % 2 == 0 && rotary_dim <= head_dim,
+          "rotary_dim must be even, positive and at most head_dim");
+  require(positions.size() == rows, "positions must be [rows]");
+  for (int64_t r = 0; r < rows; ++r) {
+    require(positions.data()[r] >= 0 && positions.data()[r] < table_positions,
+            "positions must be below table_positions");
+  }
+  const ref::RotaryLayout layout =
+      interleaved ? ref::RotaryLayout::INTERLEAVED : ref::RotaryLayout::HALF_SPLIT;
+  const size_t table_size = static_cast<size_t>(table_positions * (rotary_dim / 2));
+  std::vector<float> cos(table_size), sin(table_size);
+  ref::rotary_tables(base, rotary_dim, table_positions, cos.data(), sin.data());
+  py::array_t<float> y({rows, x.shape(1)});
+  std::memcpy(y.mutable_data(), x.data(), sizeof(float) * x.size());
+  if (!on_gpu(backend)) {
+    ref::apply_rotary(y.mutable_data(), rows, heads, head_dim, rotary_dim, positions.data(),
+                      cos.data(), sin.data(), layout);
+    return y;
+  }
+  DeviceBuffer<float> device_x = to_device(x), device_cos = to_device(cos.data(), table_size),
+                      device_sin = to_device(sin.data(), table_size);
+  DeviceBuffer<int32_t> device_positions = to_device(positions);
+  kc::apply_rotary(device_x.get(), rows, heads, head_dim, rotary_dim, device_positions.get(),
+                   device_cos.get(), device_sin.get(), layout, nullptr);
+  finish_gpu(device_x, y);
+  return y;
+}
+
 py::array_t<float> softmax(const Floats& x, const std::string& backend) {
   require(x.ndim() == 2 && x.shape(1) >= 1, "x must be [rows, cols] with cols >= 1");
   const int64_t rows = x.shape(0), cols = x.shape(1);
@@ -385,6 +455,13 @@ void bind_ops(py::module_& m) {
           "weights quantise x per row (kernels/ref/linear_int8.h) on every backend.");
   ops.def("layer_norm", &layer_norm, py::arg("x"), py::arg("residual"), py::arg("gamma"),
           py::arg("beta"), py::arg("epsilon"), py::kw_only(), py::arg("backend"));
+  ops.def("rms_norm", &rms_norm, py::arg("x"), py::arg("gamma"), py::arg("epsilon"),
+          py::kw_only(), py::arg("backend"));
+  ops.def("gated_activation", &gated_activation, py::arg("kind"), py::arg("x"), py::kw_only(),
+          py::arg("backend"));
+  ops.def("rotary", &rotary, py::arg("x"), py::arg("heads"), py::arg("rotary_dim"),
+          py::arg("positions"), py::arg("base"), py::arg("table_positions"),
+          py::arg("interleaved"), py::kw_only(), py::arg("backend"));
   ops.def("softmax", &softmax, py::arg("x"), py::kw_only(), py::arg("backend"));
   ops.def("activation", &activation, py::arg("kind"), py::arg("x"), py::kw_only(), py::arg("backend"));
   ops.def("add", &add, py::arg("x"), py::arg("y"), py::kw_only(), py::arg("backend"));
