@@ -192,19 +192,19 @@ def test_single_direction_model_needs_no_language() -> None:
 
 def test_decode_input_keeps_empty_lines_and_reports_bad_utf8() -> None:
     for errors in InputErrors:
-        assert decode_input(b"a\n\nb\n", "f", errors) == InputLines(["a", "", "b"], [])
-        assert decode_input(b"a\r\nb", "f", errors) == InputLines(["a", "b"], [])
-        assert decode_input(b"\xef\xbb\xbfbom\n", "f", errors) == InputLines(["bom"], [])
-        assert decode_input(b"", "f", errors) == InputLines([], [])
-        assert decode_input(b"\n", "f", errors) == InputLines([""], [])
+        assert decode_input(b"a\n\nb\n", "f", errors) == InputLines("f", ["a", "", "b"], [])
+        assert decode_input(b"a\r\nb", "f", errors) == InputLines("f", ["a", "b"], [])
+        assert decode_input(b"\xef\xbb\xbfbom\n", "f", errors) == InputLines("f", ["bom"], [])
+        assert decode_input(b"", "f", errors) == InputLines("f", [], [])
+        assert decode_input(b"\n", "f", errors) == InputLines("f", [""], [])
     with pytest.raises(CliError, match=r"input.txt: invalid UTF-8 on line 2 \(byte 0xff\)"):
         decode_input(b"fine\nbad \xff byte\n", "input.txt")
     # Line by line once a line is bad: BOM, CRs and empty lines handled as in the fast path.
     mixed = b"\xef\xbb\xbfone\r\n\nbad \xff\r\n\xe9t\xe9\nlast"
     assert decode_input(mixed, "f", InputErrors.replace) == InputLines(
-        ["one", "", "bad \ufffd", "\ufffdt\ufffd", "last"], [3, 4])
+        "f", ["one", "", "bad \ufffd", "\ufffdt\ufffd", "last"], [3, 4])
     assert decode_input(mixed, "f", InputErrors.skip) == InputLines(
-        ["one", "", "", "", "last"], [3, 4])
+        "f", ["one", "", "", "", "last"], [3, 4])
 
 
 def test_atomic_output_appears_only_when_complete(tmp_path: Path) -> None:

@@ -34,10 +34,20 @@ class InputErrors(str, Enum):
 
 @dataclass
 class InputLines:
-    """Decoded input: the lines, and the 1-based numbers of the lines that were not valid
-    UTF-8 (replaced or emptied as `errors` said; empty under strict, which raises instead)."""
+    """Decoded input: where it came from ("argument", "stdin" or the file's path), the lines,
+    and the 1-based numbers of the lines that were not valid UTF-8 (replaced or emptied as
+    `errors` said; empty under strict, which raises instead)."""
+    name: str
     lines: list[str]
     invalid: list[int]
+
+    def warning(self, errors: InputErrors) -> str:
+        """The warning naming each line that was not valid UTF-8 and what became of it."""
+        what = ("bad bytes replaced with U+FFFD" if errors is InputErrors.replace
+                else "left untranslated: their output lines are empty")
+        noun = "line" if len(self.invalid) == 1 else "lines"
+        return (f"{self.name}: invalid UTF-8 on {noun} {', '.join(map(str, self.invalid))} "
+                f"({what})")
 
 
 def decode_input(data: bytes, name: str,
@@ -49,7 +59,7 @@ def decode_input(data: bytes, name: str,
         text = data.decode("utf-8-sig")  # the common case: one decode of the whole input
     except UnicodeDecodeError:
         return _decode_line_by_line(data.removeprefix(codecs.BOM_UTF8), name, errors)
-    return InputLines(_split_lines(text), [])
+    return InputLines(name, _split_lines(text), [])
 
 
 def _split_lines(text: str) -> list[str]:
@@ -69,16 +79,16 @@ def _decode_line_by_line(data: bytes, name: str, errors: InputErrors) -> InputLi
     for number, raw in enumerate(raw_lines, start=1):
         raw = raw.removesuffix(b"\r")
         try:
-            lines.append(raw.decode("utf-8"))
-            continue
+            line = raw.decode("utf-8")
         except UnicodeDecodeError as error:
             if errors is InputErrors.strict:
                 bad = raw[error.start: error.start + 1].hex()
                 raise CliError(f"{name}: invalid UTF-8 on line {number} (byte 0x{bad}); "
                                "--errors replace or skip translates such lines") from None
-        invalid.append(number)
-        lines.append(raw.decode("utf-8", "replace") if errors is InputErrors.replace else "")
-    return InputLines(lines, invalid)
+            invalid.append(number)
+            line = raw.decode("utf-8", "replace") if errors is InputErrors.replace else ""
+        lines.append(line)
+    return InputLines(name, lines, invalid)
 
 
 def read_input(texts: list[str] | None, file: Path | None,
@@ -90,7 +100,7 @@ def read_input(texts: list[str] | None, file: Path | None,
     if texts:
         joined = " ".join(texts).encode("utf-8", "surrogateescape")
         decoded = decode_input(joined, "argument", errors)
-        return decoded if decoded.lines else InputLines([""], [])
+        return decoded if decoded.lines else InputLines(decoded.name, [""], [])
     if file is not None and str(file) != "-":
         if file.is_dir():
             raise CliError(f"{file} is a directory")
@@ -102,14 +112,6 @@ def read_input(texts: list[str] | None, file: Path | None,
     stream = getattr(sys.stdin, "buffer", None)
     data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
     return decode_input(data, "stdin", errors)
-
-
-def describe_invalid(name: str, invalid: list[int], errors: InputErrors) -> str:
-    """The warning for the lines that were not valid UTF-8, each named by its number."""
-    what = ("bad bytes replaced with U+FFFD" if errors is InputErrors.replace
-            else "left untranslated: their output lines are empty")
-    noun = "line" if len(invalid) == 1 else "lines"
-    return f"{name}: invalid UTF-8 on {noun} {', '.join(map(str, invalid))} ({what})"
 
 
 def _json_line(result: LineResult, n_best: int) -> dict[str, Any]:
@@ -175,7 +177,7 @@ def translate(
     """
     decoded = read_input(text, file, errors)
     if decoded.invalid:
-        print_warning(describe_invalid(_input_name(text, file), decoded.invalid, errors))
+        print_warning(decoded.warning(errors))
     lines = decoded.lines
     settings = Settings(source_language, target_language, beam, n_best, max_length)
     session = Session(model, threads, device)
@@ -197,12 +199,6 @@ def translate(
             for result in results:
                 sink.write("\t".join(result.hypotheses(n_best)) + "\n")
                 sink.flush()  # a line as soon as it is translated (pipes, `tail -f`)
-
-
-def _input_name(texts: list[str] | None, file: Path | None) -> str:
-    if texts:
-        return "argument"
-    return str(file) if file is not None and str(file) != "-" else "stdin"
 
 
 @contextmanager
