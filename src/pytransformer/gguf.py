@@ -421,21 +421,22 @@ def _deq_q4_1(blocks: np.ndarray) -> np.ndarray:
     return _f16(blocks, 0) * q + _f16(blocks, 2)
 
 
-def _k_scales(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Q4_K/Q5_K: 12 bytes -> 8 six-bit scales and 8 six-bit mins per super-block, (n, 8)."""
+def _k_scales(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_K/Q5_K: the super-block's d, dmin (f16) and 12 bytes of eight six-bit scales and
+    mins -> (d * scale, dmin * min) per 32-element sub-block, each (n, 8, 1)."""
+    scales = blocks[:, 4:16]
     a, b, c = scales[:, 0:4], scales[:, 4:8], scales[:, 8:12]
     sc = np.concatenate([a & 0x3F, (c & 0x0F) | ((a >> 6) << 4)], axis=1)
     mn = np.concatenate([b & 0x3F, (c >> 4) | ((b >> 6) << 4)], axis=1)
-    return sc.astype(np.float32), mn.astype(np.float32)
+    return ((_f16(blocks, 0) * sc.astype(np.float32))[:, :, None],
+            (_f16(blocks, 2) * mn.astype(np.float32))[:, :, None])
 
 
 def _deq_q4_k(blocks: np.ndarray) -> np.ndarray:
     # d, dmin: f16, scales[12], qs[128]: 4 chunks of 32 bytes, chunk c's low nibbles are
     # sub-block 2c, its high nibbles sub-block 2c+1; x = (d*sc)*q - dmin*m per 32-sub-block
     n = blocks.shape[0]
-    sc, mn = _k_scales(blocks[:, 4:16])
-    d = (_f16(blocks, 0) * sc)[:, :, None]
-    dm = (_f16(blocks, 2) * mn)[:, :, None]
+    d, dm = _k_scales(blocks)
     q = _nibbles(blocks[:, 16:].reshape(n, 4, 32)).reshape(n, 8, 32).astype(np.float32)
     return (d * q - dm).reshape(n, QK_K)
 
@@ -443,9 +444,7 @@ def _deq_q4_k(blocks: np.ndarray) -> np.ndarray:
 def _deq_q5_k(blocks: np.ndarray) -> np.ndarray:
     # as Q4_K plus qh[32] (before qs): bit i of qh[l] is bit 4 of element l of sub-block i
     n = blocks.shape[0]
-    sc, mn = _k_scales(blocks[:, 4:16])
-    d = (_f16(blocks, 0) * sc)[:, :, None]
-    dm = (_f16(blocks, 2) * mn)[:, :, None]
+    d, dm = _k_scales(blocks)
     qh = blocks[:, 16:48]
     high = (qh[:, None, :] >> np.arange(8, dtype=np.uint8)[None, :, None]) & 1
     low = _nibbles(blocks[:, 48:].reshape(n, 4, 32)).reshape(n, 8, 32)
