@@ -30,10 +30,10 @@ void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64
                   ref::RotaryLayout layout, cudaStream_t stream) {
   const int64_t pairs = rotary_dim / 2, count = rows * heads * pairs;
   if (count <= 0) return;
-  const bool half_split = layout == ref::RotaryLayout::HALF_SPLIT;
+  const ref::RotaryPairs members = ref::rotary_pairs(layout, rotary_dim);
   rotary_kernel<<<(count + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
-      x, rows, heads, head_dim, pairs, positions, cos, sin, half_split ? 1 : 2,
-      half_split ? pairs : 1);
+      x, rows, heads, head_dim, pairs, positions, cos, sin, members.first_step,
+      members.second_offset);
   check_launch("rotary_kernel");
 }
 

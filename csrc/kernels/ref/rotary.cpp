@@ -22,17 +22,15 @@ void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64
                   const int32_t* positions, const float* cos, const float* sin,
                   RotaryLayout layout) {
   const int64_t pairs = rotary_dim / 2;
-  // Element offsets of pair i's two members within a head.
-  const int64_t first_step = layout == RotaryLayout::HALF_SPLIT ? 1 : 2;
-  const int64_t second_offset = layout == RotaryLayout::HALF_SPLIT ? pairs : 1;
+  const RotaryPairs members = rotary_pairs(layout, rotary_dim);
   for (int64_t r = 0; r < rows; ++r) {
     const float* c = cos + static_cast<int64_t>(positions[r]) * pairs;
     const float* s = sin + static_cast<int64_t>(positions[r]) * pairs;
     for (int64_t h = 0; h < heads; ++h) {
       float* head = x + (r * heads + h) * head_dim;
       for (int64_t i = 0; i < pairs; ++i) {
-        float* a = head + i * first_step;
-        float* b = a + second_offset;
+        float* a = head + i * members.first_step;
+        float* b = a + members.second_offset;
         const float a0 = *a, b0 = *b;
         *a = a0 * c[i] - b0 * s[i];
         *b = a0 * s[i] + b0 * c[i];

@@ -18,6 +18,16 @@ namespace pytransformer::kernels::ref {
 
 enum class RotaryLayout { HALF_SPLIT, INTERLEAVED };
 
+// Where pair i's members lie within a head: `i * first_step` and that plus `second_offset`.
+// The one definition of the layouts, for every device's kernel.
+struct RotaryPairs {
+  int64_t first_step;
+  int64_t second_offset;
+};
+inline RotaryPairs rotary_pairs(RotaryLayout layout, int64_t rotary_dim) {
+  return layout == RotaryLayout::HALF_SPLIT ? RotaryPairs{1, rotary_dim / 2} : RotaryPairs{2, 1};
+}
+
 // cos, sin: [positions, rotary_dim / 2], row p for position p. rotary_dim even, > 0.
 void rotary_tables(double base, int64_t rotary_dim, int64_t positions, float* cos, float* sin);
 
