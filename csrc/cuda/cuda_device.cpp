@@ -284,19 +284,20 @@ void CudaDevice::apply_rotary(float* x, int64_t rows, int64_t heads, int64_t hea
 }
 
 void CudaDevice::attention(const float* q, const float* k, const float* v, int64_t batch,
-                           int64_t q_len, int64_t kv_len, int64_t heads, int64_t head_dim,
-                           const int32_t* kv_index, int64_t kv_batch, const int64_t* kv_lengths,
-                           float scale, float* out, float* probabilities) const {
+                           int64_t q_len, int64_t kv_len, int64_t heads, int64_t kv_heads,
+                           int64_t head_dim, const int32_t* kv_index, int64_t kv_batch,
+                           const int64_t* kv_lengths, bool causal, float scale, float* out,
+                           float* probabilities) const {
   const Impl& d = *impl_;
   const int32_t* device_index =
       kv_index ? d.staged(d.kv_index, kv_index, static_cast<size_t>(batch)) : nullptr;
   const int64_t* device_lengths = d.staged(d.kv_lengths, kv_lengths, static_cast<size_t>(kv_batch));
-  kc::attention(q, k, v, batch, q_len, kv_len, heads, head_dim, device_index, device_lengths,
-                scale, out, probabilities, d.stream);
+  kc::attention(q, k, v, batch, q_len, kv_len, heads, kv_heads, head_dim, device_index,
+                device_lengths, causal, scale, out, probabilities, d.stream);
 }
 
-void CudaDevice::cached_attention(const float* q, int64_t n, int64_t heads, int64_t head_dim,
-                                  int64_t steps, const float* const* step_keys,
+void CudaDevice::cached_attention(const float* q, int64_t n, int64_t heads, int64_t kv_heads,
+                                  int64_t head_dim, int64_t steps, const float* const* step_keys,
                                   const float* const* step_values, const int32_t* ancestry,
                                   int64_t ancestry_stride, float scale, float* out) const {
   const Impl& d = *impl_;
@@ -305,8 +306,8 @@ void CudaDevice::cached_attention(const float* q, int64_t n, int64_t heads, int6
   upload(step_values, static_cast<size_t>(steps), bases + steps, d.stream);
   const int32_t* device_ancestry =
       d.staged(d.ancestry, ancestry, static_cast<size_t>(n * ancestry_stride));
-  kc::cached_attention(q, n, heads, head_dim, steps, bases, bases + steps, device_ancestry,
-                       ancestry_stride, scale, out, d.stream);
+  kc::cached_attention(q, n, heads, kv_heads, head_dim, steps, bases, bases + steps,
+                       device_ancestry, ancestry_stride, scale, out, d.stream);
 }
 
 void CudaDevice::embedding(const int32_t* ids, const int64_t* positions, int64_t count,

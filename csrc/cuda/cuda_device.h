@@ -79,13 +79,13 @@ class CudaDevice final : public ops::Device {
                     const int32_t* positions, const float* cos, const float* sin,
                     kernels::ref::RotaryLayout layout) const override;
   void attention(const float* q, const float* k, const float* v, int64_t batch, int64_t q_len,
-                 int64_t kv_len, int64_t heads, int64_t head_dim, const int32_t* kv_index,
-                 int64_t kv_batch, const int64_t* kv_lengths, float scale, float* out,
-                 float* probabilities) const override;
-  void cached_attention(const float* q, int64_t n, int64_t heads, int64_t head_dim, int64_t steps,
-                        const float* const* step_keys, const float* const* step_values,
-                        const int32_t* ancestry, int64_t ancestry_stride, float scale,
-                        float* out) const override;
+                 int64_t kv_len, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                 const int32_t* kv_index, int64_t kv_batch, const int64_t* kv_lengths,
+                 bool causal, float scale, float* out, float* probabilities) const override;
+  void cached_attention(const float* q, int64_t n, int64_t heads, int64_t kv_heads,
+                        int64_t head_dim, int64_t steps, const float* const* step_keys,
+                        const float* const* step_values, const int32_t* ancestry,
+                        int64_t ancestry_stride, float scale, float* out) const override;
   void embedding(const int32_t* ids, const int64_t* positions, int64_t count, const void* table,
                  DType dtype, const float* row_scales, int64_t dim, float scale,
                  const float* position_table, float* out) const override;

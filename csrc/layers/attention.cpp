@@ -22,8 +22,8 @@ void MultiHeadAttention::self_attention(const tensor::Tensor& x, const int64_t* 
   q_.forward(x, scratch.q, device);
   k_.forward(x, scratch.k, device);
   v_.forward(x, scratch.v, device);
-  ops::attention(scratch.q, scratch.k, scratch.v, heads_, nullptr, lengths, scale_,
-                 scratch.context, nullptr, device);
+  ops::attention(scratch.q, scratch.k, scratch.v, heads_, heads_, nullptr, lengths, false,
+                 scale_, scratch.context, nullptr, device);
   out_.forward(scratch.context, out, device, std::nullopt, accumulate ? &out : nullptr);
 }
 
@@ -44,8 +44,8 @@ void MultiHeadAttention::cross_attention_step(const tensor::Tensor& x, const ten
   const int64_t n = x.dim(0), width = x.dim(1);
   q_.forward(x, scratch.q, device);
   scratch.q.reshape({n, 1, width});
-  ops::attention(scratch.q, keys, values, heads_, sentence, lengths, scale_, scratch.context,
-                 probabilities, device);
+  ops::attention(scratch.q, keys, values, heads_, heads_, sentence, lengths, false, scale_,
+                 scratch.context, probabilities, device);
   scratch.context.reshape({n, width});
   out_.forward(scratch.context, out, device, std::nullopt, accumulate ? &out : nullptr);
 }
@@ -58,8 +58,9 @@ void MultiHeadAttention::cached_self_attention_step(const tensor::Tensor& x,
   q_.forward(x, scratch.q, device);
   k_.forward(x, cache.current_keys, device);  // straight into this step's chunk
   v_.forward(x, cache.current_values, device);
-  ops::cached_attention(scratch.q, heads_, cache.steps, cache.step_keys, cache.step_values,
-                        cache.ancestry, cache.ancestry_stride, scale_, scratch.context, device);
+  ops::cached_attention(scratch.q, heads_, heads_, cache.steps, cache.step_keys,
+                        cache.step_values, cache.ancestry, cache.ancestry_stride, scale_,
+                        scratch.context, device);
   out_.forward(scratch.context, out, device, std::nullopt, accumulate ? &out : nullptr);
 }
 

@@ -142,32 +142,33 @@ void CpuDevice::apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head
 }
 
 void CpuDevice::attention(const float* q, const float* k, const float* v, int64_t batch,
-                          int64_t q_len, int64_t kv_len, int64_t heads, int64_t head_dim,
-                          const int32_t* kv_index, int64_t, const int64_t* kv_lengths, float scale,
-                          float* out, float* probabilities) const {
+                          int64_t q_len, int64_t kv_len, int64_t heads, int64_t kv_heads,
+                          int64_t head_dim, const int32_t* kv_index, int64_t,
+                          const int64_t* kv_lengths, bool causal, float scale, float* out,
+                          float* probabilities) const {
   const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
-  const int64_t width = heads * head_dim;
+  const int64_t width = heads * head_dim, kv_width = kv_heads * head_dim;
   pool_.parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
     const int64_t q_offset = begin * q_len * width;
     // With the identity map, the thread's kv entries start at `begin` too.
-    const int64_t kv_offset = kv_index ? 0 : begin * kv_len * width;
+    const int64_t kv_offset = kv_index ? 0 : begin * kv_len * kv_width;
     kernels.attention(q + q_offset, k + kv_offset, v + kv_offset, end - begin, q_len, kv_len,
-                      heads, head_dim, kv_index ? kv_index + begin : nullptr,
-                      kv_index ? kv_lengths : kv_lengths + begin, scale, out + q_offset,
+                      heads, kv_heads, head_dim, kv_index ? kv_index + begin : nullptr,
+                      kv_index ? kv_lengths : kv_lengths + begin, causal, scale, out + q_offset,
                       probabilities ? probabilities + begin * heads * q_len * kv_len : nullptr);
   });
 }
 
-void CpuDevice::cached_attention(const float* q, int64_t n, int64_t heads, int64_t head_dim,
-                                 int64_t steps, const float* const* step_keys,
+void CpuDevice::cached_attention(const float* q, int64_t n, int64_t heads, int64_t kv_heads,
+                                 int64_t head_dim, int64_t steps, const float* const* step_keys,
                                  const float* const* step_values, const int32_t* ancestry,
                                  int64_t ancestry_stride, float scale, float* out) const {
   const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
   const int64_t width = heads * head_dim;
   pool_.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
-    kernels.cached_attention(q + begin * width, end - begin, heads, head_dim, steps, step_keys,
-                             step_values, ancestry + begin * ancestry_stride, ancestry_stride,
-                             scale, out + begin * width);
+    kernels.cached_attention(q + begin * width, end - begin, heads, kv_heads, head_dim, steps,
+                             step_keys, step_values, ancestry + begin * ancestry_stride,
+                             ancestry_stride, scale, out + begin * width);
   });
 }
 

@@ -102,18 +102,19 @@ class Device {
   virtual void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim,
                             int64_t rotary_dim, const int32_t* positions, const float* cos,
                             const float* sin, kernels::ref::RotaryLayout layout) const = 0;
-  // kernels/ref/attention.h (full sequences with key padding). kv_index [batch] (or nullptr)
-  // and kv_lengths [kv_batch]: host. probabilities: optional [batch, heads, q_len, kv_len].
+  // kernels/ref/attention.h (full sequences with key padding, grouped-query heads and an
+  // optional causal mask). kv_index [batch] (or nullptr) and kv_lengths [kv_batch]: host.
+  // probabilities: optional [batch, heads, q_len, kv_len].
   virtual void attention(const float* q, const float* k, const float* v, int64_t batch,
-                         int64_t q_len, int64_t kv_len, int64_t heads, int64_t head_dim,
-                         const int32_t* kv_index, int64_t kv_batch, const int64_t* kv_lengths,
-                         float scale,
-                         float* out, float* probabilities) const = 0;
-  // kernels/ref/attention.h (one decoder step over the step-chunked cache). step_keys,
-  // step_values [steps] (host arrays of pointers into device memory) and ancestry
-  // [n, ancestry_stride]: host.
-  virtual void cached_attention(const float* q, int64_t n, int64_t heads, int64_t head_dim,
-                                int64_t steps, const float* const* step_keys,
+                         int64_t q_len, int64_t kv_len, int64_t heads, int64_t kv_heads,
+                         int64_t head_dim, const int32_t* kv_index, int64_t kv_batch,
+                         const int64_t* kv_lengths, bool causal, float scale, float* out,
+                         float* probabilities) const = 0;
+  // kernels/ref/attention.h (one decoder step over the step-chunked cache, rows of
+  // kv_heads * head_dim). step_keys, step_values [steps] (host arrays of pointers into device
+  // memory) and ancestry [n, ancestry_stride]: host.
+  virtual void cached_attention(const float* q, int64_t n, int64_t heads, int64_t kv_heads,
+                                int64_t head_dim, int64_t steps, const float* const* step_keys,
                                 const float* const* step_values, const int32_t* ancestry,
                                 int64_t ancestry_stride, float scale, float* out) const = 0;
   // kernels/ref/embedding.h. ids, positions [count]: host, in range. table, row_scales and

@@ -7,8 +7,11 @@
 // Checks: weights packed by each variant (pack_weight) and read back by its linear kernels:
 // f32/f16/bf16 linear within a summation-order bound of the reference and bit-identical
 // whatever m and the column split (determinism); int8 quantisation and products
-// bit-identical to the reference; activations, add and the other entries against
-// the reference. Prints one line per variant and kernel; exit status 1 on any failure.
+// bit-identical to the reference; activations, add and the other entries (attention with
+// grouped-query heads and the causal mask) against the reference, and attention's own
+// contract (causal = attention over each query's prefix, grouped-query = multi-head over
+// repeated K/V heads) on every variant. Prints one line per variant and kernel; exit status 1
+// on any failure.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -526,52 +529,196 @@ void test_rotary(const cpu::KernelTable& table) {
   report(table, s);
 }
 
+// A step-chunked attention cache: the key and value chunk of each step.
+struct StepCache {
+  std::vector<std::vector<float>> keys, values;
+  std::vector<const float*> key_bases() const { return bases(keys); }
+  std::vector<const float*> value_bases() const { return bases(values); }
+
+ private:
+  static std::vector<const float*> bases(const std::vector<std::vector<float>>& chunks) {
+    std::vector<const float*> out;
+    for (const std::vector<float>& chunk : chunks) out.push_back(chunk.data());
+    return out;
+  }
+};
+
+// `steps` chunks of n random rows of `width` floats.
+StepCache random_cache(int64_t steps, int64_t n, int64_t width) {
+  StepCache cache;
+  for (int64_t t = 0; t < steps; ++t) {
+    cache.keys.push_back(random_floats(n * width));
+    cache.values.push_back(random_floats(n * width));
+  }
+  return cache;
+}
+
+// Every variant against the reference, for multi-head (kv_heads == heads) and grouped-query
+// attention (kv_heads = heads / 2 and 1), with key padding, with and without the causal mask.
 void test_attention(const cpu::KernelTable& table) {
   Stats full{"attention"}, cached{"cached_attention"};
+  const int64_t heads = 4;
   for (int64_t head_dim : {1, 7, 16, 64, 80}) {
     for (int64_t kv_len : {1, 2, 5, 17, 40}) {
-      const int64_t batch = 3, q_len = 4, heads = 2, width = heads * head_dim, kv_batch = 2;
-      const std::vector<float> q = random_floats(batch * q_len * width);
-      const std::vector<float> k = random_floats(kv_batch * kv_len * width);
-      const std::vector<float> v = random_floats(kv_batch * kv_len * width);
-      const int32_t index[batch] = {1, 0, 1};
-      const int64_t lengths[kv_batch] = {kv_len, (kv_len + 1) / 2};
-      const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-      std::vector<float> want(q.size()), got(q.size());
-      std::vector<float> want_p(batch * heads * q_len * kv_len), got_p(want_p.size());
-      ref::attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, head_dim, index,
-                     lengths, scale, want.data(), want_p.data());
-      table.attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, head_dim, index,
-                      lengths, scale, got.data(), got_p.data());
-      compare(full, got.data(), want.data(), nullptr, want.size(), 1e-5, 1e-5, "attention");
-      compare(full, got_p.data(), want_p.data(), nullptr, want_p.size(), 1e-5, 1e-6, "probabilities");
-      ++full.cases;
-      // Cached: steps chunks of n rows, ancestry picking arbitrary rows.
-      const int64_t n = 3, steps = kv_len;
-      std::vector<std::vector<float>> key_chunks, value_chunks;
-      std::vector<const float*> key_bases, value_bases;
-      for (int64_t t = 0; t < steps; ++t) {
-        key_chunks.push_back(random_floats(n * width));
-        value_chunks.push_back(random_floats(n * width));
+      for (int64_t kv_heads : {heads, heads / 2, int64_t{1}}) {
+        const int64_t width = heads * head_dim, kv_width = kv_heads * head_dim;
+        const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+        for (bool causal : {false, true}) {
+          const int64_t batch = 3, q_len = causal ? kv_len : 4, kv_batch = 2;
+          const std::vector<float> q = random_floats(batch * q_len * width);
+          const std::vector<float> k = random_floats(kv_batch * kv_len * kv_width);
+          const std::vector<float> v = random_floats(kv_batch * kv_len * kv_width);
+          const int32_t index[batch] = {1, 0, 1};
+          const int64_t lengths[kv_batch] = {kv_len, (kv_len + 1) / 2};
+          std::vector<float> want(q.size()), got(q.size());
+          std::vector<float> want_p(batch * heads * q_len * kv_len), got_p(want_p.size());
+          ref::attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, kv_heads,
+                         head_dim, index, lengths, causal, scale, want.data(), want_p.data());
+          table.attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, kv_heads,
+                          head_dim, index, lengths, causal, scale, got.data(), got_p.data());
+          const std::string where = "kv_heads " + std::to_string(kv_heads) + " head_dim " +
+                                    std::to_string(head_dim) + " kv_len " +
+                                    std::to_string(kv_len) + (causal ? " causal" : "");
+          compare(full, got.data(), want.data(), nullptr, want.size(), 1e-5, 1e-5, where);
+          compare(full, got_p.data(), want_p.data(), nullptr, want_p.size(), 1e-5, 1e-6,
+                  where + ": probabilities");
+          for (int64_t b = 0; b < batch; ++b) {  // masked and padding keys get exactly 0
+            for (int64_t h = 0; h < heads; ++h) {
+              for (int64_t i = 0; i < q_len; ++i) {
+                const int64_t length = lengths[index[b]];
+                const int64_t seen = causal ? std::min(length, i + 1) : length;
+                const float* row = got_p.data() + ((b * heads + h) * q_len + i) * kv_len;
+                for (int64_t j = seen; j < kv_len; ++j) {
+                  if (row[j] != 0.0f) fail(full, where + ": a masked key's probability is not 0");
+                }
+              }
+            }
+          }
+          ++full.cases;
+        }
+        // Cached: steps chunks of n rows of kv_width floats, ancestry picking arbitrary rows.
+        const int64_t n = 3, steps = kv_len;
+        const StepCache cache = random_cache(steps, n, kv_width);
+        const std::vector<const float*> key_bases = cache.key_bases();
+        const std::vector<const float*> value_bases = cache.value_bases();
+        std::vector<int32_t> ancestry(n * (steps + 1));
+        for (size_t i = 0; i < ancestry.size(); ++i) ancestry[i] = static_cast<int32_t>(rng() % n);
+        const std::vector<float> query = random_floats(n * width);
+        std::vector<float> want_c(query.size()), got_c(query.size());
+        ref::cached_attention(query.data(), n, heads, kv_heads, head_dim, steps, key_bases.data(),
+                              value_bases.data(), ancestry.data(), steps + 1, scale,
+                              want_c.data());
+        table.cached_attention(query.data(), n, heads, kv_heads, head_dim, steps,
+                               key_bases.data(), value_bases.data(), ancestry.data(), steps + 1,
+                               scale, got_c.data());
+        compare(cached, got_c.data(), want_c.data(), nullptr, want_c.size(), 1e-5, 1e-5,
+                "cached kv_heads " + std::to_string(kv_heads));
+        ++cached.cases;
       }
-      for (int64_t t = 0; t < steps; ++t) {
-        key_bases.push_back(key_chunks[t].data());
-        value_bases.push_back(value_chunks[t].data());
-      }
-      std::vector<int32_t> ancestry(n * (steps + 1));
-      for (size_t i = 0; i < ancestry.size(); ++i) ancestry[i] = static_cast<int32_t>(rng() % n);
-      const std::vector<float> query = random_floats(n * width);
-      std::vector<float> want_c(query.size()), got_c(query.size());
-      ref::cached_attention(query.data(), n, heads, head_dim, steps, key_bases.data(),
-                            value_bases.data(), ancestry.data(), steps + 1, scale, want_c.data());
-      table.cached_attention(query.data(), n, heads, head_dim, steps, key_bases.data(),
-                             value_bases.data(), ancestry.data(), steps + 1, scale, got_c.data());
-      compare(cached, got_c.data(), want_c.data(), nullptr, want_c.size(), 1e-5, 1e-5, "cached");
-      ++cached.cases;
     }
   }
   report(table, full);
   report(table, cached);
+}
+
+// rows [count, kv_heads * head_dim] with each head repeated `group` times in place:
+// [count, kv_heads * group * head_dim] (what grouped-query attention is defined to equal).
+std::vector<float> repeat_heads(const float* rows, int64_t count, int64_t kv_heads,
+                                int64_t head_dim, int64_t group) {
+  std::vector<float> out;
+  for (int64_t r = 0; r < count; ++r) {
+    for (int64_t g = 0; g < kv_heads; ++g) {
+      const float* head = rows + (r * kv_heads + g) * head_dim;
+      for (int64_t t = 0; t < group; ++t) out.insert(out.end(), head, head + head_dim);
+    }
+  }
+  return out;
+}
+
+// The contract kernels/ref/attention.h states, on every variant (the scalar one is the
+// reference itself), bit for bit: with the causal mask, query i's output and probabilities
+// are those of the unmasked attention over the first min(length, i + 1) keys; grouped-query
+// attention is multi-head attention over K and V whose heads are repeated heads / kv_heads
+// times, and so is cached grouped-query attention.
+void test_attention_contract(const cpu::KernelTable& table) {
+  Stats s{"attention contract"};
+  const int64_t heads = 6;
+  for (int64_t head_dim : {1, 16, 33}) {
+    for (int64_t kv_len : {1, 3, 18}) {
+      const int64_t batch = 3, kv_batch = 2, q_len = kv_len;
+      const int32_t index[batch] = {1, 0, 1};
+      const int64_t lengths[kv_batch] = {kv_len, (kv_len + 1) / 2};
+      const float scale = 0.37f;
+      for (int64_t kv_heads : {heads, int64_t{3}, int64_t{2}, int64_t{1}}) {
+        const int64_t width = heads * head_dim, kv_width = kv_heads * head_dim;
+        const int64_t group = heads / kv_heads;
+        const std::string where = "kv_heads " + std::to_string(kv_heads) + " head_dim " +
+                                  std::to_string(head_dim) + " kv_len " + std::to_string(kv_len);
+        const std::vector<float> q = random_floats(batch * q_len * width);
+        const std::vector<float> k = random_floats(kv_batch * kv_len * kv_width);
+        const std::vector<float> v = random_floats(kv_batch * kv_len * kv_width);
+        const std::vector<float> k_repeated = repeat_heads(k.data(), kv_batch * kv_len, kv_heads,
+                                                           head_dim, group);
+        const std::vector<float> v_repeated = repeat_heads(v.data(), kv_batch * kv_len, kv_heads,
+                                                           head_dim, group);
+        const size_t p_size = static_cast<size_t>(batch * heads * q_len * kv_len);
+        for (bool causal : {false, true}) {
+          std::vector<float> out(q.size()), p(p_size), mha(q.size()), mha_p(p_size);
+          table.attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, kv_heads,
+                          head_dim, index, lengths, causal, scale, out.data(), p.data());
+          table.attention(q.data(), k_repeated.data(), v_repeated.data(), batch, q_len, kv_len,
+                          heads, heads, head_dim, index, lengths, causal, scale, mha.data(),
+                          mha_p.data());
+          compare_exact(s, out.data(), mha.data(), sizeof(float) * out.size(),
+                        where + ": grouped-query output is not MHA over repeated heads");
+          compare_exact(s, p.data(), mha_p.data(), sizeof(float) * p.size(),
+                        where + ": grouped-query probabilities are not MHA's");
+          if (!causal) continue;
+          for (int64_t i = 0; i < q_len; ++i) {
+            const int64_t prefix[kv_batch] = {std::min(lengths[0], i + 1),
+                                              std::min(lengths[1], i + 1)};
+            std::vector<float> open(q.size()), open_p(p_size);
+            table.attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, kv_heads,
+                            head_dim, index, prefix, false, scale, open.data(), open_p.data());
+            for (int64_t b = 0; b < batch; ++b) {
+              const int64_t row = (b * q_len + i) * width;
+              compare_exact(s, out.data() + row, open.data() + row, sizeof(float) * width,
+                            where + ": causal query " + std::to_string(i) +
+                                " is not attention over its prefix");
+              for (int64_t h = 0; h < heads; ++h) {
+                const int64_t p_row = ((b * heads + h) * q_len + i) * kv_len;
+                compare_exact(s, p.data() + p_row, open_p.data() + p_row, sizeof(float) * kv_len,
+                              where + ": causal probabilities of query " + std::to_string(i));
+              }
+            }
+          }
+        }
+        const int64_t n = 4, steps = kv_len;
+        const StepCache cache = random_cache(steps, n, kv_width);
+        StepCache repeated;
+        for (int64_t t = 0; t < steps; ++t) {
+          repeated.keys.push_back(repeat_heads(cache.keys[t].data(), n, kv_heads, head_dim, group));
+          repeated.values.push_back(
+              repeat_heads(cache.values[t].data(), n, kv_heads, head_dim, group));
+        }
+        std::vector<int32_t> ancestry(n * steps);
+        for (int32_t& row : ancestry) row = static_cast<int32_t>(rng() % n);
+        const std::vector<float> query = random_floats(n * width);
+        std::vector<float> out(query.size()), mha(query.size());
+        table.cached_attention(query.data(), n, heads, kv_heads, head_dim, steps,
+                               cache.key_bases().data(), cache.value_bases().data(),
+                               ancestry.data(), steps, scale, out.data());
+        table.cached_attention(query.data(), n, heads, heads, head_dim, steps,
+                               repeated.key_bases().data(), repeated.value_bases().data(),
+                               ancestry.data(), steps, scale, mha.data());
+        compare_exact(s, out.data(), mha.data(), sizeof(float) * out.size(),
+                      where + ": cached grouped-query output is not MHA over repeated heads");
+        s.values += static_cast<int64_t>(out.size());
+        ++s.cases;
+      }
+    }
+  }
+  report(table, s);
 }
 
 }  // namespace
@@ -610,6 +757,7 @@ int main(int argc, char** argv) {
     test_gated_activation(table);
     test_rotary(table);
     test_attention(table);
+    test_attention_contract(table);
   }
   std::printf("%s: %d failing checks\n", failures ? "FAILED" : "PASSED", failures);
   return failures ? 1 : 0;

@@ -187,6 +187,40 @@ def test_cached_attention_follows_the_ancestry(n: int, steps: int, heads: int,
     np.testing.assert_allclose(gpu, ref, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("heads,kv_heads,head_dim,kv_len", [(2, 2, 3, 1), (4, 2, 8, 13),
+                                                            (8, 1, 64, 40), (6, 3, 13, 7)])
+def test_grouped_query_attention_with_causal_mask(heads: int, kv_heads: int, head_dim: int,
+                                                  kv_len: int, causal: bool) -> None:
+    rng = np.random.default_rng(heads * 100 + kv_heads * 10 + kv_len + causal)
+    batch, q_len = 3, kv_len if causal else 5
+    q = rng.standard_normal((batch, q_len, heads * head_dim)).astype(np.float32)
+    k, v = rng.standard_normal((2, batch, kv_len, kv_heads * head_dim)).astype(np.float32)
+    lengths = rng.integers(1, kv_len + 1, batch).astype(np.int64)
+    scale = np.float32(1 / np.sqrt(head_dim))
+    (gpu, gpu_p), (ref, ref_p) = both(cuda.ops.attention, q, k, v, heads, None, lengths, scale,
+                                      True, kv_heads=kv_heads, causal=causal)
+    np.testing.assert_allclose(gpu, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gpu_p, ref_p, rtol=1e-6, atol=1e-9)
+    keys, queries = np.arange(kv_len), np.arange(q_len)[:, None]
+    visible = (keys < lengths[:, None, None]) & ((keys <= queries) if causal else True)
+    assert not gpu_p[~np.broadcast_to(visible[:, None], gpu_p.shape)].any()  # masked: exactly 0
+
+
+@pytest.mark.parametrize("n,steps,heads,kv_heads,head_dim", [(1, 1, 2, 1, 4), (5, 4, 4, 2, 3),
+                                                             (3, 17, 8, 1, 16)])
+def test_cached_grouped_query_attention(n: int, steps: int, heads: int, kv_heads: int,
+                                        head_dim: int) -> None:
+    rng = np.random.default_rng(n * steps + kv_heads)
+    rows = 6
+    q = rng.standard_normal((n, heads * head_dim)).astype(np.float32)
+    keys, values = rng.standard_normal((2, steps, rows, kv_heads * head_dim)).astype(np.float32)
+    ancestry = rng.integers(0, rows, (n, steps + 2)).astype(np.int32)
+    gpu, ref = both(cuda.ops.cached_attention, q, keys, values, ancestry, heads, 0.3,
+                    kv_heads=kv_heads)
+    np.testing.assert_allclose(gpu, ref, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("rows,dim", [(1, 1), (3, 17), (8, 576), (2, 1031)])
 def test_rms_norm(rows: int, dim: int) -> None:
     rng = np.random.default_rng(rows * 100 + dim)

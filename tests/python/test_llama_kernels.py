@@ -1,7 +1,8 @@
 """The Llama family's kernels (issue 11) against transformers' own modules: RMSNorm
 (LlamaRMSNorm), rotary embeddings (LlamaRotaryEmbedding + apply_rotary_pos_emb, half-split;
-the interleaved layout through the permutation GGUF's Q/K rows are stored in) and SwiGLU
-(LlamaMLP's act(gate) * up). The scalar references (kernels/ref) are reached through the CUDA
+the interleaved layout through the permutation GGUF's Q/K rows are stored in), SwiGLU
+(LlamaMLP's act(gate) * up) and grouped-query attention with the causal mask (Llama's
+eager_attention_forward: repeat_kv and an additive mask). The scalar references (kernels/ref) are reached through the CUDA
 module's test ops with backend='reference', which run without a GPU; every CPU variant is
 checked against the same references by test_kernels.py, and the CUDA kernels by
 test_cuda_ops.py."""
@@ -77,3 +78,64 @@ def test_swiglu_matches_transformers_mlp_activation() -> None:
     got = cuda.ops.gated_activation("swish", np.concatenate([gate, up], axis=1),
                                     backend="reference")
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def _transformers_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int,
+                            kv_heads: int, visible: np.ndarray,
+                            scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Llama's eager attention on q [batch, q_len, heads * head_dim] and k, v
+    [batch, kv_len, kv_heads * head_dim]; visible [batch, q_len, kv_len] says which keys each
+    query sees. Returns out [batch, q_len, heads * head_dim], weights [batch, heads, q_len,
+    kv_len]."""
+    batch, q_len, width = q.shape
+    head_dim, kv_len = width // heads, k.shape[1]
+    module = type("Module", (), {"num_key_value_groups": heads // kv_heads, "training": False})
+    mask = np.where(visible, 0.0, np.finfo(np.float32).min).astype(np.float32)[:, None]
+
+    def split(x: np.ndarray, count: int) -> torch.Tensor:
+        return torch.from_numpy(x).view(batch, -1, count, head_dim).transpose(1, 2)
+
+    with torch.no_grad():
+        out, weights = modeling_llama.eager_attention_forward(
+            module, split(q, heads), split(k, kv_heads), split(v, kv_heads),
+            torch.from_numpy(mask), scale)
+    return out.reshape(batch, q_len, width).numpy(), weights.numpy()
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("heads,kv_heads,head_dim,kv_len", [(4, 4, 8, 6), (4, 2, 16, 9),
+                                                            (6, 1, 64, 5), (9, 3, 5, 12)])
+def test_grouped_query_attention_matches_transformers(heads: int, kv_heads: int, head_dim: int,
+                                                      kv_len: int, causal: bool) -> None:
+    rng = np.random.default_rng(heads * 100 + kv_heads * 10 + kv_len)
+    batch, q_len = 3, kv_len if causal else 4
+    q = rng.standard_normal((batch, q_len, heads * head_dim)).astype(np.float32)
+    k, v = rng.standard_normal((2, batch, kv_len, kv_heads * head_dim)).astype(np.float32)
+    lengths = np.array([kv_len, 1, (kv_len + 1) // 2], np.int64)  # key padding too
+    scale = float(np.float32(1 / np.sqrt(head_dim)))
+    keys, queries = np.arange(kv_len), np.arange(q_len)[:, None]
+    visible = (keys < lengths[:, None, None]) & ((keys <= queries) if causal else True)
+    want, want_p = _transformers_attention(q, k, v, heads, kv_heads, visible, scale)
+    got, got_p = cuda.ops.attention(q, k, v, heads, None, lengths, scale, True,
+                                    kv_heads=kv_heads, causal=causal, backend="reference")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_p, want_p, rtol=1e-5, atol=1e-7)
+    assert not got_p[~np.broadcast_to(visible[:, None], got_p.shape)].any()  # masked: exactly 0
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(4, 4), (4, 2), (6, 1)])
+def test_cached_grouped_query_attention_matches_transformers(heads: int, kv_heads: int) -> None:
+    """One decoding step over the chunked cache: hypothesis i's keys are the rows its ancestry
+    picks, one per step, and its single query sees them all."""
+    rng = np.random.default_rng(heads * 10 + kv_heads)
+    n, steps, rows, head_dim = 3, 7, 5, 16
+    q = rng.standard_normal((n, heads * head_dim)).astype(np.float32)
+    keys, values = rng.standard_normal((2, steps, rows, kv_heads * head_dim)).astype(np.float32)
+    ancestry = rng.integers(0, rows, (n, steps)).astype(np.int32)
+    gathered_k = keys[np.arange(steps), ancestry]  # [n, steps, kv_width]
+    gathered_v = values[np.arange(steps), ancestry]
+    want, _ = _transformers_attention(q[:, None], gathered_k, gathered_v, heads, kv_heads,
+                                      np.ones((n, 1, steps), bool), 0.25)
+    got = cuda.ops.cached_attention(q, keys, values, ancestry, heads, 0.25, kv_heads=kv_heads,
+                                    backend="reference")
+    np.testing.assert_allclose(got, want[:, 0], rtol=1e-5, atol=1e-6)

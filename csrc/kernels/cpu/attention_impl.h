@@ -129,20 +129,23 @@ void attention_softmax(float* x, int64_t count) {
 
 template <class S>
 void attention(const float* q, const float* k, const float* v, int64_t batch, int64_t q_len,
-               int64_t kv_len, int64_t heads, int64_t head_dim, const int32_t* kv_index,
-               const int64_t* kv_lengths, float scale, float* out, float* probabilities) {
-  const int64_t width = heads * head_dim;
+               int64_t kv_len, int64_t heads, int64_t kv_heads, int64_t head_dim,
+               const int32_t* kv_index, const int64_t* kv_lengths, bool causal, float scale,
+               float* out, float* probabilities) {
+  const int64_t width = heads * head_dim, kv_width = kv_heads * head_dim;
+  const int64_t group = heads / kv_heads;
   float* scores = attention_scratch(kv_len);
   for (int64_t b = 0; b < batch; ++b) {
     const int64_t kv_b = kv_index ? kv_index[b] : b;
-    const int64_t valid = kv_lengths[kv_b];
-    const float* kb = k + kv_b * kv_len * width;
-    const float* vb = v + kv_b * kv_len * width;
+    const int64_t length = kv_lengths[kv_b];
+    const float* kb = k + kv_b * kv_len * kv_width;
+    const float* vb = v + kv_b * kv_len * kv_width;
     for (int64_t h = 0; h < heads; ++h) {
-      const int64_t column = h * head_dim;
-      const auto key = [&](int64_t j) { return kb + j * width + column; };
-      const auto value = [&](int64_t j) { return vb + j * width + column; };
+      const int64_t column = h * head_dim, kv_column = h / group * head_dim;
+      const auto key = [&](int64_t j) { return kb + j * kv_width + kv_column; };
+      const auto value = [&](int64_t j) { return vb + j * kv_width + kv_column; };
       for (int64_t i = 0; i < q_len; ++i) {
+        const int64_t valid = causal && i + 1 < length ? i + 1 : length;
         const float* qi = q + (b * q_len + i) * width + column;
         attention_scores<S>(qi, head_dim, valid, key, scale, scores);
         attention_softmax<S>(scores, valid);
@@ -158,17 +161,19 @@ void attention(const float* q, const float* k, const float* v, int64_t batch, in
 }
 
 template <class S>
-void cached_attention(const float* q, int64_t n, int64_t heads, int64_t head_dim, int64_t steps,
-                      const float* const* step_keys, const float* const* step_values,
-                      const int32_t* ancestry, int64_t ancestry_stride, float scale, float* out) {
-  const int64_t width = heads * head_dim;
+void cached_attention(const float* q, int64_t n, int64_t heads, int64_t kv_heads,
+                      int64_t head_dim, int64_t steps, const float* const* step_keys,
+                      const float* const* step_values, const int32_t* ancestry,
+                      int64_t ancestry_stride, float scale, float* out) {
+  const int64_t width = heads * head_dim, kv_width = kv_heads * head_dim;
+  const int64_t group = heads / kv_heads;
   float* scores = attention_scratch(steps);
   for (int64_t i = 0; i < n; ++i) {
     const int32_t* rows = ancestry + i * ancestry_stride;
     for (int64_t h = 0; h < heads; ++h) {
-      const int64_t column = h * head_dim;
-      const auto key = [&](int64_t s) { return step_keys[s] + rows[s] * width + column; };
-      const auto value = [&](int64_t s) { return step_values[s] + rows[s] * width + column; };
+      const int64_t column = h * head_dim, kv_column = h / group * head_dim;
+      const auto key = [&](int64_t s) { return step_keys[s] + rows[s] * kv_width + kv_column; };
+      const auto value = [&](int64_t s) { return step_values[s] + rows[s] * kv_width + kv_column; };
       attention_scores<S>(q + i * width + column, head_dim, steps, key, scale, scores);
       attention_softmax<S>(scores, steps);
       attention_weighted_sum<S>(scores, steps, value, head_dim, out + i * width + column);

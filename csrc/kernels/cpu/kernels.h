@@ -71,10 +71,11 @@ struct KernelTable {
                        int64_t rotary_dim, const int32_t* positions, const float* cos,
                        const float* sin, ref::RotaryLayout layout);
   void (*attention)(const float* q, const float* k, const float* v, int64_t batch, int64_t q_len,
-                    int64_t kv_len, int64_t heads, int64_t head_dim, const int32_t* kv_index,
-                    const int64_t* kv_lengths, float scale, float* out, float* probabilities);
-  void (*cached_attention)(const float* q, int64_t n, int64_t heads, int64_t head_dim,
-                           int64_t steps, const float* const* step_keys,
+                    int64_t kv_len, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                    const int32_t* kv_index, const int64_t* kv_lengths, bool causal,
+                    float scale, float* out, float* probabilities);
+  void (*cached_attention)(const float* q, int64_t n, int64_t heads, int64_t kv_heads,
+                           int64_t head_dim, int64_t steps, const float* const* step_keys,
                            const float* const* step_values, const int32_t* ancestry,
                            int64_t ancestry_stride, float scale, float* out);
 };

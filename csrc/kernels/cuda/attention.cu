@@ -24,9 +24,10 @@ __device__ void weighted_sum(const float* p, int64_t count, int64_t head_dim,
 }
 
 __global__ void attention_kernel(const float* q, const float* k, const float* v, int64_t q_len,
-                                 int64_t kv_len, int64_t heads, int64_t head_dim,
-                                 const int32_t* kv_index, const int64_t* kv_lengths, float scale,
-                                 float* out, float* probabilities) {
+                                 int64_t kv_len, int64_t heads, int64_t kv_heads,
+                                 int64_t head_dim, const int32_t* kv_index,
+                                 const int64_t* kv_lengths, bool causal, float scale, float* out,
+                                 float* probabilities) {
   extern __shared__ float shared[];
   __shared__ float float_scratch[kWarpSize];
   __shared__ double double_scratch[kWarpSize];
@@ -34,18 +35,20 @@ __global__ void attention_kernel(const float* q, const float* k, const float* v,
   float* scores = shared + head_dim;  // [kv_len]
   const int64_t i = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int64_t width = heads * head_dim, column = h * head_dim;
+  const int64_t kv_width = kv_heads * head_dim, kv_column = h / (heads / kv_heads) * head_dim;
   const int64_t kv_b = kv_index ? kv_index[b] : b;
-  const int64_t valid = kv_lengths[kv_b];
-  const float* kb = k + kv_b * kv_len * width + column;
-  const float* vb = v + kv_b * kv_len * width + column;
+  const int64_t length = kv_lengths[kv_b];
+  const int64_t valid = causal && i + 1 < length ? i + 1 : length;
+  const float* kb = k + kv_b * kv_len * kv_width + kv_column;
+  const float* vb = v + kv_b * kv_len * kv_width + kv_column;
   const float* qi = q + (b * q_len + i) * width + column;
   for (int64_t c = threadIdx.x; c < head_dim; c += blockDim.x) query[c] = qi[c];
   __syncthreads();
   for (int64_t j = threadIdx.x; j < valid; j += blockDim.x) {
-    scores[j] = __fmul_rn(lane_dot(query, kb + j * width, head_dim), scale);
+    scores[j] = __fmul_rn(lane_dot(query, kb + j * kv_width, head_dim), scale);
   }
   block_softmax(scores, valid, float_scratch, double_scratch);
-  weighted_sum(scores, valid, head_dim, [&](int64_t j) { return vb + j * width; },
+  weighted_sum(scores, valid, head_dim, [&](int64_t j) { return vb + j * kv_width; },
                out + (b * q_len + i) * width + column);
   if (probabilities) {
     float* pi = probabilities + ((b * heads + h) * q_len + i) * kv_len;
@@ -53,8 +56,9 @@ __global__ void attention_kernel(const float* q, const float* k, const float* v,
   }
 }
 
-__global__ void cached_attention_kernel(const float* q, int64_t heads, int64_t head_dim,
-                                        int64_t steps, const float* const* step_keys,
+__global__ void cached_attention_kernel(const float* q, int64_t heads, int64_t kv_heads,
+                                        int64_t head_dim, int64_t steps,
+                                        const float* const* step_keys,
                                         const float* const* step_values, const int32_t* ancestry,
                                         int64_t ancestry_stride, float scale, float* out) {
   extern __shared__ float shared[];
@@ -64,17 +68,20 @@ __global__ void cached_attention_kernel(const float* q, int64_t heads, int64_t h
   float* scores = shared + head_dim;  // [steps]
   const int64_t h = blockIdx.x, i = blockIdx.y;
   const int64_t width = heads * head_dim, column = h * head_dim;
+  const int64_t kv_width = kv_heads * head_dim, kv_column = h / (heads / kv_heads) * head_dim;
   const int32_t* rows = ancestry + i * ancestry_stride;
   const float* qi = q + i * width + column;
   for (int64_t c = threadIdx.x; c < head_dim; c += blockDim.x) query[c] = qi[c];
   __syncthreads();
   for (int64_t s = threadIdx.x; s < steps; s += blockDim.x) {
-    const float* key = step_keys[s] + static_cast<int64_t>(rows[s]) * width + column;
+    const float* key = step_keys[s] + static_cast<int64_t>(rows[s]) * kv_width + kv_column;
     scores[s] = __fmul_rn(lane_dot(query, key, head_dim), scale);
   }
   block_softmax(scores, steps, float_scratch, double_scratch);
   weighted_sum(scores, steps, head_dim,
-               [&](int64_t s) { return step_values[s] + static_cast<int64_t>(rows[s]) * width + column; },
+               [&](int64_t s) {
+                 return step_values[s] + static_cast<int64_t>(rows[s]) * kv_width + kv_column;
+               },
                out + i * width + column);
 }
 
@@ -96,9 +103,9 @@ int64_t max_attention_keys(int64_t head_dim) {
 }
 
 void attention(const float* q, const float* k, const float* v, int64_t batch, int64_t q_len,
-               int64_t kv_len, int64_t heads, int64_t head_dim, const int32_t* kv_index,
-               const int64_t* kv_lengths, float scale, float* out, float* probabilities,
-               cudaStream_t stream) {
+               int64_t kv_len, int64_t heads, int64_t kv_heads, int64_t head_dim,
+               const int32_t* kv_index, const int64_t* kv_lengths, bool causal, float scale,
+               float* out, float* probabilities, cudaStream_t stream) {
   if (batch <= 0 || q_len <= 0) return;
   check_keys("attention", kv_len, head_dim);
   check_grid("attention", heads, batch);
@@ -106,23 +113,23 @@ void attention(const float* q, const float* k, const float* v, int64_t batch, in
                   static_cast<unsigned>(batch));
   const size_t shared = static_cast<size_t>(head_dim + kv_len) * sizeof(float);
   attention_kernel<<<grid, row_block_size(kv_len > head_dim ? kv_len : head_dim, kMaxThreads),
-                     shared, stream>>>(q, k, v, q_len, kv_len, heads, head_dim, kv_index,
-                                       kv_lengths, scale, out, probabilities);
+                     shared, stream>>>(q, k, v, q_len, kv_len, heads, kv_heads, head_dim,
+                                       kv_index, kv_lengths, causal, scale, out, probabilities);
   check_launch("attention_kernel");
 }
 
-void cached_attention(const float* q, int64_t n, int64_t heads, int64_t head_dim, int64_t steps,
-                      const float* const* step_keys, const float* const* step_values,
-                      const int32_t* ancestry, int64_t ancestry_stride, float scale, float* out,
-                      cudaStream_t stream) {
+void cached_attention(const float* q, int64_t n, int64_t heads, int64_t kv_heads,
+                      int64_t head_dim, int64_t steps, const float* const* step_keys,
+                      const float* const* step_values, const int32_t* ancestry,
+                      int64_t ancestry_stride, float scale, float* out, cudaStream_t stream) {
   if (n <= 0) return;
   check_keys("cached_attention", steps, head_dim);
   check_grid("cached_attention", n, 1);
   const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(n));
   const size_t shared = static_cast<size_t>(head_dim + steps) * sizeof(float);
   cached_attention_kernel<<<grid, row_block_size(steps > head_dim ? steps : head_dim, kMaxThreads),
-                            shared, stream>>>(q, heads, head_dim, steps, step_keys, step_values,
-                                              ancestry, ancestry_stride, scale, out);
+                            shared, stream>>>(q, heads, kv_heads, head_dim, steps, step_keys,
+                                              step_values, ancestry, ancestry_stride, scale, out);
   check_launch("cached_attention_kernel");
 }
 

@@ -353,16 +353,24 @@ py::array_t<float> embedding(const Int32s& ids, const Int64s& positions, const p
   return out;
 }
 
-// Returns out [batch, q_len, width] and, with probabilities, [batch, heads, q_len, kv_len].
+// kv_heads (default: heads) must divide heads; k and v are [kv_batch, kv_len, kv_width] with
+// kv_width = kv_heads * head_dim. Returns out [batch, q_len, width] and, with probabilities,
+// [batch, heads, q_len, kv_len].
 py::object attention(const Floats& q, const Floats& k, const Floats& v, int64_t heads,
                      const std::optional<Int32s>& kv_index, const Int64s& kv_lengths, float scale,
-                     bool probabilities, const std::string& backend) {
+                     bool probabilities, std::optional<int64_t> kv_heads_argument, bool causal,
+                     const std::string& backend) {
   require(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3, "q, k, v must be rank 3");
   const int64_t batch = q.shape(0), q_len = q.shape(1), width = q.shape(2);
   const int64_t kv_batch = k.shape(0), kv_len = k.shape(1);
-  require(k.shape(2) == width && v.shape(0) == kv_batch && v.shape(1) == kv_len && v.shape(2) == width,
-          "k and v must be [kv_batch, kv_len, width]");
+  const int64_t kv_heads = kv_heads_argument.value_or(heads);
   require(heads >= 1 && width % heads == 0, "heads must divide the width");
+  require(kv_heads >= 1 && heads % kv_heads == 0, "kv_heads must divide heads");
+  const int64_t kv_width = kv_heads * (width / heads);
+  require(k.shape(2) == kv_width && v.shape(0) == kv_batch && v.shape(1) == kv_len &&
+              v.shape(2) == kv_width,
+          "k and v must be [kv_batch, kv_len, kv_heads * head_dim]");
+  require(!causal || q_len == kv_len, "causal attention needs q_len == kv_len");
   require(kv_lengths.size() == kv_batch, "kv_lengths must be [kv_batch]");
   for (int64_t b = 0; b < kv_batch; ++b) {
     require(kv_lengths.data()[b] >= 1 && kv_lengths.data()[b] <= kv_len, "kv_lengths must be in 1..kv_len");
@@ -378,16 +386,16 @@ py::object attention(const Floats& q, const Floats& k, const Floats& v, int64_t 
   py::array_t<float> out({batch, q_len, width});
   py::array_t<float> weights({probabilities ? batch : 0, heads, q_len, kv_len});
   if (!on_gpu(backend)) {
-    ref::attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, width / heads,
-                   kv_index ? kv_index->data() : nullptr, kv_lengths.data(), scale, out.mutable_data(),
-                   probabilities ? weights.mutable_data() : nullptr);
+    ref::attention(q.data(), k.data(), v.data(), batch, q_len, kv_len, heads, kv_heads, width / heads,
+                   kv_index ? kv_index->data() : nullptr, kv_lengths.data(), causal, scale,
+                   out.mutable_data(), probabilities ? weights.mutable_data() : nullptr);
   } else {
     DeviceBuffer<float> device_q = to_device(q), device_k = to_device(k), device_v = to_device(v);
     DeviceBuffer<int32_t> device_index = kv_index ? to_device(*kv_index) : DeviceBuffer<int32_t>();
     DeviceBuffer<int64_t> device_lengths = to_device(kv_lengths);
     DeviceBuffer<float> device_out(static_cast<size_t>(out.size())), device_weights(static_cast<size_t>(weights.size()));
-    kc::attention(device_q.get(), device_k.get(), device_v.get(), batch, q_len, kv_len, heads, width / heads,
-                  device_index.get(), device_lengths.get(), scale, device_out.get(),
+    kc::attention(device_q.get(), device_k.get(), device_v.get(), batch, q_len, kv_len, heads, kv_heads,
+                  width / heads, device_index.get(), device_lengths.get(), causal, scale, device_out.get(),
                   probabilities ? device_weights.get() : nullptr, nullptr);
     download(device_weights.get(), static_cast<size_t>(weights.size()), weights.mutable_data(), nullptr);
     finish_gpu(device_out, out);
@@ -396,20 +404,25 @@ py::object attention(const Floats& q, const Floats& k, const Floats& v, int64_t 
   return py::make_tuple(out, weights);
 }
 
-// keys, values: [steps, rows, width] (the chunk of step s is keys[s]); ancestry: [n, stride]
+// keys, values: [steps, rows, kv_width] (the chunk of step s is keys[s]) with
+// kv_width = kv_heads * head_dim, kv_heads (default: heads) dividing heads; ancestry: [n, stride]
 // int32 with stride >= steps.
 py::array_t<float> cached_attention(const Floats& q, const Floats& keys, const Floats& values,
                                     const Int32s& ancestry, int64_t heads, float scale,
+                                    std::optional<int64_t> kv_heads_argument,
                                     const std::string& backend) {
   require(q.ndim() == 2 && keys.ndim() == 3 && values.ndim() == 3 && ancestry.ndim() == 2,
-          "q [n, width], keys/values [steps, rows, width], ancestry [n, stride]");
+          "q [n, width], keys/values [steps, rows, kv_width], ancestry [n, stride]");
   const int64_t n = q.shape(0), width = q.shape(1);
   const int64_t steps = keys.shape(0), rows = keys.shape(1), stride = ancestry.shape(1);
-  require(keys.shape(2) == width && values.shape(0) == steps && values.shape(1) == rows &&
-              values.shape(2) == width,
-          "keys and values must be [steps, rows, width]");
-  require(steps >= 1 && ancestry.shape(0) == n && stride >= steps, "ancestry must be [n, >= steps]");
+  const int64_t kv_heads = kv_heads_argument.value_or(heads);
   require(heads >= 1 && width % heads == 0, "heads must divide the width");
+  require(kv_heads >= 1 && heads % kv_heads == 0, "kv_heads must divide heads");
+  const int64_t kv_width = kv_heads * (width / heads);
+  require(keys.shape(2) == kv_width && values.shape(0) == steps && values.shape(1) == rows &&
+              values.shape(2) == kv_width,
+          "keys and values must be [steps, rows, kv_heads * head_dim]");
+  require(steps >= 1 && ancestry.shape(0) == n && stride >= steps, "ancestry must be [n, >= steps]");
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t s = 0; s < steps; ++s) {
       const int32_t row = ancestry.data()[i * stride + s];
@@ -417,15 +430,15 @@ py::array_t<float> cached_attention(const Floats& q, const Floats& keys, const F
     }
   }
   py::array_t<float> out({n, width});
-  const int64_t chunk = rows * width;
+  const int64_t chunk = rows * kv_width;
   if (!on_gpu(backend)) {
     std::vector<const float*> step_keys, step_values;
     for (int64_t s = 0; s < steps; ++s) {
       step_keys.push_back(keys.data() + s * chunk);
       step_values.push_back(values.data() + s * chunk);
     }
-    ref::cached_attention(q.data(), n, heads, width / heads, steps, step_keys.data(), step_values.data(),
-                          ancestry.data(), stride, scale, out.mutable_data());
+    ref::cached_attention(q.data(), n, heads, kv_heads, width / heads, steps, step_keys.data(),
+                          step_values.data(), ancestry.data(), stride, scale, out.mutable_data());
     return out;
   }
   DeviceBuffer<float> device_q = to_device(q), device_keys = to_device(keys), device_values = to_device(values);
@@ -435,7 +448,7 @@ py::array_t<float> cached_attention(const Floats& q, const Floats& keys, const F
   for (int64_t s = 0; s < steps; ++s) pointers.push_back(device_values.get() + s * chunk);
   DeviceBuffer<const float*> device_pointers = to_device(pointers.data(), pointers.size());
   DeviceBuffer<float> device_out(static_cast<size_t>(n * width));
-  kc::cached_attention(device_q.get(), n, heads, width / heads, steps, device_pointers.get(),
+  kc::cached_attention(device_q.get(), n, heads, kv_heads, width / heads, steps, device_pointers.get(),
                        device_pointers.get() + steps, device_ancestry.get(), stride, scale, device_out.get(),
                        nullptr);
   finish_gpu(device_out, out);
@@ -470,9 +483,13 @@ void bind_ops(py::module_& m) {
           py::kw_only(), py::arg("backend"));
   ops.def("attention", &attention, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("heads"),
           py::arg("kv_index"), py::arg("kv_lengths"), py::arg("scale"),
-          py::arg("probabilities") = false, py::kw_only(), py::arg("backend"));
+          py::arg("probabilities") = false, py::kw_only(), py::arg("kv_heads") = py::none(),
+          py::arg("causal") = false, py::arg("backend"),
+          "Grouped-query when kv_heads (default: heads) < heads; causal needs q_len == kv_len.");
   ops.def("cached_attention", &cached_attention, py::arg("q"), py::arg("keys"), py::arg("values"),
-          py::arg("ancestry"), py::arg("heads"), py::arg("scale"), py::kw_only(), py::arg("backend"));
+          py::arg("ancestry"), py::arg("heads"), py::arg("scale"), py::kw_only(),
+          py::arg("kv_heads") = py::none(), py::arg("backend"),
+          "Grouped-query when kv_heads (default: heads) < heads.");
 }
 
 }  // namespace pytransformer::python::cuda
