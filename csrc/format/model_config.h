@@ -10,13 +10,22 @@
 
 namespace pytransformer::format {
 
+// TRANSFORMER_SEQ2SEQ: the encoder-decoder translation model; LLAMA: a decoder-only language
+// model of the Llama family (docs/format.md, "Decoder-only language models").
+enum class Architecture { TRANSFORMER_SEQ2SEQ, LLAMA };
 enum class Activation { RELU, SWISH, GELU, GELU_TANH };
+// Where rotary pair i of a head lies: HALF_SPLIT dims i and i + rotary_dim/2, INTERLEAVED 2i, 2i+1.
+enum class RotaryLayout { HALF_SPLIT, INTERLEAVED };
 enum class PositionLayout { HALVES, INTERLEAVED };
 enum class PositionFrequencies { PAPER, TENSOR2TENSOR };
 enum class SearchConvention { TRANSFORMERS, CTRANSLATE2 };
 
 struct ModelConfig {
-  // model.*
+  Architecture architecture = Architecture::TRANSFORMER_SEQ2SEQ;
+  bool decoder_only() const { return architecture == Architecture::LLAMA; }
+
+  // model.* (a LLAMA config has no encoder: encoder_*, source_vocab_size and the position and
+  // LayerNorm keys stay 0 / default; its norms are RMSNorms with layer_norm_epsilon)
   int64_t d_model = 0;
   int64_t encoder_layers = 0;
   int64_t decoder_layers = 0;
@@ -37,6 +46,12 @@ struct ModelConfig {
   int64_t target_vocab_size = 0;
   bool linear_bias = true;
   bool output_bias = false;
+  // model.* of LLAMA only
+  int64_t kv_heads = 0;           // K/V heads of grouped-query attention; seq2seq: decoder_heads
+  double rope_base = 10000.0;
+  int64_t rotary_dim = 0;         // leading dims of each head that rotate
+  RotaryLayout rotary_layout = RotaryLayout::HALF_SPLIT;
+  bool qkv_bias = false;
 
   // tokens.*
   int64_t pad_id = 0;
@@ -44,10 +59,13 @@ struct ModelConfig {
   int64_t unk_id = 0;
   int64_t decoder_start_id = 0;
   int64_t source_eos_id = 0;
+  int64_t bos_id = 0;              // LLAMA
+  std::vector<int64_t> stop_ids;   // LLAMA, optional: ids besides eos_id that end generation
 
   // tokenizer.* (the model blobs stay in the metadata; only the flags are parsed)
-  std::string tokenizer_type;  // "sentencepiece" or "none"
+  std::string tokenizer_type;  // "sentencepiece" or "none"; LLAMA: "sentencepiece" or "huggingface"
   bool add_source_eos = false;
+  bool add_bos = false;        // LLAMA: a prompt starts with bos_id
 
   // generation.*
   int64_t beam_size = 1;

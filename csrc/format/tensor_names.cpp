@@ -1,6 +1,8 @@
 // The weight-name table of docs/format.md ("Tensor names"), in one place.
 #include "format/tensor_names.h"
 
+#include <utility>
+
 namespace pytransformer::format {
 
 std::string stack_scope(Stack stack) { return stack == Stack::ENCODER ? "enc" : "dec"; }
@@ -71,6 +73,31 @@ class TensorListBuilder {
     }
   }
 
+  // The decoder-only Llama-family stack (docs/format.md, "Decoder-only language models").
+  void llama_stack() {
+    const std::string scope = stack_scope(Stack::DECODER);
+    const int64_t d = config_.d_model, vocab = config_.target_vocab_size;
+    const int64_t head_dim = d / config_.decoder_heads;
+    const int64_t q_width = config_.decoder_heads * head_dim, kv_width = config_.kv_heads * head_dim;
+    matrix(scope, "embed", vocab, d);
+    for (int64_t i = 0; i < config_.decoder_layers; ++i) {
+      const std::string layer = layer_scope(Stack::DECODER, i);
+      vector(layer, "attn_self_norm", "gamma", d);
+      for (const auto& [projection, width] :
+           {std::pair{"q", q_width}, std::pair{"k", kv_width}, std::pair{"v", kv_width}}) {
+        const std::string module = std::string("attn_self_") + projection;
+        matrix(layer, module, width, d);
+        if (config_.qkv_bias) vector(layer, module, "bias", width);
+      }
+      matrix(layer, "attn_self_out", d, q_width);
+      vector(layer, "ffn_norm", "gamma", d);
+      matrix(layer, "ffn_gate_up", 2 * config_.decoder_ffn_dim, d);
+      matrix(layer, "ffn_down", d, config_.decoder_ffn_dim);
+    }
+    vector(scope, "final_norm", "gamma", d);
+    matrix(scope, "out_proj", vocab, d);
+  }
+
   std::vector<ExpectedTensor> take() { return std::move(tensors_); }
 
  private:
@@ -82,8 +109,12 @@ class TensorListBuilder {
 
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config) {
   TensorListBuilder builder(config);
-  builder.stack(Stack::ENCODER);
-  builder.stack(Stack::DECODER);
+  if (config.decoder_only()) {
+    builder.llama_stack();
+  } else {
+    builder.stack(Stack::ENCODER);
+    builder.stack(Stack::DECODER);
+  }
   return builder.take();
 }
 
