@@ -22,8 +22,10 @@ def read_json(path: Path) -> Any:
 
 def detect_model_format(directory: Path) -> str:
     """Which toolkit wrote the model directory: 'marian' (a Hugging Face Marian / OPUS-MT
-    directory), 'ctranslate2' (model.bin + vocabularies) or 'argos' (an argos-translate package:
-    a CTranslate2 model in model/). ConversionError naming the directory otherwise."""
+    directory), 'llama_hf' (a Hugging Face Llama, SmolLM or Qwen2 causal language model:
+    config.json with model_type 'llama' or 'qwen2'), 'ctranslate2' (model.bin + vocabularies) or
+    'argos' (an argos-translate package: a CTranslate2 model in model/). ConversionError naming
+    the directory otherwise."""
     config = directory / "config.json"
     if config.is_file() and not (directory / "model.bin").is_file():
         try:
@@ -32,14 +34,18 @@ def detect_model_format(directory: Path) -> str:
             model_type = None
         if model_type == "marian":
             return "marian"
+        if model_type in ("llama", "qwen2"):
+            return "llama_hf"
         raise ConversionError(f"{directory}: config.json has model_type {model_type!r}; only "
-                              "Marian (OPUS-MT) Hugging Face models are supported")
+                              "Marian (OPUS-MT), Llama and Qwen2 Hugging Face models are "
+                              "supported")
     if (directory / "model.bin").is_file():
         return "ctranslate2"
     if (directory / "metadata.json").is_file() and (directory / "model" / "model.bin").is_file():
         return "argos"
-    raise ConversionError(f"{directory}: not a Marian (config.json + weights) or CTranslate2 "
-                          "(model.bin) model directory, nor an argos-translate package")
+    raise ConversionError(f"{directory}: not a Marian, Llama or Qwen2 (config.json + weights) "
+                          "or CTranslate2 (model.bin) model directory, nor an argos-translate "
+                          "package")
 
 
 def converter_name(module: str) -> str:
