@@ -40,7 +40,6 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
   const int64_t beam_size = options.beam_size;
   const int64_t n_candidates = 2 * beam_size;
   const int64_t n_sentences = static_cast<int64_t>(batch.input_index.size());
-  const int32_t eos = static_cast<int32_t>(config.eos_id);
   const LogitsProcessorList processors = model_processors(options, config);
   const float length_penalty = static_cast<float>(options.length_penalty);
   // Without a length penalty a sentence may stop as soon as its best beam has finished.
@@ -58,7 +57,7 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
   StepRunner runner(model, encoded, max_rows, options.max_length);
   const int64_t vocab = runner.vocab();
 
-  BeamRows step_rows(n_sentences, max_rows, static_cast<int32_t>(config.decoder_start_id));
+  BeamRows step_rows(encoded, config, max_rows);
   std::vector<float> beam_scores;
   beam_scores.reserve(beam_size);
   CandidateSelector selector;
@@ -89,7 +88,7 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
           Candidate& candidate = candidates[k];
           if (step < prefix_length) {
             candidate = {k == 0 ? 0.0f : kDisabledScore, 0, prefix[step]};
-          } else if (k > 0 && candidate.token == eos) {
+          } else if (k > 0 && ends_sentence(config, candidate.token)) {
             candidate = {kDisabledScore, 0, 0};
           }
         }
@@ -100,7 +99,7 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
       for (int64_t k = 0; k < std::min<int64_t>(beam_size, candidates.size()); ++k) {
         const Candidate& candidate = candidates[k];
         size_t next = static_cast<size_t>(k);
-        const bool is_eos = candidate.token == eos && step >= prefix_length;
+        const bool is_eos = ends_sentence(config, candidate.token) && step >= prefix_length;
         if (is_eos || last_step) {
           if (k == 0) sentence.top_beam_finished = true;
           Hypothesis hypothesis;
@@ -113,7 +112,7 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
           sentence.hypotheses.push_back(std::move(hypothesis));
           // Continue this beam with the next secondary candidate that does not end.
           for (size_t j = secondary; j < candidates.size(); ++j) {
-            if (candidates[j].token != eos) {
+            if (!ends_sentence(config, candidates[j].token)) {
               next = j;
               secondary = j + 1;
               break;

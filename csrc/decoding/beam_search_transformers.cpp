@@ -45,7 +45,6 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
   const auto& config = model.config();
   const int64_t beam_size = options.beam_size;
   const int64_t n_sentences = static_cast<int64_t>(batch.input_index.size());
-  const int32_t eos = static_cast<int32_t>(config.eos_id);
   const LogitsProcessorList processors = model_processors(options, config);
   const double length_penalty = options.length_penalty;
 
@@ -70,7 +69,7 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
   StepRunner runner(model, encoded, max_rows, max_steps);
   const int64_t vocab = runner.vocab();
 
-  BeamRows step_rows(n_sentences, max_rows, static_cast<int32_t>(config.decoder_start_id));
+  BeamRows step_rows(encoded, config, max_rows);
   std::vector<float> beam_scores;
   beam_scores.reserve(beam_size);
   CandidateSelector selector;
@@ -98,7 +97,7 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
       beam_scores.resize(beams);
       for (int64_t b = 0; b < beams; ++b) {
         log_softmax(rows + b * vocab, vocab);
-        ban_repeated_ngrams(rows + b * vocab, static_cast<int32_t>(config.decoder_start_id),
+        ban_repeated_ngrams(rows + b * vocab, models::start_token(encoded, config, s),
                             sentence.beams[b].tokens, options.no_repeat_ngram_size);
         processors.apply(rows + b * vocab, vocab, generated);
         if (options.renormalize_logits) log_softmax(rows + b * vocab, vocab);
@@ -113,7 +112,7 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
       // Only the best `beam_size` candidates may finish; later ones only refill the beams.
       for (int64_t k = 0; k < std::min<int64_t>(beam_size, candidates.size()); ++k) {
         const Candidate& candidate = candidates[k];
-        const bool is_eos = candidate.token == eos;
+        const bool is_eos = ends_sentence(config, candidate.token);
         if (!is_eos && !at_max_length) continue;
         Hypothesis hypothesis;
         const std::vector<int32_t>& history = sentence.beams[candidate.beam].tokens;
@@ -129,7 +128,7 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
       sentence.next_beam_parent.clear();
       if (!at_max_length) {
         for (const Candidate& candidate : candidates) {
-          if (candidate.token == eos) continue;
+          if (ends_sentence(config, candidate.token)) continue;
           Beam& next_beam = sentence.next_beams[next_count++];
           const std::vector<int32_t>& history = sentence.beams[candidate.beam].tokens;
           next_beam.tokens.assign(history.begin(), history.end());

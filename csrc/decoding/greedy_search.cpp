@@ -31,7 +31,6 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
   const bool sampling = options.sampling && options.temperature > 0.0;
   const int64_t samples = sampling ? options.n_best : 1;
   const int64_t n_sentences = static_cast<int64_t>(batch.input_index.size());
-  const int32_t eos = static_cast<int32_t>(config.eos_id);
   const LogitsProcessorList processors = model_processors(options, config);
   const LogitsProcessorList warpers = sampling_warpers(options);
 
@@ -46,7 +45,7 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
   for (int64_t i = 0; i < n_sentences; ++i) {
     for (int64_t k = 0; k < samples; ++k) {
       GreedyRow row{static_cast<int32_t>(i), {}, 0.0f, false,
-                    static_cast<int32_t>(config.decoder_start_id),
+                    models::start_token(encoded, config, i),
                     TokenSampler(options.seed, uint64_t(batch.input_index[i] * samples + k))};
       row.tokens.reserve(max_steps);
       rows.push_back(std::move(row));
@@ -96,7 +95,7 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
         token = prefix[step];
       } else {
         const int64_t generated = ctranslate2 ? step : step - prefix_length;
-        ban_repeated_ngrams(scores, static_cast<int32_t>(config.decoder_start_id), row.tokens,
+        ban_repeated_ngrams(scores, models::start_token(encoded, config, row.sentence), row.tokens,
                             options.no_repeat_ngram_size);
         processors.apply(scores, vocab, generated);
         if (sampling) {
@@ -111,7 +110,7 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
         emitted.push_back({batch.input_index[row.sentence], token, active[a], log_prob});
       }
       row.score += log_prob;
-      const bool is_eos = token == eos && step >= prefix_length;
+      const bool is_eos = ends_sentence(config, token) && step >= prefix_length;
       if (!is_eos) row.tokens.push_back(token);
       const int64_t counted = ctranslate2 ? step : step - prefix_length;
       if (is_eos || counted + 1 >= options.max_length) {

@@ -88,10 +88,28 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
   }
 }
 
+// A language model's context holds each prompt (all but its last token cached before the
+// first step) and the steps after it.
+void validate_prompts(const SearchOptions& options, const format::ModelConfig& config,
+                      const std::vector<std::vector<int32_t>>& prompts) {
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const int64_t prefix = options.target_prefix.empty()
+                               ? 0 : static_cast<int64_t>(options.target_prefix[i].size());
+    const int64_t prompt = static_cast<int64_t>(prompts[i].size());
+    require(prompt >= 1, "prompt " + std::to_string(i) + " is empty");
+    require(prompt - 1 + prefix + options.max_length <= config.max_positions,
+            "prompt " + std::to_string(i) + " of " + std::to_string(prompt) +
+                " tokens plus max_length " + std::to_string(options.max_length) +
+                " exceeds the model's context of " + std::to_string(config.max_positions) +
+                " tokens");
+  }
+}
+
 // Sub-batches of sentence indices: sentences sorted by decreasing source length, each
-// sub-batch at most max_batch_tokens padded source tokens (and at least one sentence).
+// sub-batch at most max_batch_tokens padded source tokens (and at least one sentence). With
+// one_length (a decoder-only model's prompts), a sub-batch also holds one length only.
 std::vector<std::vector<int64_t>> split_batches(const std::vector<std::vector<int32_t>>& source_ids,
-                                                int64_t max_batch_tokens) {
+                                                int64_t max_batch_tokens, bool one_length) {
   std::vector<int64_t> order(source_ids.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
@@ -101,10 +119,10 @@ std::vector<std::vector<int64_t>> split_batches(const std::vector<std::vector<in
   int64_t longest = 0;
   for (int64_t index : order) {
     const int64_t length = static_cast<int64_t>(source_ids[index].size());
-    if (batches.empty() || (max_batch_tokens > 0 &&
-                            (static_cast<int64_t>(batches.back().size()) + 1) *
-                                    std::max(longest, length) >
-                                max_batch_tokens)) {
+    if (batches.empty() || (one_length && length != longest) ||
+        (max_batch_tokens > 0 &&
+         (static_cast<int64_t>(batches.back().size()) + 1) * std::max(longest, length) >
+             max_batch_tokens)) {
       batches.emplace_back();
       longest = 0;
     }
@@ -136,7 +154,9 @@ std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
                                      const std::vector<std::vector<int32_t>>& source_ids,
                                      const SearchOptions& options, const TokenCallback& on_token,
                                      const std::function<void()>& between_steps) {
-  validate(options, model.config(), source_ids.size(), static_cast<bool>(on_token));
+  const format::ModelConfig& config = model.config();
+  validate(options, config, source_ids.size(), static_cast<bool>(on_token));
+  if (config.decoder_only()) validate_prompts(options, config, source_ids);
   std::vector<SentenceResult> results(source_ids.size());
   if (source_ids.empty()) return results;
 
@@ -147,7 +167,7 @@ std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
   hooks.on_token = on_token ? &on_token : nullptr;
   hooks.between_steps = between_steps ? &between_steps : nullptr;
 
-  for (const auto& indices : split_batches(source_ids, options.max_batch_tokens)) {
+  for (const auto& indices : split_batches(source_ids, options.max_batch_tokens, config.decoder_only())) {
     if (hooks.stopped) {
       // The caller stopped decoding: sentences not yet started get an empty hypothesis.
       for (int64_t index : indices) results[index].hypotheses.resize(1);

@@ -50,6 +50,16 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
                                                     const SearchOptions& options,
                                                     DecodingHooks& hooks);
 
+// Whether `token` ends a hypothesis: tokens.eos_id, or one of a language model's tokens.stop_ids
+// (end-of-turn tokens), which count as its EOS.
+inline bool ends_sentence(const format::ModelConfig& config, int32_t token) {
+  if (token == config.eos_id) return true;
+  for (const int64_t stop : config.stop_ids) {
+    if (token == stop) return true;
+  }
+  return false;
+}
+
 // The processors every strategy applies to the model's scores (suppressed ids, min length,
 // forced EOS, in the transformers order) and, for sampling, the warpers applied after them
 // (temperature, top-k, top-p).
@@ -60,9 +70,11 @@ LogitsProcessorList sampling_warpers(const SearchOptions& options);
 // The rows of a beam-search step (input token, sentence and parent row of each, as
 // StepRunner::step takes them) and the rows of the next step being built: add_next() appends
 // one, drop_next(count) removes the last `count`, advance() makes them current. Reserved once
-// for max_rows; the first step has one row per sentence, starting from start_token.
+// for max_rows; the first step has one row per sentence of `encoded`, starting from its start
+// token (models::start_token).
 struct BeamRows {
-  BeamRows(int64_t n_sentences, int64_t max_rows, int32_t start_token);
+  BeamRows(const models::EncoderOutput& encoded, const format::ModelConfig& config,
+           int64_t max_rows);
   void add_next(int32_t token, int32_t row_sentence, int32_t row_parent);
   void drop_next(int64_t count);
   void advance();

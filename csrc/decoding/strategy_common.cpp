@@ -44,12 +44,15 @@ LogitsProcessorList sampling_warpers(const SearchOptions& options) {
   return warpers;
 }
 
-BeamRows::BeamRows(int64_t n_sentences, int64_t max_rows, int32_t start_token) {
+BeamRows::BeamRows(const models::EncoderOutput& encoded, const format::ModelConfig& config,
+                   int64_t max_rows) {
   for (auto* rows : {&tokens, &sentence, &parent, &next_tokens, &next_sentence, &next_parent}) {
     rows->reserve(static_cast<size_t>(max_rows));
   }
-  tokens.assign(static_cast<size_t>(n_sentences), start_token);
-  for (int64_t i = 0; i < n_sentences; ++i) sentence.push_back(static_cast<int32_t>(i));
+  for (int64_t i = 0; i < encoded.batch; ++i) {
+    tokens.push_back(models::start_token(encoded, config, i));
+    sentence.push_back(static_cast<int32_t>(i));
+  }
 }
 
 void BeamRows::add_next(int32_t token, int32_t row_sentence, int32_t row_parent) {

@@ -15,14 +15,15 @@
 namespace pytransformer::layers {
 
 // One layer's view of the decoder self-attention cache for one step (models/seq2seq_model.h
-// describes the design). The chunk of step s holds rows of d_model floats (device memory);
+// describes the design). The chunk of step s holds rows of kv_heads * head_dim floats (d_model
+// for multi-head attention; device memory);
 // hypothesis i reads row ancestry[i * ancestry_stride + s] of chunk s. The arrays of chunk
 // bases and the ancestry are host memory.
 struct StepCache {
   int64_t steps = 0;                         // including the current step
   const float* const* step_keys = nullptr;   // [steps] chunk bases
   const float* const* step_values = nullptr;
-  float* current_keys = nullptr;             // == step_keys[steps - 1]: [n, d] written here
+  float* current_keys = nullptr;             // == step_keys[steps - 1]: [n, row] written here
   float* current_values = nullptr;
   const int32_t* ancestry = nullptr;         // [n, ancestry_stride]
   int64_t ancestry_stride = 0;

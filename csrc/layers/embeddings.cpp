@@ -31,8 +31,13 @@ Embeddings::Embeddings(const format::ModelFile& file, format::Stack stack,
   const format::ModelConfig& config = file.config();
   if (config.scale_embedding) scale_ = static_cast<float>(std::sqrt(static_cast<double>(config.d_model)));
   tensor::Tensor table;
-  ops::sinusoidal_positions(config.position_offset, config.max_positions, config.d_model,
-                            config.position_layout, config.position_frequencies, table);
+  if (config.decoder_only()) {
+    table.resize({1, config.d_model});  // no absolute positions: one row of zeros
+    table.fill(0.0f);
+  } else {
+    ops::sinusoidal_positions(config.position_offset, config.max_positions, config.d_model,
+                              config.position_layout, config.position_frequencies, table);
+  }
   positions_.resize(table.shape());
   device.allocator().copy_from_host(table.data(), sizeof(float) * static_cast<size_t>(table.numel()),
                                     positions_.data());

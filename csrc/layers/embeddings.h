@@ -1,7 +1,9 @@
 // Token embeddings of one stack: `<stack>.embed.weight` [vocab, d_model] scaled by
 // sqrt(d_model) when model.scale_embedding, plus sinusoidal positions (layout, frequencies and
 // offset from the config), then the optional `<stack>.embed_norm` LayerNorm, on `device` (the
-// table and the positions in its memory).
+// table and the positions in its memory). A decoder-only model (rotary positions, applied in
+// attention) has no absolute positions: its position table is one row of zeros (adding it
+// changes no value) and every position passed is 0.
 #pragma once
 
 #include <cstdint>

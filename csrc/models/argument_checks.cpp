@@ -21,11 +21,14 @@ void check_source_ids(const format::ModelConfig& config,
       invalid("source_ids[" + std::to_string(b) + "] has " + std::to_string(length) +
               " tokens, more than model.max_positions = " + std::to_string(config.max_positions));
     }
+    // A decoder-only model's prompts are in its one (target) vocabulary.
+    const int64_t vocab = config.decoder_only() ? config.target_vocab_size : config.source_vocab_size;
+    const char* vocab_name = config.decoder_only() ? "vocabulary" : "source vocabulary";
     for (int64_t t = 0; t < length; ++t) {
-      if (ids[t] < 0 || ids[t] >= config.source_vocab_size) {
+      if (ids[t] < 0 || ids[t] >= vocab) {
         invalid("source_ids[" + std::to_string(b) + "][" + std::to_string(t) + "] = " +
-                std::to_string(ids[t]) + " is outside the source vocabulary [0, " +
-                std::to_string(config.source_vocab_size) + ")");
+                std::to_string(ids[t]) + " is outside the " + vocab_name + " [0, " +
+                std::to_string(vocab) + ")");
       }
     }
   }

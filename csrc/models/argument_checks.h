@@ -10,7 +10,8 @@
 
 namespace pytransformer::models {
 
-// encode(): every sentence non-empty, at most max_positions ids, each < source_vocab_size.
+// encode(): every sentence non-empty, at most max_positions ids, each < source_vocab_size
+// (target_vocab_size for a decoder-only model's prompts).
 void check_source_ids(const format::ModelConfig& config,
                       const std::vector<std::vector<int32_t>>& source_ids);
 

@@ -18,12 +18,28 @@ namespace pytransformer::models {
 // model's device (hidden.allocator() copies it to the host). hidden: [batch, max_length,
 // d_model] row-major; rows past a sentence's length are padding (zeros) and are masked by the
 // decoder. Move-only.
+//
+// A decoder-only model (llama_model.h) implements the same contract with encode() as its prompt
+// pass: every prompt but its last token runs through the layers at once (causal attention) and
+// `prompt_cache` keeps their keys and values; the last token is the sentence's first decoder
+// input (`start_tokens`). Then hidden is empty and every length equals max_length (>= 0).
 struct EncoderOutput {
   int64_t batch = 0;
   int64_t max_length = 0;
   std::vector<int64_t> lengths;  // [batch]
   tensor::Tensor hidden;         // [batch, max_length, d_model]
+  // Decoder-only models: [layers, 2 (keys, values), batch * max_length, kv_width] and [batch].
+  tensor::Tensor prompt_cache;
+  std::vector<int32_t> start_tokens;
 };
+
+// The first decoder input of sentence i of `encoded`: its start token (decoder-only models) or
+// the config's tokens.decoder_start_id.
+inline int32_t start_token(const EncoderOutput& encoded, const format::ModelConfig& config,
+                           int64_t i) {
+  return encoded.start_tokens.empty() ? static_cast<int32_t>(config.decoder_start_id)
+                                      : encoded.start_tokens[static_cast<size_t>(i)];
+}
 
 // The KV cache and ancestry of one decoding loop, made by a model's start_decoding() and usable
 // only with that model (decode_step() rejects another's). Not thread-safe: one loop owns it.
@@ -53,7 +69,8 @@ class EncoderDecoderModel {
   virtual const format::ModelFile& file() const = 0;
 
   // source_ids: one id sequence per sentence (already holding any EOS / language token),
-  // lengths 1..max_positions, ids < source_vocab_size (InvalidArgument otherwise).
+  // lengths 1..max_positions, ids < source_vocab_size (InvalidArgument otherwise). For a
+  // decoder-only model: the prompts, ids < target_vocab_size, all of one length.
   virtual EncoderOutput encode(const std::vector<std::vector<int32_t>>& source_ids) const = 0;
 
   // Prepares a cache for up to `max_hypotheses` hypotheses per step and `max_steps` steps over

@@ -15,6 +15,7 @@
 #include "layers/scratch.h"
 #include "models/ancestry.h"
 #include "models/argument_checks.h"
+#include "models/self_attention_cache.h"
 #include "ops/cpu_device.h"
 #include "ops/device_checks.h"
 #include "pytransformer/error.h"
@@ -28,7 +29,7 @@ namespace {
 
 // The cache of one decoding loop (design in seq2seq_model.h). Sized in start_decoding(), apart
 // from the self-attention blocks past the first, which decode_step() allocates as steps reach
-// them (never on the CPU: its one block holds every step).
+// them (SelfAttentionCache::reserve_through; never on the CPU: its one block holds every step).
 struct DecoderCache {
   int64_t batch = 0;
   int64_t source_length = 0;
@@ -39,17 +40,7 @@ struct DecoderCache {
   int64_t max_steps = 0;
   int64_t step = 0;               // the next step to run
   int64_t previous_count = 0;     // hypotheses of the last step run
-  // Per decoder layer, the self-attention keys and values in blocks of block_steps steps:
-  // block b is [block_steps, max_hypotheses, d], the chunk of step s at row
-  // (s % block_steps) * max_hypotheses of block s / block_steps, of which step s uses its first
-  // n_s rows. Uninitialised: on the CPU only the rows written become resident memory.
-  int64_t block_steps = 0;
-  std::vector<std::vector<tensor::Tensor>> key_blocks;
-  std::vector<std::vector<tensor::Tensor>> value_blocks;
-  // Per decoder layer, the chunk base of every step allocated so far: [max_steps] pointers
-  // into key_blocks/value_blocks (host arrays of device pointers).
-  std::vector<std::vector<const float*>> step_keys;
-  std::vector<std::vector<const float*>> step_values;
+  std::optional<SelfAttentionCache> self_attention;  // rows of d floats
   // ancestry[h * max_steps + s]: row in chunk s of hypothesis h's ancestor (h itself at the
   // last step). next_ancestry is the buffer the next step's table is built in.
   std::vector<int32_t> ancestry;
@@ -69,29 +60,6 @@ struct Seq2SeqDecoderState final : DecoderState {
   DecoderCache cache;
   int64_t step() const override { return cache.step; }
 };
-
-float* chunk_base(std::vector<tensor::Tensor>& blocks, int64_t block_steps, int64_t chunk,
-                  int64_t step) {
-  return blocks[static_cast<size_t>(step / block_steps)].data() + (step % block_steps) * chunk;
-}
-
-// Allocates the self-attention block that starts at step `first` in every layer, and records the
-// chunk bases of its steps.
-void add_cache_block(DecoderCache& cache, int64_t d, const tensor::Allocator& allocator,
-                     int64_t first) {
-  const int64_t chunk = cache.max_hypotheses * d;
-  const int64_t steps = std::min(cache.block_steps, cache.max_steps - first);
-  for (size_t l = 0; l < cache.key_blocks.size(); ++l) {
-    for (auto* blocks : {&cache.key_blocks[l], &cache.value_blocks[l]}) {
-      blocks->emplace_back(allocator);
-      blocks->back().resize({steps * chunk});
-    }
-    for (int64_t s = first; s < first + steps; ++s) {
-      cache.step_keys[l][s] = chunk_base(cache.key_blocks[l], cache.block_steps, chunk, s);
-      cache.step_values[l][s] = chunk_base(cache.value_blocks[l], cache.block_steps, chunk, s);
-    }
-  }
-}
 
 // The host copy of a device tensor, or the tensor itself where the host can read it.
 const float* on_host(const tensor::Tensor& value, std::vector<float>& staging) {
@@ -144,6 +112,10 @@ std::shared_ptr<const format::ModelFile> checked_file(std::shared_ptr<const form
   if (file->tensor_data() != format::TensorData::LOAD) {
     invalid("Seq2SeqModel: " + file->path() +
             " was opened without its tensors (not TensorData::LOAD)");
+  }
+  if (file->config().decoder_only()) {
+    throw FormatError(file->path() + ": a decoder-only language model (general.architecture " +
+                      "llama), not a translation model");
   }
   if (file->config().d_model % 2 != 0) {
     throw FormatError(file->path() + ": model.d_model must be even (sinusoidal positions)");
@@ -247,18 +219,7 @@ std::unique_ptr<DecoderState> Seq2SeqModel::start_decoding(const EncoderOutput& 
     impl_->decoder_layers[l].cross_attention().project_memory(encoded.hidden, state->cross_keys[l],
                                                               state->cross_values[l], device);
   }
-  state->block_steps = std::max<int64_t>(1, std::min(max_steps, device.cache_block_steps(max_steps)));
-  state->key_blocks.resize(layers);
-  state->value_blocks.resize(layers);
-  state->step_keys.assign(layers, std::vector<const float*>(static_cast<size_t>(max_steps)));
-  state->step_values.assign(layers, std::vector<const float*>(static_cast<size_t>(max_steps)));
-  // The host's lists of blocks never grow past this (no allocation per step).
-  const size_t blocks = static_cast<size_t>((max_steps + state->block_steps - 1) / state->block_steps);
-  for (size_t l = 0; l < layers; ++l) {
-    state->key_blocks[l].reserve(blocks);
-    state->value_blocks[l].reserve(blocks);
-  }
-  add_cache_block(*state, d, device.allocator(), 0);
+  state->self_attention.emplace(static_cast<int64_t>(layers), max_hypotheses, max_steps, d, device);
   state->ancestry.assign(static_cast<size_t>(max_hypotheses * max_steps), 0);
   state->next_ancestry.assign(state->ancestry.size(), 0);
   state->positions.resize(static_cast<size_t>(max_hypotheses));
@@ -284,10 +245,7 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
              tokens, sentence, parent, n, logits);
 
   const auto call = device.begin_call();
-  if (t > 0 && t % state.block_steps == 0 &&
-      state.key_blocks[0].size() == static_cast<size_t>(t / state.block_steps)) {
-    add_cache_block(state, d, device.allocator(), t);
-  }
+  state.self_attention->reserve_through(t, device.allocator());
   // Ancestry: hypothesis h inherits its parent's rows and owns row h of this step's chunk.
   const int64_t stride = state.max_steps;
   extend_ancestry(state.ancestry, parent, n, t, stride, state.next_ancestry);
@@ -306,16 +264,8 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
   tensor::Tensor& x = state.hidden;
   impl_->decoder_embeddings.forward(tokens, state.positions.data(), n, x, device);
   if (dumping) dump_step("embeddings", x);
-  const int64_t chunk = state.max_hypotheses * d;
   for (size_t l = 0; l < layers; ++l) {
-    layers::StepCache cache;
-    cache.steps = t + 1;
-    cache.step_keys = state.step_keys[l].data();
-    cache.step_values = state.step_values[l].data();
-    cache.current_keys = chunk_base(state.key_blocks[l], state.block_steps, chunk, t);
-    cache.current_values = chunk_base(state.value_blocks[l], state.block_steps, chunk, t);
-    cache.ancestry = state.ancestry.data();
-    cache.ancestry_stride = stride;
+    const layers::StepCache cache = state.self_attention->view(l, t + 1, state.ancestry.data(), stride);
     layers::CrossMemory memory;
     memory.keys = &state.cross_keys[l];
     memory.values = &state.cross_values[l];

@@ -16,6 +16,7 @@
 
 #include "decoding/teacher_forcing.h"
 #include "format/model_file.h"
+#include "models/llama_model.h"
 #include "models/seq2seq_model.h"
 #include "python/conversions.h"
 #include "python/model_handle.h"
@@ -29,6 +30,7 @@ namespace {
 using models::CrossAttentionRecord;
 using models::EncoderDecoderModel;
 using models::EncoderOutput;
+using models::LlamaModel;
 using models::Seq2SeqModel;
 using format::ModelConfig;
 
@@ -44,6 +46,7 @@ const char* activation_name(format::Activation value) {
 
 py::dict config_dict(const format::ModelConfig& c) {
   py::dict d;
+  d["architecture"] = c.decoder_only() ? "llama" : "transformer-seq2seq";
   d["d_model"] = c.d_model;
   d["encoder_layers"] = c.encoder_layers;
   d["decoder_layers"] = c.decoder_layers;
@@ -70,6 +73,16 @@ py::dict config_dict(const format::ModelConfig& c) {
   d["unk_id"] = c.unk_id;
   d["decoder_start_id"] = c.decoder_start_id;
   d["source_eos_id"] = c.source_eos_id;
+  if (c.decoder_only()) {
+    d["kv_heads"] = c.kv_heads;
+    d["rope_base"] = c.rope_base;
+    d["rotary_dim"] = c.rotary_dim;
+    d["rotary_layout"] = c.rotary_layout == format::RotaryLayout::HALF_SPLIT ? "half_split" : "interleaved";
+    d["qkv_bias"] = c.qkv_bias;
+    d["bos_id"] = c.bos_id;
+    d["stop_ids"] = c.stop_ids;
+    d["add_bos"] = c.add_bos;
+  }
   return d;
 }
 
@@ -126,6 +139,10 @@ class DecoderSession {
 };
 
 py::tuple encode(const EncoderDecoderModel& model, const IdBatch& source_ids) {
+  if (model.config().decoder_only()) {
+    throw InvalidArgument("encode: a language model has no encoder output (its prompt pass "
+                          "feeds the cache: start_decoding, generate)");
+  }
   const std::vector<std::vector<int32_t>> sources = token_id_batch(source_ids, "source_ids");
   EncoderOutput encoded;
   {
@@ -238,6 +255,23 @@ void bind_model(py::module_& m) {
           "device_description", [](const Seq2SeqModel& model) { return model.device().description(); },
           "The device's kernels: \"avx512_vnni kernels, 2 threads\", \"NVIDIA H200 (sm_90, "
           "140 GiB), exact GEMM\", ...");
+
+  py::class_<LlamaModel, EncoderDecoderModel, std::shared_ptr<LlamaModel>>(
+      m, "LanguageModel",
+      "A decoder-only language model (general.architecture llama), loaded from a model file on "
+      "the CPU. It offers the EncoderDecoderModel entry points with prompts as the sources: "
+      "encode() is the prompt pass (every prompt token but the last), the last token is the "
+      "first decoder input, and generate() continues each prompt.")
+      .def(py::init([](const std::string& path, int threads) {
+             if (threads < 0) throw InvalidArgument("threads must be >= 0 (0: default)");
+             py::gil_scoped_release release;
+             return std::make_shared<LlamaModel>(format::ModelFile::open(path), threads);
+           }),
+           py::arg("path"), py::arg("threads") = 0)
+      .def_property_readonly(
+          "device", [](const LlamaModel& model) { return model.device().name(); })
+      .def_property_readonly(
+          "device_description", [](const LlamaModel& model) { return model.device().description(); });
 
   py::class_<DecoderSession>(m, "DecoderSession",
                              "One decoding loop over the KV cache (Model.start_decoding).")

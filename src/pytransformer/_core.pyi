@@ -71,6 +71,17 @@ class Model(EncoderDecoderModel):
     def device_description(self) -> str:
         """The device's kernels: "avx512_vnni kernels, 2 threads", "... exact GEMM"."""
 
+class LanguageModel(EncoderDecoderModel):
+    """A decoder-only language model (general.architecture llama) loaded from a model file on
+    the CPU. Prompts are its sources: encode() is the prompt pass (not callable from Python),
+    each prompt's last token its first decoder input; generate() continues the prompts."""
+
+    def __init__(self, path: str, threads: int = 0) -> None: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def device_description(self) -> str: ...
+
 class DecoderSession:
     """One decoding loop over the KV cache (Model.start_decoding)."""
 

@@ -1,0 +1,111 @@
+#include "layers/llama_layer.h"
+
+#include <cmath>
+#include <vector>
+
+#include "format/tensor_names.h"
+#include "ops/attention.h"
+#include "ops/gated_activation.h"
+#include "ops/rms_norm.h"
+#include "ops/rotary.h"
+#include "tensor/weight_matrix.h"
+
+namespace pytransformer::layers {
+
+namespace {
+
+const float* norm_weight(const format::ModelFile& file, const std::string& scope,
+                         const std::string& module, const ops::Device& device) {
+  const int64_t d = file.config().d_model;
+  const float* host = tensor::vector_from_file(file, format::tensor_name(scope, module, "gamma"), d);
+  return static_cast<const float*>(device.weight(host, sizeof(float) * static_cast<size_t>(d)));
+}
+
+}  // namespace
+
+LlamaLayer::LlamaLayer(const format::ModelFile& file, int64_t index, const ops::Device& device)
+    : heads_(file.config().decoder_heads),
+      kv_heads_(file.config().kv_heads),
+      head_dim_(file.config().d_model / file.config().decoder_heads),
+      scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim_)))),
+      epsilon_(file.config().layer_norm_epsilon),
+      activation_(file.config().activation),
+      attention_norm_(norm_weight(file, format::layer_scope(format::Stack::DECODER, index),
+                                  "attn_self_norm", device)),
+      ffn_norm_(norm_weight(file, format::layer_scope(format::Stack::DECODER, index), "ffn_norm",
+                            device)),
+      q_(file, format::layer_scope(format::Stack::DECODER, index), "attn_self_q",
+         file.config().qkv_bias, device),
+      k_(file, format::layer_scope(format::Stack::DECODER, index), "attn_self_k",
+         file.config().qkv_bias, device),
+      v_(file, format::layer_scope(format::Stack::DECODER, index), "attn_self_v",
+         file.config().qkv_bias, device),
+      out_(file, format::layer_scope(format::Stack::DECODER, index), "attn_self_out", false,
+           device),
+      gate_up_(file, format::layer_scope(format::Stack::DECODER, index), "ffn_gate_up", false,
+               device),
+      down_(file, format::layer_scope(format::Stack::DECODER, index), "ffn_down", false, device) {}
+
+void LlamaLayer::norm(const tensor::Tensor& x, const float* gamma, tensor::Tensor& normed,
+                      const ops::Device& device) const {
+  ops::rms_norm(x, gamma, epsilon_, normed, device);
+}
+
+void LlamaLayer::feed_forward(tensor::Tensor& x, LayerScratch& scratch,
+                              const ops::Device& device) const {
+  norm(x, ffn_norm_, scratch.normed, device);
+  gate_up_.forward(scratch.normed, scratch.ffn_hidden, device);
+  ops::gated_activation(activation_, scratch.ffn_hidden, scratch.sublayer, device);
+  down_.forward(scratch.sublayer, x, device, std::nullopt, &x);
+}
+
+void LlamaLayer::prefill(tensor::Tensor& x, int64_t batch, int64_t length,
+                         const int32_t* positions, const RotaryTables& rotary,
+                         tensor::Tensor& keys, tensor::Tensor& values, LayerScratch& scratch,
+                         const ops::Device& device) const {
+  AttentionScratch& attention = scratch.attention;
+  norm(x, attention_norm_, scratch.normed, device);
+  q_.forward(scratch.normed, attention.q, device);
+  k_.forward(scratch.normed, keys, device);
+  v_.forward(scratch.normed, values, device);
+  ops::apply_rotary(attention.q, heads_, rotary.rotary_dim, positions, rotary.cos, rotary.sin,
+                    rotary.layout, device);
+  ops::apply_rotary(keys, kv_heads_, rotary.rotary_dim, positions, rotary.cos, rotary.sin,
+                    rotary.layout, device);
+  const int64_t rows = batch * length;
+  attention.q.reshape({batch, length, heads_ * head_dim_});
+  keys.reshape({batch, length, kv_width()});
+  values.reshape({batch, length, kv_width()});
+  const std::vector<int64_t> lengths(static_cast<size_t>(batch), length);
+  ops::attention(attention.q, keys, values, heads_, kv_heads_, nullptr, lengths.data(), true,
+                 scale_, attention.context, nullptr, device);
+  keys.reshape({rows, kv_width()});
+  values.reshape({rows, kv_width()});
+  attention.context.reshape({rows, heads_ * head_dim_});
+  out_.forward(attention.context, x, device, std::nullopt, &x);
+  feed_forward(x, scratch, device);
+}
+
+void LlamaLayer::step(tensor::Tensor& x, const int32_t* positions, const RotaryTables& rotary,
+                      const StepCache& cache, LayerScratch& scratch,
+                      const ops::Device& device) const {
+  AttentionScratch& attention = scratch.attention;
+  const int64_t n = x.dim(0);
+  norm(x, attention_norm_, scratch.normed, device);
+  q_.forward(scratch.normed, attention.q, device);
+  k_.forward(scratch.normed, attention.k, device);
+  v_.forward(scratch.normed, cache.current_values, device);  // straight into this step's chunk
+  ops::apply_rotary(attention.q, heads_, rotary.rotary_dim, positions, rotary.cos, rotary.sin,
+                    rotary.layout, device);
+  ops::apply_rotary(attention.k, kv_heads_, rotary.rotary_dim, positions, rotary.cos, rotary.sin,
+                    rotary.layout, device);
+  device.allocator().copy(attention.k.data(), sizeof(float) * static_cast<size_t>(n * kv_width()),
+                          cache.current_keys);
+  ops::cached_attention(attention.q, heads_, kv_heads_, cache.steps, cache.step_keys,
+                        cache.step_values, cache.ancestry, cache.ancestry_stride, scale_,
+                        attention.context, device);
+  out_.forward(attention.context, x, device, std::nullopt, &x);
+  feed_forward(x, scratch, device);
+}
+
+}  // namespace pytransformer::layers
