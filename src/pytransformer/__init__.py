@@ -1,7 +1,8 @@
 """pytransformer: exact, fast encoder-decoder Transformer translation from the terminal.
 
 The public API: Translator (translate, translate_tokens, stream, attention) and what it returns
-(Translation, Hypothesis, TranslationStream, Attention); describe_model() and ModelInfo (a model
+(Translation, Hypothesis, TranslationStream, Attention); LanguageModel (complete, stream,
+chat_prompt) for decoder-only language models, with Completion and TextTokenizer; describe_model() and ModelInfo (a model
 file's description without loading it); resolve_model() (a model named by path, or by name in
 the user models directory, as everywhere: Translator, --model, $PYTRANSFORMER_MODEL);
 default_model_path() (the model Translator(None) loads: the one $PYTRANSFORMER_MODEL names, else
@@ -20,6 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pytransformer._core import ModelFormatError
+from pytransformer.language_model import Completion, LanguageModel, TextTokenizer
 from pytransformer.model_files import (ModelInfo, ModelNotFoundError, default_model_path,
                                        describe_model, resolve_model)
 from pytransformer.translator import (Attention, Hypothesis, Translation, TranslationStream,
@@ -76,11 +78,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Attention",
+    "Completion",
     "ConversionError",
     "Hypothesis",
+    "LanguageModel",
     "ModelFormatError",
     "ModelInfo",
     "ModelNotFoundError",
+    "TextTokenizer",
     "Translation",
     "TranslationStream",
     "Translator",

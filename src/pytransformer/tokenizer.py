@@ -53,6 +53,7 @@ class Tokenizer:
             raise ValueError(f"tokens.source_unk_id: {self.unk_id!r} is not a source id "
                              f"(0..{len(self.source_vocab) - 1})")
         self.eos_id = int(metadata["tokens.eos_id"])
+        self.end_ids = frozenset({self.eos_id})  # the ids that end a target
         self.pad_id = int(metadata["tokens.pad_id"])
         self.decoder_start_id = int(metadata["tokens.decoder_start_id"])
         self.source_eos_id = int(metadata["tokens.source_eos_id"])

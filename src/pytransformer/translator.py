@@ -24,26 +24,26 @@ Input rules:
 from __future__ import annotations
 
 import importlib
-import queue
 import re
-import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from pytransformer import _core, model_files
 from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, ModelNotFoundError,
                                        default_model_path, resolve_model, tensor_dtypes)
 from pytransformer.languages import target_by_script
+from pytransformer.streaming import TokenStream
 from pytransformer.tokenizer import Tokenizer, check_text
 
 if TYPE_CHECKING:  # numpy arrives with the attention the core returns; a plain translation
     import numpy as np  # never imports it (issue 17: start-up time)
 
-_QUEUE_POLL_SECONDS = 0.1
 _CUDA_DEVICE = re.compile(r"cuda(?::([0-9]+))?")
+
+# What Translator.stream returns (streaming.TokenStream, shared with the language models).
+TranslationStream = TokenStream
 
 
 @dataclass(frozen=True)
@@ -237,9 +237,9 @@ class Translator:
         options = self._search_options(beam_size, max_length, 1, length_penalty, min_length,
                                        sampling, temperature, top_k, top_p, seed, 0)
         if not text.strip():
-            return TranslationStream(self, None, options)
+            return TranslationStream(self._model, self._tokenizer, None, options)
         ids = self._source_ids(self._tokenizer.source_pieces(text), target_language)
-        return TranslationStream(self, ids, options)
+        return TranslationStream(self._model, self._tokenizer, ids, options)
 
     def attention(self, text: str, *, target_language: str | None = None,
                   beam_size: int | None = None, max_length: int | None = None,
@@ -332,103 +332,6 @@ class Translator:
                           tokens=self._tokenizer.target_pieces(ids),
                           score=float(score) if return_scores else None,
                           finished=bool(finished))
-
-
-class TranslationStream(Iterator[str]):
-    """What Translator.stream returns: an iterator of text increments (str), whose
-    `token_count` is the number of target tokens generated so far (exact at every step, so a
-    caller can show tokens per second; the final EOS is not counted). Nothing is computed until
-    the first increment is asked for. Greedy search and sampling run in a worker thread that
-    hands over each token (so decoding continues while the caller draws); a beam search runs in
-    the caller's thread and yields its whole text at the end.
-    """
-
-    def __init__(self, translator: Translator, source_ids: list[int] | None,
-                 options: _core.SearchOptions) -> None:
-        self.token_count = 0
-        self._translator = translator
-        if source_ids is None:
-            self._increments: Iterator[str] = iter(())
-            return
-        self._increments = (self._tokenwise(source_ids, options) if options.beam_size == 1
-                            else self._whole(source_ids, options))
-
-    def __iter__(self) -> TranslationStream:
-        return self
-
-    def __next__(self) -> str:
-        return next(self._increments)
-
-    def close(self) -> None:
-        """Stops the generation (waits for the worker thread to end)."""
-        close = getattr(self._increments, "close", None)
-        if close is not None:
-            close()
-
-    def __enter__(self) -> TranslationStream:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self.close()
-
-    def _whole(self, source_ids: list[int], options: _core.SearchOptions) -> Iterator[str]:
-        # In this thread, so that Ctrl-C reaches the core's signal checks and stops it.
-        tokens = _core.generate(self._translator._model, [source_ids], options)[0][0][0]
-        self.token_count = len(tokens)
-        text = self._translator.tokenizer.decode(tokens)
-        if text:
-            yield text
-
-    def _tokenwise(self, source_ids: list[int],
-                   options: _core.SearchOptions) -> Iterator[str]:
-        tokenizer = self._translator.tokenizer
-        tokens: queue.Queue[tuple[str, Any]] = queue.Queue()
-        stop = threading.Event()
-
-        def on_token(_sentence: int, token: int) -> bool:
-            tokens.put(("token", token))
-            return not stop.is_set()
-
-        def run() -> None:
-            try:
-                result = _core.generate(self._translator._model, [source_ids], options,
-                                        callback=on_token)
-                tokens.put(("done", result))
-            except BaseException as error:  # handed to the consumer thread
-                tokens.put(("error", error))
-
-        worker = threading.Thread(target=run, name="pytransformer-stream", daemon=True)
-        worker.start()
-        generated: list[int] = []
-        emitted = ""
-        try:
-            while True:
-                try:
-                    kind, value = tokens.get(timeout=_QUEUE_POLL_SECONDS)
-                except queue.Empty:
-                    continue
-                if kind == "error":
-                    raise value
-                if kind == "done":
-                    final_tokens = value[0][0][0]
-                    self.token_count = len(final_tokens)
-                    final = tokenizer.decode(final_tokens)
-                    if final.startswith(emitted) and len(final) > len(emitted):
-                        yield final[len(emitted):]
-                    return
-                if value != tokenizer.eos_id:
-                    generated.append(value)
-                    self.token_count = len(generated)
-                text_so_far = tokenizer.decode(generated)
-                # A piece can change how earlier text detokenizes only at its start (the
-                # leading space SentencePiece strips): hold back text until it is stable.
-                if text_so_far.startswith(emitted) and len(text_so_far) > len(emitted):
-                    yield text_so_far[len(emitted):]
-                    emitted = text_so_far
-        finally:
-            stop.set()
-            worker.join()
 
 
 def _parse_device(device: str) -> int | None:

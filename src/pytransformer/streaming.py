@@ -1,0 +1,130 @@
+"""TokenStream: generated text in increments as the core produces tokens, for any model of the
+core (a translation model's Translator.stream, a LanguageModel's stream).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from types import TracebackType
+from typing import Any, Iterator, Protocol, Sequence
+
+from pytransformer import _core
+
+_QUEUE_POLL_SECONDS = 0.1
+_REPLACEMENT = "\ufffd"  # what a decoder gives for the first bytes of an unfinished character
+
+
+class Detokenizer(Protocol):
+    """What a stream needs of a tokenizer: the text of ids, and the ids that end a sequence
+    (eos, a language model's end-of-turn tokens), which are not text and not counted."""
+
+    end_ids: frozenset[int]
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+
+class TokenStream(Iterator[str]):
+    """An iterator of text increments (str) whose concatenation is the decoded output, and whose
+    `token_count` is the number of tokens generated so far (exact at every step, so a caller can
+    show tokens per second; the final end token is not counted). Nothing is computed until the
+    first increment is asked for. Greedy search and sampling run in a worker thread that hands
+    over each token (so decoding continues while the caller draws); a beam search runs in the
+    caller's thread and yields its whole text at the end. Text is held back while it may still
+    change: a piece can change how the text before it detokenizes only at its start (the
+    leading space SentencePiece strips), and a character split over byte tokens decodes to
+    U+FFFD until its last byte arrives. Once the stream is exhausted, `tokens` holds the
+    generated ids (without the end token) and `finished` tells whether the model ended the text
+    itself (an end token) rather than reaching the length limit or being stopped.
+    """
+
+    def __init__(self, model: Any, tokenizer: Detokenizer, source_ids: list[int] | None,
+                 options: _core.SearchOptions) -> None:
+        self.token_count = 0
+        self.tokens: list[int] = []
+        self.finished = False
+        self._model = model
+        self._tokenizer = tokenizer
+        if source_ids is None:
+            self._increments: Iterator[str] = iter(())
+            return
+        self._increments = (self._tokenwise(source_ids, options) if options.beam_size == 1
+                            else self._whole(source_ids, options))
+
+    def __iter__(self) -> TokenStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._increments)
+
+    def close(self) -> None:
+        """Stops the generation (waits for the worker thread to end)."""
+        close = getattr(self._increments, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> TokenStream:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def _whole(self, source_ids: list[int], options: _core.SearchOptions) -> Iterator[str]:
+        # In this thread, so that Ctrl-C reaches the core's signal checks and stops it.
+        tokens, _score, finished = _core.generate(self._model, [source_ids], options)[0][0]
+        self.token_count = len(tokens)
+        self.tokens = list(tokens)
+        self.finished = finished
+        text = self._tokenizer.decode(tokens)
+        if text:
+            yield text
+
+    def _tokenwise(self, source_ids: list[int],
+                   options: _core.SearchOptions) -> Iterator[str]:
+        tokenizer = self._tokenizer
+        tokens: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
+
+        def on_token(_sentence: int, token: int) -> bool:
+            tokens.put(("token", token))
+            return not stop.is_set()
+
+        def run() -> None:
+            try:
+                result = _core.generate(self._model, [source_ids], options, callback=on_token)
+                tokens.put(("done", result))
+            except BaseException as error:  # handed to the consumer thread
+                tokens.put(("error", error))
+
+        worker = threading.Thread(target=run, name="pytransformer-stream", daemon=True)
+        worker.start()
+        generated: list[int] = []
+        emitted = ""
+        try:
+            while True:
+                try:
+                    kind, value = tokens.get(timeout=_QUEUE_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    final_tokens, _score, finished = value[0][0]
+                    self.token_count = len(final_tokens)
+                    self.tokens = list(final_tokens)
+                    self.finished = finished
+                    final = tokenizer.decode(final_tokens)
+                    if final.startswith(emitted) and len(final) > len(emitted):
+                        yield final[len(emitted):]
+                    return
+                if value not in tokenizer.end_ids:
+                    generated.append(value)
+                    self.token_count = len(generated)
+                text_so_far = tokenizer.decode(generated).rstrip(_REPLACEMENT)
+                if text_so_far.startswith(emitted) and len(text_so_far) > len(emitted):
+                    yield text_so_far[len(emitted):]
+                    emitted = text_so_far
+        finally:
+            stop.set()
+            worker.join()
