@@ -150,6 +150,14 @@ class LanguageModel:
         return _render_chat_template(template, messages, add_generation_prompt,
                                      self._special_pieces())
 
+    def chat_ids(self, messages: Sequence[Mapping[str, str]], *,
+                 add_generation_prompt: bool = True) -> list[int]:
+        """The ids of chat_prompt(messages): the text as the template writes it, special tokens
+        included (a template that wants BOS writes it), nothing added, as transformers'
+        apply_chat_template(tokenize=True) gives them."""
+        text = self.chat_prompt(messages, add_generation_prompt=add_generation_prompt)
+        return self._tokenizer.encode(text, add_bos=False)
+
     def prompt_ids(self, prompt: str | Sequence[int]) -> list[int]:
         """The ids a prompt runs as: text encoded (BOS first where the model wants it), or
         ids as given."""

@@ -13,6 +13,7 @@ from pytransformer import _core
 
 _QUEUE_POLL_SECONDS = 0.1
 _REPLACEMENT = "\ufffd"  # what a decoder gives for the first bytes of an unfinished character
+_WINDOW_CONTEXT = 4  # tokens kept before the new one when decoding a step's text
 
 
 class Detokenizer(Protocol):
@@ -101,6 +102,10 @@ class TokenStream(Iterator[str]):
         worker.start()
         generated: list[int] = []
         emitted = ""
+        # Only the text of the last few tokens is decoded again each step (the window from
+        # `window_start`, whose text so far, `window_text`, is already emitted), so a long
+        # output costs linear, not quadratic, time.
+        window_start, window_text = 0, ""
         try:
             while True:
                 try:
@@ -118,13 +123,19 @@ class TokenStream(Iterator[str]):
                     if final.startswith(emitted) and len(final) > len(emitted):
                         yield final[len(emitted):]
                     return
-                if value not in tokenizer.end_ids:
-                    generated.append(value)
-                    self.token_count = len(generated)
-                text_so_far = tokenizer.decode(generated).rstrip(_REPLACEMENT)
-                if text_so_far.startswith(emitted) and len(text_so_far) > len(emitted):
-                    yield text_so_far[len(emitted):]
-                    emitted = text_so_far
+                if value in tokenizer.end_ids:
+                    continue
+                generated.append(value)
+                self.token_count = len(generated)
+                window = tokenizer.decode(generated[window_start:]).rstrip(_REPLACEMENT)
+                if window.startswith(window_text) and len(window) > len(window_text):
+                    increment = window[len(window_text):]
+                    yield increment
+                    emitted += increment
+                    # The next window keeps a few tokens before the new one: the context a
+                    # piece's leading space or a fused character depends on.
+                    window_start = max(len(generated) - _WINDOW_CONTEXT, 0)
+                    window_text = tokenizer.decode(generated[window_start:]).rstrip(_REPLACEMENT)
         finally:
             stop.set()
             worker.join()

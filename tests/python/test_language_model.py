@@ -53,6 +53,9 @@ def test_the_chat_template_renders_as_transformers_renders_it(directory, model):
         assert model.chat_prompt(CONVERSATION, add_generation_prompt=add_generation_prompt) == \
             reference.apply_chat_template(CONVERSATION, tokenize=False,
                                           add_generation_prompt=add_generation_prompt)
+    want = reference.apply_chat_template(CONVERSATION, tokenize=True, add_generation_prompt=True)
+    want = want["input_ids"] if isinstance(want, dict) or hasattr(want, "keys") else want
+    assert model.chat_ids(CONVERSATION) == list(want)
 
 
 def test_complete_and_stream_give_the_core_s_greedy_continuation(model):

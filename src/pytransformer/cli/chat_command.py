@@ -30,7 +30,8 @@ from rich.text import Text
 from pytransformer.cli.console import stderr_console, stdout_console, stdout_stream
 from pytransformer.cli.errors import CliError, print_error, print_warning, reports_errors
 from pytransformer.cli.languages import bare
-from pytransformer.cli.model_store import history_file
+from pytransformer.cli.generate_command import LANGUAGE_MODEL_ARCHITECTURES, architecture
+from pytransformer.cli.model_store import default_model, history_file, model_for_option
 from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
 from pytransformer.cli.session import Session, Settings, describe_notes
 from pytransformer.cli.text import join_two, split_sentences
@@ -41,6 +42,11 @@ HISTORY_LENGTH = 2000
 PASTE_DELAY_SECONDS = 0.05
 # The streamed translation is redrawn at most this often (every token on slow models).
 REFRESH_SECONDS = 1 / 30
+
+# A language model's sampling defaults (lm_chat.py holds that REPL).
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_TOP_P = 0.95
+DEFAULT_TOP_K = 40
 
 HELP = [
     ("/to LANG", "translate into LANG ('/to auto': from the text's script)"),
@@ -100,22 +106,15 @@ def _more_input_waiting(stream: Any) -> bool:
     return bool(ready)
 
 
-class Repl:
-    def __init__(self, session: Session, settings: Settings, history: Path | None) -> None:
-        self.session = session
-        self.settings = settings
-        self.output = stdout_stream()
-        # On a terminal, translations are drawn live; otherwise stdout carries only them.
-        self.live = stdout_console().is_terminal
-        # Replies to commands, notes: with the translations on a terminal, else on stderr.
-        self.console = stdout_console() if self.live else stderr_console()
-        # The banner and per-translation speed: wherever a person is watching, if anywhere.
-        self.chatter = self.live or stderr_console().is_terminal
-        self.readline = _Readline(history)
-        self.stats = Statistics()
-        self.interactive = sys.stdin is not None and sys.stdin.isatty()
+class EntryReader:
+    """Reads the REPL's entries: a typed line, or every line of a paste, with readline's line
+    editing and history. The prompt goes to stdout when `live` (stdout is the terminal), else to
+    stderr, so that a redirected stdout receives results only."""
 
-    # ---- input
+    def __init__(self, history: Path | None, live: bool) -> None:
+        self.live = live
+        self.readline = _Readline(history)
+        self.interactive = sys.stdin is not None and sys.stdin.isatty()
 
     def _input(self, prompt: str) -> str:
         if prompt and not self.live:  # input() would write the prompt into stdout
@@ -137,6 +136,27 @@ class Repl:
                 break
         self.readline.remember()
         return "\n".join(lines)
+
+
+class Repl:
+    def __init__(self, session: Session, settings: Settings, history: Path | None) -> None:
+        self.session = session
+        self.settings = settings
+        self.output = stdout_stream()
+        # On a terminal, translations are drawn live; otherwise stdout carries only them.
+        self.live = stdout_console().is_terminal
+        # Replies to commands, notes: with the translations on a terminal, else on stderr.
+        self.console = stdout_console() if self.live else stderr_console()
+        # The banner and per-translation speed: wherever a person is watching, if anywhere.
+        self.chatter = self.live or stderr_console().is_terminal
+        self.reader = EntryReader(history, self.live)
+        self.stats = Statistics()
+        self.interactive = self.reader.interactive
+
+    # ---- input
+
+    def read_entry(self) -> str:
+        return self.reader.read_entry()
 
     # ---- commands
 
@@ -373,30 +393,104 @@ class Repl:
                 self._count(tokens, time.perf_counter() - started, completed)
 
 
+def _positive_or_none(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"must be greater than 0 (got {value:g})")
+    return value
+
+
+def _language_model_file(model: str | None) -> Path | None:
+    """The file `--model` (or the default) names when it is a language model; None for a
+    translation model, and for anything the translation REPL's loading should report (no
+    model, an unreadable file) as it always has."""
+    path = model_for_option(model) if model is not None else default_model()
+    if path is None:
+        return None
+    try:
+        found = architecture(path)
+    except Exception:  # noqa: BLE001 - Session reports it, with the translator's message
+        return None
+    return path if found in LANGUAGE_MODEL_ARCHITECTURES else None
+
+
+def _given(options: dict[str, Any]) -> str:
+    return ", ".join(name for name, value in options.items() if value is not None)
+
+
 @reports_errors
 def chat(
     source_language: Optional[str] = typer.Option(
-        None, "--from", help="Source language (default: detected from the text)."),
+        None, "--from", help="Translation: source language (default: detected from the "
+        "text)."),
     target_language: Optional[str] = typer.Option(
-        None, "--to", help="Target language (default: the other language of the model)."),
+        None, "--to", help="Translation: target language (default: the other language of the "
+        "model)."),
     beam: Optional[int] = typer.Option(
-        None, "--beam", "-b", min=1, help="Beam size (default 1: greedy search, streamed "
-        "token by token; a larger beam shows each translation when it is complete)."),
+        None, "--beam", "-b", min=1, help="Translation: beam size (default 1: greedy search, "
+        "streamed token by token; a larger beam shows each translation when it is complete)."),
     max_length: Optional[int] = typer.Option(
-        None, "--max-length", min=1, help="Maximum generated tokens per sentence."),
+        None, "--max-length", min=1, help="Translation: maximum generated tokens per "
+        "sentence."),
+    temperature: Optional[float] = typer.Option(
+        None, "--temperature", min=0.0, help="Language model: sampling temperature (default "
+        f"{DEFAULT_TEMPERATURE}; 0: greedy)."),
+    top_p: Optional[float] = typer.Option(
+        None, "--top-p", max=1.0, callback=_positive_or_none,
+        help=f"Language model: nucleus sampling, 0 < P <= 1 (default {DEFAULT_TOP_P})."),
+    top_k: Optional[int] = typer.Option(
+        None, "--top-k", min=0, help="Language model: sample from the K most likely tokens "
+        f"(default {DEFAULT_TOP_K}; 0: all)."),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", min=0, help="Language model: seed of the session's sampling, for a "
+        "reproducible session (default: random)."),
+    max_tokens: Optional[int] = typer.Option(
+        None, "--max-tokens", min=1, help="Language model: most tokens per answer (default: "
+        "the model's generation limit, at most half the context)."),
+    system: Optional[str] = typer.Option(
+        None, "--system", help="Language model: the system prompt."),
     history: bool = typer.Option(
         True, "--history/--no-history",
-        help="Keep the input history in $XDG_DATA_HOME/pytransformer/history."),
+        help="Keep the input history in $XDG_DATA_HOME/pytransformer/history (lm-history for "
+        "language models)."),
     model: Optional[str] = MODEL_OPTION,
     threads: int = THREADS_OPTION,
     device: str = DEVICE_OPTION,
 ) -> None:
-    """Interactive translation: type or paste text, watch it stream.
+    """Interactive translation, or a conversation with a language model.
 
-    Slash commands: /to LANG, /from LANG, /beam N, /max-length N, /model PATH, /stats, /help,
-    /quit. Ctrl-C stops a translation, Ctrl-D quits. When stdout is not a terminal, it gets one
-    line per input line and everything else goes to stderr.
+    With a translation model: type or paste text, watch it stream. Slash commands: /to LANG,
+    /from LANG, /beam N, /max-length N, /model PATH, /stats, /help, /quit. Ctrl-C stops a
+    translation, Ctrl-D quits. When stdout is not a terminal, it gets one line per input line
+    and everything else goes to stderr.
+
+    With a language model (one with a chat template): a multi-turn conversation, answers
+    streamed; the oldest exchanges are dropped when the context is full. Slash commands:
+    /system TEXT, /reset, /temp X, /top-p X, /top-k N, /max-tokens N, /stats, /help, /quit.
+    Ctrl-C stops an answer (kept in the conversation), Ctrl-D quits.
     """
+    translation_options = {"--from": source_language, "--to": target_language,
+                           "--beam": beam, "--max-length": max_length}
+    language_options = {"--temperature": temperature, "--top-p": top_p, "--top-k": top_k,
+                        "--seed": seed, "--max-tokens": max_tokens, "--system": system}
+    language_model = _language_model_file(model)
+    if language_model is not None:
+        from pytransformer.cli.lm_chat import ChatSettings, run_language_chat
+
+        if _given(translation_options):
+            raise CliError(f"{_given(translation_options)}: for translation models; "
+                           f"{language_model} is a language model")
+        if device != "cpu":
+            raise CliError(f"--device {device}: language models run on the CPU only")
+        settings_lm = ChatSettings(
+            temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
+            top_p=DEFAULT_TOP_P if top_p is None else top_p,
+            top_k=DEFAULT_TOP_K if top_k is None else top_k,
+            max_tokens=max_tokens, seed=seed, system=system or None)
+        run_language_chat(language_model, threads, settings_lm, history)
+        return
+    if _given(language_options):
+        raise CliError(f"{_given(language_options)}: for language models; this is a "
+                       "translation model (see `pytransformer chat --help`)")
     settings = Settings(source_language, target_language, beam, 1, max_length)
     session = Session(model, threads, device)
     session.check(settings)

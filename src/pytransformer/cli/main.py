@@ -18,6 +18,7 @@ from pytransformer.cli.convert_command import convert
 from pytransformer.cli.errors import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED,
                                      Terminated, print_usage_error, set_debug)
 from pytransformer.cli.explain_command import explain
+from pytransformer.cli.generate_command import generate
 from pytransformer.cli.info_commands import info, models
 from pytransformer.cli.translate_command import translate
 
@@ -65,7 +66,8 @@ class CliGroup(TyperGroup):
 app = typer.Typer(
     name="pytransformer",
     cls=CliGroup,
-    help="Translate text in the terminal with an exact, fast encoder-decoder Transformer.",
+    help="Translate text in the terminal with an exact, fast encoder-decoder Transformer; "
+    "generate and chat with decoder-only language models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -100,6 +102,7 @@ def _global_options(
 
 app.command()(translate)
 app.command()(chat)
+app.command()(generate)
 app.command()(explain)
 app.command()(convert)
 app.command()(models)
