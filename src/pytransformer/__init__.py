@@ -6,7 +6,8 @@ chat_prompt) for decoder-only language models, with Completion and TextTokenizer
 file's description without loading it); resolve_model() (a model named by path, or by name in
 the user models directory, as everywhere: Translator, --model, $PYTRANSFORMER_MODEL);
 default_model_path() (the model Translator(None) loads: the one $PYTRANSFORMER_MODEL names, else
-the one installed with the package); the converters convert_marian and convert_ctranslate2;
+the one installed with the package); the converters convert_marian, convert_ctranslate2 (translation
+models), convert_gguf, convert_llama_hf and convert_llama2c (language models);
 ModelFormatError, ModelNotFoundError, ConversionError; info(). Everything else
 (pytransformer._core, pytransformer.format, ...) is internal.
 """
@@ -66,7 +67,8 @@ def _cuda_info() -> dict[str, Any]:
 
 # The converters load on first use: a translation never needs them (they cost a cold start
 # about a tenth of a second of imports).
-_CONVERTERS = ("ConversionError", "convert_ctranslate2", "convert_marian")
+_CONVERTERS = ("ConversionError", "convert_ctranslate2", "convert_gguf", "convert_llama2c",
+               "convert_llama_hf", "convert_marian")
 
 
 def __getattr__(name: str) -> Any:
@@ -91,6 +93,9 @@ __all__ = [
     "Translator",
     "__version__",
     "convert_ctranslate2",
+    "convert_gguf",
+    "convert_llama2c",
+    "convert_llama_hf",
     "convert_marian",
     "default_model_path",
     "describe_model",

@@ -627,6 +627,25 @@ def test_convert_errors_are_one_line(tmp_path: Path) -> None:
     assert unknown.exit_code == 2  # a usage error, reported by Typer
 
 
+def test_convert_language_models_by_their_detected_format(tmp_path):
+    stories = Path(__file__).resolve().parents[3] / "shared" / "peer-models" / \
+        "llama2c-stories260K"
+    if not stories.is_dir():
+        pytest.skip(f"{stories} is not here")
+    result = invoke("convert", str(stories / "stories260K.bin"), str(tmp_path / "s.ptm"),
+                    "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["converted_from"] == "llama2c" and summary["architecture"] == "llama"
+    assert summary["context"] == 512 and summary["heads"] == [8, 4]
+    shown = invoke("convert", str(stories / "stories260K.bin"), str(tmp_path / "t.ptm"))
+    assert "language model: d_model 64, 5 layers, 8 heads (4 K/V)" in shown.stdout
+    fake = tmp_path / "fake.bin"
+    fake.write_bytes(b"\0" * 40)
+    assert_one_line_error(invoke("convert", str(fake), str(tmp_path / "o.ptm")),
+                          "not a llama2.c (version 0) checkpoint")
+
+
 # ---- models / info --------------------------------------------------------------------------
 
 

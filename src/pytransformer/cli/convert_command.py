@@ -1,5 +1,6 @@
-"""`pytransformer convert`: a Marian (OPUS-MT) or CTranslate2 / argos-translate model directory
--> a pytransformer model file."""
+"""`pytransformer convert`: a translation model (Marian / OPUS-MT, CTranslate2, argos-translate)
+or a language model (GGUF, Hugging Face Llama / Qwen2 / SmolLM, llama2.c) -> a pytransformer
+model file."""
 
 from __future__ import annotations
 
@@ -40,6 +41,27 @@ class SourceKind(str, Enum):
     auto = "auto"
     marian = "marian"
     ctranslate2 = "ctranslate2"
+    llama_hf = "llama-hf"
+    gguf = "gguf"
+    llama2c = "llama2c"
+
+
+_GGUF_MAGIC = b"GGUF"
+
+
+def _detect_file(source: Path) -> str:
+    """The kind of a model given as one file: a GGUF file, a llama2.c checkpoint (.bin), or an
+    argos-translate package (.argosmodel, a zip)."""
+    with open(source, "rb") as file:
+        magic = file.read(4)
+    if magic == _GGUF_MAGIC:
+        return "gguf"
+    if source.suffix == ".argosmodel" or zipfile.is_zipfile(source):
+        return "argos"
+    if source.suffix == ".bin":
+        return "llama2c"
+    raise CliError(f"{source}: not a GGUF file, a llama2.c checkpoint (.bin) nor an "
+                   ".argosmodel package (zip)")
 
 
 def _unpack_argos(archive: Path, into: Path) -> Path:
@@ -54,14 +76,19 @@ def _unpack_argos(archive: Path, into: Path) -> Path:
 
 
 def _default_output(source: Path) -> Path:
-    return user_models_dir() / (source.name.removesuffix(".argosmodel") + MODEL_SUFFIX)
+    name = source.name
+    for suffix in (".argosmodel", ".gguf", ".bin"):
+        name = name.removesuffix(suffix)
+    return user_models_dir() / (name + MODEL_SUFFIX)
 
 
 @reports_errors
 def convert(
     source: Path = typer.Argument(
-        ..., help="A Hugging Face Marian / OPUS-MT directory, a CTranslate2 model directory, "
-        "or an argos-translate package (directory or .argosmodel file)."),
+        ..., help="A translation model: a Hugging Face Marian / OPUS-MT directory, a "
+        "CTranslate2 model directory or an argos-translate package (directory or .argosmodel "
+        "file); or a language model: a GGUF file, a Hugging Face Llama / Qwen2 / SmolLM "
+        "directory, or a llama2.c checkpoint (.bin, with its tok*.bin beside it)."),
     output: Optional[Path] = typer.Argument(
         None, help="The model file to write. Default: NAME.ptm in the user models directory "
         "(see `pytransformer models`)."),
@@ -74,7 +101,9 @@ def convert(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Convert a Marian (OPUS-MT) or CTranslate2 model into a pytransformer model file."""
+    """Convert a translation model (Marian / OPUS-MT, CTranslate2, argos-translate) or a
+    language model (GGUF, Hugging Face Llama / Qwen2, llama2.c) into a pytransformer model
+    file."""
     if not source.exists():
         raise CliError(f"no such file or directory: {source}")
     target = output if output is not None else _default_output(source)
@@ -86,12 +115,20 @@ def convert(
 
     with ExitStack() as stack:
         directory = source
-        if source.is_file():
+        if kind is not SourceKind.auto:
+            detected = kind.value.replace("-", "_")
+        elif source.is_file():
+            detected = _detect_file(source)
+        else:
+            detected = detect_model_format(directory)
+        if detected == "argos" and source.is_file():
             unpacked = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             directory = _unpack_argos(source, unpacked)
-        detected = (detect_model_format(directory) if kind is SourceKind.auto else kind.value)
-        converter = (pytransformer.convert_marian if detected == "marian"
-                     else pytransformer.convert_ctranslate2)
+        converter = {"marian": pytransformer.convert_marian,
+                     "llama_hf": pytransformer.convert_llama_hf,
+                     "gguf": pytransformer.convert_gguf,
+                     "llama2c": pytransformer.convert_llama2c}.get(
+                         detected, pytransformer.convert_ctranslate2)
         quantization = quantize.value if quantize is not None else None
         started = time.perf_counter()
         with stderr_console().status(escape(f"converting {detected} model {source} → {target}")):

@@ -40,6 +40,9 @@ def model_summary(path: Path) -> dict[str, Any]:
         "layers": [info.encoder_layers, info.decoder_layers],
         "vocab_sizes": [info.source_vocab_size, info.target_vocab_size],
         "tokenizer": info.tokenizer,
+        "architecture": info.architecture,
+        "heads": [info.decoder_heads, info.metadata.get("model.kv_heads", info.decoder_heads)],
+        "context": info.max_positions,
     }
 
 
@@ -86,11 +89,19 @@ def summary_table(summary: dict[str, Any], title: str) -> Table:
     table.add_column(overflow="fold")
     table.add_row("file", escape(summary["path"]))
     table.add_row("size", human_size(summary["size_bytes"]))
-    table.add_row("languages", escape(_languages(summary)))
+    language_model = summary.get("architecture") == "llama"
+    if not language_model:
+        table.add_row("languages", escape(_languages(summary)))
     table.add_row("dtypes", _dtypes(summary))
     if summary.get("stored_as"):
         table.add_row("stored as", summary["stored_as"])
-    if summary.get("d_model"):
+    if summary.get("d_model") and language_model:
+        heads, kv_heads = summary["heads"]
+        table.add_row("architecture", f"language model: d_model {summary['d_model']}, "
+                      f"{summary['layers'][1]} layers, {heads} heads ({kv_heads} K/V), "
+                      f"context {summary['context']}")
+        table.add_row("vocabulary", f"{summary['vocab_sizes'][1]} ({summary.get('tokenizer')})")
+    elif summary.get("d_model"):
         encoder, decoder = summary["layers"]
         table.add_row("architecture", f"d_model {summary['d_model']}, {encoder} encoder + "
                       f"{decoder} decoder layers")

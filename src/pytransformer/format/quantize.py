@@ -14,8 +14,9 @@ import numpy as np
 # all-int8, 94-97% with this split (docs/format.md, tests/python/test_int8_agreement.py,
 # test_reference_live.py). Per-row scales chosen to minimise the squared error
 # instead of max|row| / 127 were measured too: no gain, the weights are close to Gaussian
-# (max|row| is about 3 RMS).
-_INT8_MATRICES = re.compile(r"dec\.[0-9]+\.ffn_(up|down)\.weight|dec\.out_proj\.weight")
+# (max|row| is about 3 RMS). A language model's gated feed-forward (ffn_gate_up, ffn_down) and
+# output projection follow the same rule.
+_INT8_MATRICES = re.compile(r"dec\.[0-9]+\.ffn_(up|gate_up|down)\.weight|dec\.out_proj\.weight")
 
 
 def int8_policy_keeps_int8(name: str) -> bool:
