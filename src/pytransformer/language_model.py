@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pytransformer import _core
-from pytransformer.model_files import resolve_model
+from pytransformer.model_files import converted_gguf, is_gguf, resolve_model
 from pytransformer.streaming import TokenStream
 from pytransformer.tokenizer import check_text
 
@@ -94,9 +94,13 @@ class LanguageModel:
 
     def __init__(self, model_path: str | Path, threads: int = 0) -> None:
         """model_path: a .ptm file of a language model, or the name of one in the user models
-        directory (pytransformer.resolve_model). threads: compute threads, 0 for the default.
-        Raises ModelNotFoundError, ModelFormatError (not a valid model, or a translation model)."""
+        directory (pytransformer.resolve_model), or a GGUF file (converted once into a cache:
+        model_files.converted_gguf). threads: compute threads, 0 for the default.
+        Raises ModelNotFoundError, ModelFormatError (not a valid model, or a translation model),
+        ConversionError (a GGUF file that cannot be converted)."""
         path = resolve_model(model_path)
+        if is_gguf(path):
+            path, _converted = converted_gguf(path)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
         self._path = path

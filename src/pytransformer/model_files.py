@@ -82,6 +82,44 @@ def resolve_model(spec: str | Path) -> Path:
                              "found)")
 
 
+_GGUF_MAGIC = b"GGUF"
+
+
+def is_gguf(path: str | Path) -> bool:
+    """Whether `path` is a GGUF file (llama.cpp's format), by its magic bytes."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == _GGUF_MAGIC
+    except OSError:
+        return False
+
+
+def gguf_cache_dir() -> Path:
+    """Where GGUF files given as models are kept converted: $PYTRANSFORMER_CACHE/gguf, else
+    $XDG_CACHE_HOME/pytransformer/gguf, else ~/.cache/pytransformer/gguf."""
+    root = os.environ.get("PYTRANSFORMER_CACHE")
+    if root:
+        return Path(root) / "gguf"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "pytransformer" / "gguf"
+
+
+def converted_gguf(path: str | Path) -> tuple[Path, bool]:
+    """The model file of a GGUF file: converted once (convert_gguf, f32) into gguf_cache_dir(),
+    named by the file's name, size and modification time so a changed file converts again.
+    Returns (that path, whether it was converted now). ConversionError when it cannot be."""
+    path = Path(path).resolve()
+    status = path.stat()
+    cached = gguf_cache_dir() / f"{path.stem}-{status.st_size}-{status.st_mtime_ns}{MODEL_SUFFIX}"
+    if cached.is_file():
+        return cached, False
+    from pytransformer.convert import convert_gguf  # the converters load only when needed
+
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    convert_gguf(path, cached)
+    return cached, True
+
+
 def default_model_path() -> Path | None:
     """The default model's file: the model $PYTRANSFORMER_MODEL names (resolve_model) when the
     variable is set, else the packaged model when it is installed, else None. Raises

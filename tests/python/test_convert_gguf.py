@@ -234,6 +234,24 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 PROMPT = [1, 260, 270, 271, 75, 86, 80, 2, 1, 263, 45, 88, 262, 259, 3, 5, 7, 265, 266, 268]
 
 
+def test_a_gguf_file_is_a_model_once_converted_into_the_cache(tiny, tmp_path, monkeypatch):
+    """LanguageModel and the CLI's -m take a GGUF file: converted once into the cache, named
+    by the file's size and time so a changed file converts again."""
+    from pytransformer import LanguageModel
+    from pytransformer.model_files import converted_gguf
+
+    monkeypatch.setenv("PYTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "model.gguf"
+    source.write_bytes(tiny["llama"].read_bytes())
+    path, converted = converted_gguf(source)
+    assert converted and path.parent == tmp_path / "cache" / "gguf"
+    assert converted_gguf(source) == (path, False)
+    model = LanguageModel(source, threads=1)
+    assert model.path == path
+    source.write_bytes(tiny["qwen2"].read_bytes())
+    assert converted_gguf(source)[1]
+
+
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
 def test_small_file_logits_match_transformers(tiny, arch: str, tmp_path: Path) -> None:
     """Whatever transformers makes of the file (it un-permutes llama's Q/K rows, not qwen2's),

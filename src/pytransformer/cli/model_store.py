@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytransformer
 from pytransformer.cli.errors import CliError
-from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, ModelNotFoundError, data_dir,
+from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, ModelNotFoundError,
+                                       converted_gguf, data_dir, gguf_cache_dir, is_gguf,
                                        resolve_model)
 
 
@@ -17,11 +18,27 @@ def history_file() -> Path:
 
 
 def model_for_option(spec: str) -> Path:
-    """The model file --model names (a path, or a name in the user models directory)."""
+    """The model file --model names (a path, or a name in the user models directory); a GGUF
+    file is converted once into the cache (model_files.converted_gguf), a spinner on stderr
+    while it is."""
     try:
-        return resolve_model(spec)
+        path = resolve_model(spec)
     except ModelNotFoundError as error:
         raise CliError(str(error)) from None
+    if not is_gguf(path):
+        return path
+    from rich.markup import escape
+
+    from pytransformer.cli.console import stderr_console
+    from pytransformer.convert import ConversionError
+
+    try:
+        with stderr_console().status(escape(f"converting {path} (once: kept in "
+                                            f"{gguf_cache_dir()})")):
+            converted, _fresh = converted_gguf(path)
+    except ConversionError as error:
+        raise CliError(f"cannot use {path}: {error}") from None
+    return converted
 
 
 def default_model() -> Path | None:
