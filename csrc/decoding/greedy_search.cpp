@@ -52,6 +52,17 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
     }
   }
 
+  // What transformers' repetition penalty sees before the generated tokens: a language model's
+  // prompt, a translation model's decoder start token.
+  std::vector<std::vector<int32_t>> repetition_context(static_cast<size_t>(n_sentences));
+  if (options.repetition_penalty != 1.0) {
+    for (int64_t i = 0; i < n_sentences; ++i) {
+      repetition_context[i] = config.decoder_only()
+                                  ? *batch.sources[i]
+                                  : std::vector<int32_t>{models::start_token(encoded, config, i)};
+    }
+  }
+
   StepRunner runner(model, encoded, static_cast<int64_t>(rows.size()), max_steps);
   const int64_t vocab = runner.vocab();
   // Buffers of one step, reused by the next and sized for every row, so no step allocates.
@@ -95,6 +106,10 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
         token = prefix[step];
       } else {
         const int64_t generated = ctranslate2 ? step : step - prefix_length;
+        if (options.repetition_penalty != 1.0) {
+          penalize_repetitions(scores, vocab, repetition_context[row.sentence], row.tokens,
+                               options.repetition_penalty);
+        }
         ban_repeated_ngrams(scores, models::start_token(encoded, config, row.sentence), row.tokens,
                             options.no_repeat_ngram_size);
         processors.apply(scores, vocab, generated);

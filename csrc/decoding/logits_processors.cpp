@@ -85,6 +85,34 @@ void TopP::apply(float* scores, int64_t vocab, int64_t) const {
   for (int64_t i = std::max<int64_t>(keep, 1); i < vocab; ++i) scores[order[i]] = kNegInf;
 }
 
+MinP::MinP(double min_p) : min_p_(min_p) {}
+
+void MinP::apply(float* scores, int64_t vocab, int64_t) const {
+  if (min_p_ <= 0.0 || vocab == 0) return;
+  const float best = scores[argmax(scores, vocab)];
+  if (best == kNegInf) return;
+  // p_i / p_best = exp(s_i - s_best); the best token itself (ratio 1) always stays.
+  for (int64_t i = 0; i < vocab; ++i) {
+    if (std::exp(double(scores[i]) - best) < min_p_) scores[i] = kNegInf;
+  }
+}
+
+void penalize_repetitions(float* scores, int64_t vocab, const std::vector<int32_t>& context,
+                          const std::vector<int32_t>& history, double penalty) {
+  if (penalty == 1.0) return;
+  thread_local std::vector<int32_t> ids;  // per thread; grows to the longest context once
+  ids.assign(context.begin(), context.end());
+  ids.insert(ids.end(), history.begin(), history.end());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const float factor = static_cast<float>(penalty);
+  for (const int32_t id : ids) {
+    if (id < 0 || id >= vocab) continue;
+    float& score = scores[id];
+    score = score < 0.0f ? score * factor : score / factor;
+  }
+}
+
 void ban_repeated_ngrams(float* scores, int32_t start_token, const std::vector<int32_t>& history,
                          int64_t size) {
   // The sequence transformers sees: the decoder start token, then the history.

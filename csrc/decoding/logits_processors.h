@@ -97,6 +97,24 @@ class TopP : public LogitsProcessor {
   double p_;
 };
 
+// transformers' MinPLogitsWarper: forbid every token whose probability (softmax of the scores)
+// is below `min_p` times the best token's; always keeps the best token. min_p in (0, 1].
+class MinP : public LogitsProcessor {
+ public:
+  explicit MinP(double min_p);
+  void apply(float* scores, int64_t vocab, int64_t generated) const override;
+
+ private:
+  double min_p_;
+};
+
+// transformers' RepetitionPenaltyLogitsProcessor: every id that occurs in `context` or
+// `history` gets its score divided by `penalty` where positive, multiplied where negative (each
+// id once). context: a language model's prompt, or the decoder start token; history: the
+// tokens generated so far.
+void penalize_repetitions(float* scores, int64_t vocab, const std::vector<int32_t>& context,
+                          const std::vector<int32_t>& history, double penalty);
+
 // transformers' NoRepeatNGramLogitsProcessor: sets to -infinity every token that would complete
 // an n-gram (n = `size`) already in `start_token` + `history` (the hypothesis' tokens after the
 // decoder start, a target prefix included). size 0: nothing.

@@ -43,6 +43,10 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
   require(options.no_repeat_ngram_size == 0 ||
               options.convention == format::SearchConvention::TRANSFORMERS,
           "no_repeat_ngram_size is implemented for the transformers convention only");
+  require(std::isfinite(options.repetition_penalty) && options.repetition_penalty > 0.0,
+          "repetition_penalty must be > 0, got " + std::to_string(options.repetition_penalty));
+  require(options.repetition_penalty == 1.0 || options.beam_size == 1,
+          "repetition_penalty is implemented for greedy search and sampling (beam_size 1)");
   require(options.max_batch_tokens >= 0,
           "max_batch_tokens must be >= 0, got " + std::to_string(options.max_batch_tokens));
 
@@ -54,6 +58,8 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
     require(options.top_k >= 0, "top_k must be >= 0, got " + std::to_string(options.top_k));
     require(options.top_p > 0.0 && options.top_p <= 1.0,
             "top_p must be in (0, 1], got " + std::to_string(options.top_p));
+    require(options.min_p >= 0.0 && options.min_p <= 1.0,
+            "min_p must be in [0, 1], got " + std::to_string(options.min_p));
   }
   const bool samples_differ = options.sampling && options.temperature > 0.0;
   if (!samples_differ)
@@ -180,6 +186,7 @@ std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
     std::vector<std::vector<int32_t>> batch_source;
     for (int64_t index : indices) {
       batch_source.push_back(source_ids[index]);
+      batch.sources.push_back(&source_ids[index]);
       batch.prefix.push_back(options.target_prefix.empty() ? std::vector<int32_t>()
                                                             : options.target_prefix[index]);
     }

@@ -38,6 +38,11 @@ struct SearchOptions {
   double temperature = 1.0;
   int64_t top_k = 0;             // 0: no top-k filter
   double top_p = 1.0;            // 1: no nucleus filter
+  double min_p = 0.0;            // 0: no min-p filter (tokens below min_p * the best's probability)
+  // transformers' repetition_penalty (greedy and sampling): scores of tokens already in the
+  // prompt (the decoder start token for a translation model) or generated are divided by it
+  // where positive, multiplied where negative. 1: off.
+  double repetition_penalty = 1.0;
   uint64_t seed = 0;
   // Optional forced start of each target (one per sentence, or empty).
   std::vector<std::vector<int32_t>> target_prefix;

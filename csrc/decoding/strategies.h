@@ -20,6 +20,7 @@ namespace pytransformer::decoding {
 // input_index[i] and its target starts with prefix[i] (possibly empty).
 struct SubBatch {
   std::vector<int64_t> input_index;
+  std::vector<const std::vector<int32_t>*> sources;  // the source ids (a prompt) of each
   std::vector<std::vector<int32_t>> prefix;
   // Whether any sentence of the whole request has a target prefix (CTranslate2 then treats the
   // first free step of every sentence specially, see docs/decoding.md).

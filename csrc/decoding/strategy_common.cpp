@@ -41,6 +41,7 @@ LogitsProcessorList sampling_warpers(const SearchOptions& options) {
   if (options.temperature != 1.0) warpers.add(std::make_unique<Temperature>(options.temperature));
   if (options.top_k > 0) warpers.add(std::make_unique<TopK>(options.top_k));
   if (options.top_p < 1.0) warpers.add(std::make_unique<TopP>(options.top_p));
+  if (options.min_p > 0.0) warpers.add(std::make_unique<MinP>(options.min_p));
   return warpers;
 }
 

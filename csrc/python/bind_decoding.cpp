@@ -134,6 +134,11 @@ name or a value of the wrong type). Values are checked against the model when ge
       .def_readwrite("temperature", &SearchOptions::temperature)
       .def_readwrite("top_k", &SearchOptions::top_k, "0: no top-k filter")
       .def_readwrite("top_p", &SearchOptions::top_p, "1: no nucleus filter")
+      .def_readwrite("min_p", &SearchOptions::min_p,
+                     "0: no min-p filter (sampling: tokens below min_p times the best "
+                     "token's probability are dropped)")
+      .def_readwrite("repetition_penalty", &SearchOptions::repetition_penalty,
+                     "transformers' repetition_penalty (beam_size 1), 1: off")
       .def_readwrite("seed", &SearchOptions::seed)
       .def_readwrite("max_batch_tokens", &SearchOptions::max_batch_tokens,
                      "source tokens per sub-batch, 0: no limit")

@@ -109,6 +109,8 @@ class SearchOptions:
     temperature: float
     top_k: int
     top_p: float
+    min_p: float
+    repetition_penalty: float
     seed: int
     max_batch_tokens: int
     def __init__(self, model: EncoderDecoderModel, **overrides: Any) -> None: ...

@@ -172,18 +172,22 @@ class LanguageModel:
 
     def stream(self, prompt: str | Sequence[int], *, max_new_tokens: int | None = None,
                temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
+               min_p: float = 0.0, repetition_penalty: float = 1.0,
                seed: int | None = 0, beam_size: int = 1) -> TokenStream:
         """The continuation of `prompt` (text, or ids as prompt_ids gives them) in increments as
         tokens are generated: a TokenStream (token_count, finished). temperature 0: greedy (or
         beam search with beam_size > 1); > 0: sampling from softmax(logits / temperature),
-        top_k (0: all) and top_p (1: all) filters, reproducible for a given seed (None: a
-        random one). max_new_tokens: None for the model's generation.max_length; either is cut
+        top_k (0: all), top_p (1: all) and min_p (0: all; tokens below min_p times the best
+        token's probability are dropped) filters, reproducible for a given seed (None: a
+        random one). repetition_penalty: transformers' (1: off; > 1 discourages tokens already
+        in the prompt or the output; beam_size 1). max_new_tokens: None for the model's generation.max_length; either is cut
         to what the context leaves after the prompt."""
         ids = self.prompt_ids(prompt)
         if not ids:
             raise ValueError("the prompt is empty (and the model adds no BOS to it)")
         options = self._search_options(len(ids), max_new_tokens, temperature, top_k, top_p,
-                                       seed, beam_size)
+                                       min_p, seed, beam_size)
+        options.repetition_penalty = float(repetition_penalty)
         return TokenStream(self._model, self._tokenizer, ids, options)
 
     def complete(self, prompt: str | Sequence[int], **options: Any) -> Completion:
@@ -199,8 +203,8 @@ class LanguageModel:
                 "eos_token": tokenizer.piece(tokenizer.eos_id)}
 
     def _search_options(self, prompt_length: int, max_new_tokens: int | None,
-                        temperature: float, top_k: int, top_p: float, seed: int | None,
-                        beam_size: int) -> _core.SearchOptions:
+                        temperature: float, top_k: int, top_p: float, min_p: float,
+                        seed: int | None, beam_size: int) -> _core.SearchOptions:
         room = self._context - (prompt_length - 1)
         if room < 1:
             raise ValueError(f"the prompt has {prompt_length} tokens: no room is left in the "
@@ -220,6 +224,7 @@ class LanguageModel:
             options.temperature = float(temperature)
             options.top_k = int(top_k)
             options.top_p = float(top_p)
+            options.min_p = float(min_p)
             options.seed = random.getrandbits(63) if seed is None else int(seed)
         return options
 

@@ -90,7 +90,7 @@ def test_sampling_is_reproducible_with_a_seed(lm: Path, model) -> None:
     assert first.stdout == expected + "\n"
     assert generate("-m", str(lm), *options, PROMPT).stdout == first.stdout
     greedy_extras = generate("-m", str(lm), "-n", "5", "--seed", "3", PROMPT)
-    assert "warning: --top-k, --top-p and --seed apply to sampling" in greedy_extras.stderr
+    assert "warning: --top-k, --top-p, --min-p and --seed apply to sampling" in greedy_extras.stderr
 
 
 def test_chat_wraps_the_prompt_as_a_user_message(lm: Path, plain_lm: Path, model) -> None:

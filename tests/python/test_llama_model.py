@@ -125,3 +125,31 @@ def test_a_language_model_refuses_a_translation_model_file():
     default_model = Path(__file__).resolve().parents[2] / "weights" / "model.ptm"
     with pytest.raises(_core.ModelFormatError, match="not a decoder-only language model"):
         _core.LanguageModel(str(default_model), 1)
+
+
+def test_repetition_penalty_matches_transformers(pair):
+    reference, model = pair
+    prompt = prompts(model.config["target_vocab_size"], (9,), seed=4)[0]
+    options = _core.SearchOptions(model, max_length=MAX_NEW_TOKENS, repetition_penalty=1.3)
+    tokens = _core.generate(model, [prompt], options)[0][0][0]
+    assert tokens == reference_continuation(reference, prompt, do_sample=False,
+                                            repetition_penalty=1.3)
+
+
+def test_min_p_keeps_the_tokens_near_the_best(pair):
+    _reference, model = pair
+    prompt = prompts(model.config["target_vocab_size"], (4,), seed=5)[0]
+
+    def run(**options) -> list[int]:
+        search = _core.SearchOptions(model, max_length=MAX_NEW_TOKENS, **options)
+        return _core.generate(model, [prompt], search)[0][0][0]
+
+    greedy = run()
+    # min_p 1: only tokens as likely as the best survive, so sampling is greedy search.
+    assert run(sampling=True, temperature=4.0, min_p=1.0, seed=3) == greedy
+    with pytest.raises(ValueError, match="min_p must be in"):
+        run(sampling=True, min_p=1.5)
+    with pytest.raises(ValueError, match="repetition_penalty must be > 0"):
+        run(repetition_penalty=0.0)
+    with pytest.raises(ValueError, match="repetition_penalty is implemented for greedy"):
+        run(repetition_penalty=1.2, beam_size=2)

@@ -440,6 +440,13 @@ def chat(
     top_k: Optional[int] = typer.Option(
         None, "--top-k", min=0, help="Language model: sample from the K most likely tokens "
         f"(default {DEFAULT_TOP_K}; 0: all)."),
+    min_p: Optional[float] = typer.Option(
+        None, "--min-p", min=0.0, max=1.0, help="Language model: drop tokens less likely "
+        "than P times the most likely one (default 0: none)."),
+    repeat_penalty: Optional[float] = typer.Option(
+        None, "--repeat-penalty", min=0.0, help="Language model: divide the scores of tokens "
+        "already in the conversation by this (transformers' repetition_penalty; default 1: "
+        "off)."),
     seed: Optional[int] = typer.Option(
         None, "--seed", min=0, help="Language model: seed of the session's sampling, for a "
         "reproducible session (default: random)."),
@@ -471,7 +478,7 @@ def chat(
     translation_options = {"--from": source_language, "--to": target_language,
                            "--beam": beam, "--max-length": max_length}
     language_options = {"--temperature": temperature, "--top-p": top_p, "--top-k": top_k,
-                        "--seed": seed, "--max-tokens": max_tokens, "--system": system}
+                        "--min-p": min_p, "--repeat-penalty": repeat_penalty, "--seed": seed, "--max-tokens": max_tokens, "--system": system}
     language_model = _language_model_file(model)
     if language_model is not None:
         from pytransformer.cli.lm_chat import ChatSettings, run_language_chat
@@ -485,6 +492,8 @@ def chat(
             temperature=DEFAULT_TEMPERATURE if temperature is None else temperature,
             top_p=DEFAULT_TOP_P if top_p is None else top_p,
             top_k=DEFAULT_TOP_K if top_k is None else top_k,
+            min_p=0.0 if min_p is None else min_p,
+            repetition_penalty=1.0 if repeat_penalty is None else repeat_penalty,
             max_tokens=max_tokens, seed=seed, system=system or None)
         run_language_chat(language_model, threads, settings_lm, history)
         return

@@ -183,6 +183,12 @@ def generate(
         1.0, "--top-p", max=1.0, callback=_positive_top_p,
         help="Sampling: only from the most likely tokens whose probabilities add up to P "
         "(0 < P <= 1; 1: all)."),
+    min_p: float = typer.Option(
+        0.0, "--min-p", min=0.0, max=1.0, help="Sampling: drop tokens less likely than P "
+        "times the most likely one (0: none)."),
+    repeat_penalty: float = typer.Option(
+        1.0, "--repeat-penalty", min=0.0, help="Divide the scores of tokens already in the "
+        "prompt or the output by this (transformers' repetition_penalty; 1: off; e.g. 1.1)."),
     seed: Optional[int] = typer.Option(
         None, "--seed", min=0, help="Sampling: the random seed, for a reproducible sample "
         "(default: a random one)."),
@@ -217,14 +223,17 @@ def generate(
     if max_tokens is not None and max_tokens > room:
         print_warning(f"--max-tokens {max_tokens}: the prompt ({len(ids)} tokens) leaves room "
                       f"for {room} in the model's context of {lm.context_length}")
-    if temperature == 0 and (top_k != 0 or top_p != 1.0 or seed is not None):
-        print_warning("--top-k, --top-p and --seed apply to sampling (--temperature > 0); "
-                      "greedy decoding ignores them")
+    if repeat_penalty <= 0:
+        raise CliError("--repeat-penalty must be > 0")
+    if temperature == 0 and (top_k != 0 or top_p != 1.0 or min_p != 0 or seed is not None):
+        print_warning("--top-k, --top-p, --min-p and --seed apply to sampling (--temperature "
+                      "> 0); greedy decoding ignores them")
     output = stdout_stream()
     timer = GenerationTimer(len(ids))
     written = False
     with lm.stream(ids, max_new_tokens=max_tokens, temperature=temperature, top_k=top_k,
-                   top_p=top_p, seed=seed) as pieces:
+                   top_p=top_p, min_p=min_p, repetition_penalty=repeat_penalty,
+                   seed=seed) as pieces:
         try:
             for piece in pieces:
                 timer.text(pieces.token_count)

@@ -65,6 +65,8 @@ class ChatSettings:
     temperature: float = DEFAULT_TEMPERATURE
     top_p: float = DEFAULT_TOP_P
     top_k: int = DEFAULT_TOP_K
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
     max_tokens: int | None = None  # None: default_max_tokens()
     seed: int | None = None  # None: a random session
     system: str | None = None
@@ -188,6 +190,7 @@ class LanguageChat:
             stream = self.model.stream(
                 ids, max_new_tokens=max_new_tokens, temperature=self.settings.temperature,
                 top_k=self.settings.top_k, top_p=self.settings.top_p,
+                min_p=self.settings.min_p, repetition_penalty=self.settings.repetition_penalty,
                 seed=self.random.getrandbits(63) if sampling else 0)
         except Exception:
             if self.messages and self.messages[-1] is message:
