@@ -105,18 +105,23 @@ def gguf_cache_dir() -> Path:
 
 
 def converted_gguf(path: str | Path) -> tuple[Path, bool]:
-    """The model file of a GGUF file: converted once (convert_gguf, f32) into gguf_cache_dir(),
+    """The model file of a GGUF file: converted once (convert_gguf) into gguf_cache_dir(),
     named by the file's name, size and modification time so a changed file converts again.
-    Returns (that path, whether it was converted now). ConversionError when it cannot be."""
+    Its matrices are stored f16 (computed in f32): on SmolLM2-135M-Instruct Q4_1, greedy
+    answers to 10 chat prompts were identical to the f32 conversion's (32 tokens each) and
+    generation 2.6 times as fast, as it reads half the bytes per token (int8 agreed on 1 of
+    10). Returns (that path, whether it was converted now). ConversionError when it cannot
+    be."""
     path = Path(path).resolve()
     status = path.stat()
-    cached = gguf_cache_dir() / f"{path.stem}-{status.st_size}-{status.st_mtime_ns}{MODEL_SUFFIX}"
+    cached = gguf_cache_dir() / (f"{path.stem}-{status.st_size}-{status.st_mtime_ns}-f16"
+                                 f"{MODEL_SUFFIX}")
     if cached.is_file():
         return cached, False
     from pytransformer.convert import convert_gguf  # the converters load only when needed
 
     cached.parent.mkdir(parents=True, exist_ok=True)
-    convert_gguf(path, cached)
+    convert_gguf(path, cached, quantize="f16")
     return cached, True
 
 
