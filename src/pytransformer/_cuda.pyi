@@ -7,7 +7,7 @@ Use the public API instead: pytransformer.Translator(..., device="cuda").
 import numpy as np
 import numpy.typing as npt
 
-from pytransformer._core import Model
+from pytransformer._core import LanguageModel, Model
 
 _Floats = npt.ArrayLike
 _Result = npt.NDArray[np.float32]
@@ -22,6 +22,8 @@ def devices() -> list[str]: ...
 # bind_model.cpp
 def load_model(path: str, device: int = 0, gemm: str = "exact") -> Model:
     """The model on CUDA GPU `device`: a _core.Model whose device is "cuda:N"."""
+def load_language_model(path: str, device: int = 0, gemm: str = "exact") -> LanguageModel:
+    """The decoder-only language model on CUDA GPU `device`: a _core.LanguageModel."""
 
 # bind_ops.cpp: each kernel (backend="cuda", on GPU 0) and its scalar reference
 # (backend="reference"), for tests.

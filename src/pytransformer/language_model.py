@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from pytransformer import _core
 from pytransformer.model_files import converted_gguf, is_gguf, resolve_model
+from pytransformer.devices import cuda_backend, parse_device
 from pytransformer.streaming import TokenStream
 from pytransformer.tokenizer import check_text
 
@@ -92,10 +93,11 @@ class TextTokenizer:
 class LanguageModel:
     """Generates text with one decoder-only model file. May be shared by threads."""
 
-    def __init__(self, model_path: str | Path, threads: int = 0) -> None:
+    def __init__(self, model_path: str | Path, threads: int = 0, device: str = "cpu") -> None:
         """model_path: a .ptm file of a language model, or the name of one in the user models
         directory (pytransformer.resolve_model), or a GGUF file (converted once into a cache:
-        model_files.converted_gguf). threads: compute threads, 0 for the default.
+        model_files.converted_gguf). threads: compute threads, 0 for the default. device:
+        "cpu", or "cuda" / "cuda:N" with the optional CUDA backend (docs/cuda.md).
         Raises ModelNotFoundError, ModelFormatError (not a valid model, or a translation model),
         ConversionError (a GGUF file that cannot be converted)."""
         path = resolve_model(model_path)
@@ -104,7 +106,11 @@ class LanguageModel:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
         self._path = path
-        self._model = _core.LanguageModel(str(path), threads)
+        cuda_index = parse_device(device)
+        if cuda_index is None:
+            self._model = _core.LanguageModel(str(path), threads)
+        else:
+            self._model = cuda_backend().load_language_model(str(path), device=cuda_index)
         self._metadata: dict[str, Any] = dict(self._model.file.metadata)
         try:
             self._tokenizer = TextTokenizer(self._metadata)

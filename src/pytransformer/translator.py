@@ -23,16 +23,15 @@ Input rules:
 
 from __future__ import annotations
 
-import importlib
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pytransformer import _core, model_files
 from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, ModelNotFoundError,
                                        default_model_path, resolve_model, tensor_dtypes)
+from pytransformer.devices import cuda_backend, parse_device
 from pytransformer.languages import target_by_script
 from pytransformer.streaming import TokenStream
 from pytransformer.tokenizer import Tokenizer, check_text
@@ -40,7 +39,6 @@ from pytransformer.tokenizer import Tokenizer, check_text
 if TYPE_CHECKING:  # numpy arrives with the attention the core returns; a plain translation
     import numpy as np  # never imports it (issue 17: start-up time)
 
-_CUDA_DEVICE = re.compile(r"cuda(?::([0-9]+))?")
 
 # What Translator.stream returns (streaming.TokenStream, shared with the language models).
 TranslationStream = TokenStream
@@ -106,7 +104,7 @@ class Translator:
         valid model, ValueError for a malformed device, and RuntimeError("CUDA requested but
         ...") when a GPU is asked for and the installation has no CUDA backend or the machine no usable driver or device.
         """
-        cuda_index = _parse_device(device)
+        cuda_index = parse_device(device)
         if model_path is None:
             path = default_model_path()
             if path is None:
@@ -122,7 +120,7 @@ class Translator:
         if cuda_index is None:
             self._model = _core.Model(str(path), threads)
         else:
-            self._model = _cuda_backend().load_model(str(path), device=cuda_index)
+            self._model = cuda_backend().load_model(str(path), device=cuda_index)
         model_file = self._model.file  # what the model was built from: no second read
         self._metadata: dict[str, Any] = dict(model_file.metadata)
         self._tensor_dtypes = tensor_dtypes(model_file)
@@ -332,27 +330,6 @@ class Translator:
                           tokens=self._tokenizer.target_pieces(ids),
                           score=float(score) if return_scores else None,
                           finished=bool(finished))
-
-
-def _parse_device(device: str) -> int | None:
-    """None for "cpu"; the GPU index for "cuda" (0) or "cuda:N"."""
-    if device == "cpu":
-        return None
-    match = _CUDA_DEVICE.fullmatch(device) if isinstance(device, str) else None
-    if match is None:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    return int(match.group(1) or 0)
-
-
-def _cuda_backend() -> Any:
-    """The optional CUDA extension, imported only when a GPU is asked for (the CPU path never
-    loads it, nor any CUDA library)."""
-    try:
-        return importlib.import_module("pytransformer._cuda")
-    except ImportError as error:
-        raise RuntimeError(
-            f"CUDA requested but this installation has no CUDA backend ({error}); reinstall "
-            "with PYTRANSFORMER_CUDA=ON (docs/cuda.md)") from None
 
 
 def _as_text_list(texts: Sequence[str]) -> list[str]:

@@ -10,6 +10,7 @@
 
 #include "cuda/cuda_device.h"
 #include "format/model_file.h"
+#include "models/llama_model.h"
 #include "models/seq2seq_model.h"
 #include "pytransformer/error.h"
 
@@ -44,6 +45,18 @@ void bind_model(py::module_& m) {
       "'cuda:N'): weights uploaded once. gemm='exact' (default) multiplies in the CPU "
       "reference's order (bit-identical GEMMs); gemm='cublas' uses cuBLAS in full f32 where the "
       "build has it (cublas_available).");
+  m.def(
+      "load_language_model",
+      [](const std::string& path, int device, const std::string& gemm) {
+        const GemmBackend backend = parse_gemm(gemm);
+        py::gil_scoped_release release;
+        auto file = format::ModelFile::open(path);
+        return std::make_shared<models::LlamaModel>(
+            std::move(file), std::make_shared<CudaDevice>(device, backend));
+      },
+      py::arg("path"), py::arg("device") = 0, py::arg("gemm") = "exact",
+      "The decoder-only language model of a model file (general.architecture llama) on CUDA "
+      "GPU `device` (a _core.LanguageModel whose device is 'cuda:N'), gemm as load_model's.");
 }
 
 }  // namespace pytransformer::python::cuda
