@@ -15,5 +15,6 @@ cd /tmp  # the installed package, not the source tree
 python -m pytest -rs -q -p no:cacheprovider \
   "$OLDPWD/tests/python/test_cuda.py" "$OLDPWD/tests/python/test_cuda_ops.py" \
   "$OLDPWD/tests/python/test_cuda_model.py" "$OLDPWD/tests/python/test_translator_device.py" \
+  "$OLDPWD/tests/python/test_cuda_language_model.py" \
   2>&1 | tee "$out/pytest.txt"
 exit "${PIPESTATUS[0]}"

@@ -1,7 +1,9 @@
 """The decoder-only language model on a GPU against the same model on the CPU: teacher-forced
-logits within 1e-4 and greedy and beam continuations token-identical, on converted random
-transformers models (GQA with a tied output, Qwen2 biases). Needs a GPU (skipped with the
-backend's reason elsewhere) and torch/transformers to build the models."""
+logits within 1e-4 and greedy and beam continuations token-identical, on llama2.c's
+stories260K (GQA 8/4, interleaved rotary, tied output; converted without torch, so this runs on
+a lent GPU machine) and, where transformers is installed, converted random transformers models
+(GQA with a tied output, Qwen2 biases). Needs a GPU (skipped with the backend's reason
+elsewhere)."""
 
 from __future__ import annotations
 
@@ -12,27 +14,35 @@ from cuda_support import cuda, needs_gpu, needs_module
 
 pytestmark = [needs_module, needs_gpu]
 
-pytest.importorskip("torch", reason="torch builds the test models")
-pytest.importorskip("transformers", reason="transformers builds the test models")
-
+from conftest import SHARED  # noqa: E402
 from pytransformer import LanguageModel, _core  # noqa: E402
-from pytransformer.convert import convert_llama_hf  # noqa: E402
-from llama_models import VARIANTS, build_llama  # noqa: E402
+from pytransformer.convert import convert_llama2c, convert_llama_hf  # noqa: E402
+
+STORIES = SHARED / "peer-models" / "llama2c-stories260K"
 
 
-@pytest.fixture(scope="module", params=["llama_gqa_tied", "qwen2_gqa"])
+@pytest.fixture(scope="module", params=["stories260K", "llama_gqa_tied", "qwen2_gqa"])
 def models(request, tmp_path_factory):
     directory = tmp_path_factory.mktemp(request.param)
-    build_llama(directory / "hf", **VARIANTS[request.param])
     path = str(directory / "model.ptm")
-    convert_llama_hf(directory / "hf", path)
+    if request.param == "stories260K":
+        if not STORIES.is_dir():
+            pytest.skip(f"{STORIES} is not here")
+        convert_llama2c(STORIES / "stories260K.bin", path, tokenizer=STORIES / "tok512.bin")
+    else:
+        pytest.importorskip("torch", reason="torch builds the test models")
+        pytest.importorskip("transformers", reason="transformers builds the test models")
+        from llama_models import VARIANTS, build_llama
+
+        build_llama(directory / "hf", **VARIANTS[request.param])
+        convert_llama_hf(directory / "hf", path)
     return _core.LanguageModel(path, 1), cuda().load_language_model(path)
 
 
 def test_logits_and_searches_match_the_cpu(models):
     cpu, gpu = models
     assert gpu.device == "cuda:0"
-    ids = list(np.random.default_rng(0).integers(4, 300, size=40))
+    ids = list(np.random.default_rng(0).integers(4, 256, size=40))
     ids = [int(i) for i in ids]
     np.testing.assert_allclose(gpu.teacher_forced_logits([[ids[0]]], [ids])[0],
                                cpu.teacher_forced_logits([[ids[0]]], [ids])[0], atol=1e-4)
