@@ -9,8 +9,32 @@ Measures batch-1 greedy decoding, batched beam search and the encoder in tokens 
 (median of several runs, output length forced with EOS suppressed), load time and peak RSS,
 each engine in a process of its own, plus a roofline of batch-1 decoding against the measured
 memory bandwidth. From the shell: `pytransformer bench --help`.
+
+Language models (a .gguf file or a llama .ptm) have their own benchmark, llama-bench's prompt
+processing and text generation tokens/s against llama.cpp (pytransformer.bench.language):
+
+    report = run_language_benchmark(LanguageBenchSettings(model="model.gguf", threads=(1, 2)))
+    print(format_language_report(report))
 """
 
+from pytransformer.bench.language import (
+    LANGUAGE_REPORT_KIND,
+    LANGUAGE_TABLE_HEADERS,
+    LM_ENGINES,
+    LM_PRECISIONS,
+    LM_WORKLOADS,
+    LanguageBenchError,
+    LanguageBenchSettings,
+    LanguageRatio,
+    LanguageReport,
+    LanguageResult,
+    LanguageTest,
+    format_language_markdown,
+    format_language_report,
+    is_language_model,
+    language_table_rows,
+    run_language_benchmark,
+)
 from pytransformer.bench.machine import MachineInfo, machine_info, measure_memory_bandwidth
 from pytransformer.bench.random_model import (
     OPUS_MT_SHAPE,
@@ -48,6 +72,11 @@ from pytransformer.bench.runner import (
 
 __all__ = [
     "COMPARABLE_ENGINES",
+    "LANGUAGE_REPORT_KIND",
+    "LANGUAGE_TABLE_HEADERS",
+    "LM_ENGINES",
+    "LM_PRECISIONS",
+    "LM_WORKLOADS",
     "OPUS_MT_SHAPE",
     "PRECISIONS",
     "SHAPES",
@@ -58,23 +87,34 @@ __all__ = [
     "BenchmarkReport",
     "BenchmarkSettings",
     "EngineResult",
+    "LanguageBenchError",
+    "LanguageBenchSettings",
+    "LanguageRatio",
+    "LanguageReport",
+    "LanguageResult",
+    "LanguageTest",
     "MachineInfo",
     "MarianShape",
     "Ratio",
     "Roofline",
     "WorkloadResult",
     "cached_random_marian",
+    "context_lines",
     "decoder_bytes_per_token",
     "default_cache_dir",
-    "context_lines",
+    "format_language_markdown",
+    "format_language_report",
     "format_markdown",
     "format_report",
-    "note_lines",
+    "is_language_model",
+    "language_table_rows",
     "machine_info",
     "measure_memory_bandwidth",
+    "note_lines",
     "ratio_lines",
     "roofline_lines",
     "run_benchmark",
+    "run_language_benchmark",
     "table_rows",
     "write_random_marian",
 ]

@@ -1,6 +1,9 @@
 """`pytransformer bench`: the one command-line front end of pytransformer.bench (speed, load
 time, memory, optionally against CTranslate2 and transformers on the same weights); it also
-prints a report saved with --json (--show) and writes random-weight models (--make-model)."""
+prints a report saved with --json (--show) and writes random-weight models (--make-model).
+Given a language model (a .gguf file, or a .ptm of general.architecture llama) it runs the
+language-model benchmark instead (pytransformer.bench.language: pp/tg tokens/s as llama-bench
+reports them, against llama.cpp on a GGUF file)."""
 
 from __future__ import annotations
 
@@ -61,15 +64,58 @@ def _model_to_measure(model: str | None, random_shape: str | None) -> str | None
 
 def _show(report_path: Path, markdown: bool, as_json: bool) -> None:
     try:
-        report = bench.BenchmarkReport.from_dict(
-            json.loads(report_path.read_text(encoding="utf-8")))
+        data = json.loads(report_path.read_text(encoding="utf-8"))
+        language = isinstance(data, dict) and data.get("kind") == bench.LANGUAGE_REPORT_KIND
+        report = (bench.LanguageReport.from_dict(data) if language
+                  else bench.BenchmarkReport.from_dict(data))
     except (ValueError, KeyError, TypeError) as error:
         raise CliError(f"{report_path}: not a report saved by bench --json ({error})") from None
+    _write(report, markdown, as_json)
+
+
+def _write(report: bench.BenchmarkReport | bench.LanguageReport, markdown: bool,
+           as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(report.to_json() + "\n")
+        text = report.to_json()
+    elif isinstance(report, bench.LanguageReport):
+        text = (bench.format_language_markdown(report) if markdown
+                else bench.format_language_report(report))
     else:
-        sys.stdout.write((bench.format_markdown(report) if markdown
-                          else bench.format_report(report)) + "\n")
+        text = bench.format_markdown(report) if markdown else bench.format_report(report)
+    sys.stdout.write(text + "\n")
+
+
+def _thread_counts(text: str) -> tuple[int, ...]:
+    """--threads: a count or a comma-separated list of counts; 0 alone: physical cores."""
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise CliError(f"--threads {text!r}: give a number of threads or a list such as "
+                       "1,2") from None
+    if not counts or any(count < 0 for count in counts) or (0 in counts and len(counts) > 1):
+        raise CliError(f"--threads {text!r}: give 0 (physical cores), a positive number or a "
+                       "list of them")
+    return () if counts == (0,) else counts
+
+
+def _bench_language_model(path: str, context: typer.Context, precision: str | None,
+                          compare: str | None, workloads: str | None, threads: tuple[int, ...],
+                          **values: object) -> bench.LanguageReport:
+    options = {
+        "precisions": _names(precision, bench.LM_PRECISIONS, "precision"),
+        "workloads": _names(workloads, bench.LM_WORKLOADS, "workload"),
+        "compare": _names(compare, bench.LM_ENGINES, "engine"),
+    }
+    settings = bench.LanguageBenchSettings(
+        model=path, threads=threads, **{k: v for k, v in values.items() if v is not None},
+        **{key: value for key, value in options.items() if value is not None})
+    try:
+        with stderr_console().status("benchmarking") as status:
+            return bench.run_language_benchmark(
+                settings, command=_command_line(context),
+                progress=lambda message: status.update(escape(message)))
+    except bench.LanguageBenchError as error:
+        raise CliError(str(error)) from None
 
 
 @reports_errors
@@ -77,7 +123,8 @@ def bench_command(
     context: typer.Context,
     model: Optional[str] = typer.Argument(
         None, help="The model to measure: a .ptm file or a name as for --model, a Hugging Face "
-        "Marian directory or a CTranslate2 directory. Default: the default model."),
+        "Marian directory or a CTranslate2 directory. Default: the default model. A language "
+        "model (a .gguf file, a llama .ptm) is measured as llama-bench does (pp, tg)."),
     random_shape: Optional[str] = typer.Option(
         None, "--random", help=f"Measure a cached random-weight Marian model of this shape "
         f"instead ({', '.join(sorted(bench.SHAPES))})."),
@@ -85,24 +132,35 @@ def bench_command(
                              help="Seed of the random model's weights and the source ids."),
     compare: Optional[str] = typer.Option(
         None, "--compare", help="Comma-separated engines to run on the same weights: "
-        + ", ".join(bench.COMPARABLE_ENGINES) + "."),
+        + ", ".join(bench.COMPARABLE_ENGINES) + "; for a language model "
+        + ", ".join(bench.LM_ENGINES) + " (its default, on a GGUF file)."),
     precision: Optional[str] = typer.Option(
         None, "--precision", help="Comma-separated: " + ", ".join(bench.PRECISIONS)
         + " (default: all; int8: decoder FFN and output projection int8, the rest f16; "
-        "int8_all: every matrix int8, as CTranslate2's int8)."),
+        "int8_all: every matrix int8, as CTranslate2's int8; a GGUF file is converted to "
+        "float32, f16, int8, int8_all by default, or bf16)."),
     workloads: Optional[str] = typer.Option(
         None, "--workloads", help="Comma-separated: " + ", ".join(bench.WORKLOADS)
-        + " (default: all)."),
-    threads: int = typer.Option(0, "--threads", "-t", min=0,
-                                help="Threads per engine (0: physical cores)."),
-    runs: int = typer.Option(_DEFAULTS.runs, "--runs", min=1,
-                             help="Timed runs of greedy and encoder (the median is reported)."),
+        + "; for a language model " + ", ".join(bench.LM_WORKLOADS) + " (default: all)."),
+    threads: str = typer.Option("0", "--threads", "-t",
+                                help="Threads per engine (0: physical cores); a language model "
+                                "also takes a list, each measured: 1,2."),
+    runs: Optional[int] = typer.Option(
+        None, "--runs", min=1, help=f"Timed runs of greedy and encoder, default "
+        f"{_DEFAULTS.runs}; of pp and tg for a language model, default "
+        f"{bench.LanguageBenchSettings.runs} (the median is reported)."),
     batch_runs: int = typer.Option(_DEFAULTS.batch_runs, "--batch-runs", min=1,
                                    help="Timed runs of the batched beam search."),
     warmup: int = typer.Option(_DEFAULTS.warmup, "--warmup", min=0,
                                help="Untimed short runs before timing."),
     source_length: int = typer.Option(_DEFAULTS.source_length, "--source-length", min=2,
                                       help="Source tokens (with EOS) of each sentence."),
+    prompt_tokens: int = typer.Option(
+        bench.LanguageBenchSettings.prompt_tokens, "--prompt-tokens", min=1,
+        help="Language model: prompt tokens of the pp workload."),
+    gen_tokens: int = typer.Option(
+        bench.LanguageBenchSettings.gen_tokens, "--gen-tokens", min=2,
+        help="Language model: generated tokens of the tg workload."),
     greedy_length: int = typer.Option(_DEFAULTS.greedy_length, "--greedy-length", min=1,
                                       help="Generated tokens of the batch-1 greedy workload."),
     batch_size: int = typer.Option(_DEFAULTS.batch_size, "--batch-size", min=1,
@@ -124,7 +182,8 @@ def bench_command(
         None, "--make-model", help="Write the random-weight Marian model of --random (default "
         "opus-mt) and --seed to this directory instead of measuring."),
 ) -> None:
-    """Measure decoding and encoding speed, load time and peak memory of a model."""
+    """Measure decoding and encoding speed, load time and peak memory of a model (of a
+    language model: prompt processing and text generation tokens/s, as llama-bench)."""
     if as_json and markdown:
         raise CliError("choose --json or --markdown, not both")
     if show is not None:
@@ -137,14 +196,27 @@ def bench_command(
                            f"(choose from {', '.join(sorted(bench.SHAPES))})")
         sys.stdout.write(f"{bench.write_random_marian(make_model, bench.SHAPES[shape], seed)}\n")
         return
+    thread_counts = _thread_counts(threads)
+    model_path = _model_to_measure(model, random_shape)
+    if random_shape is None and model_path is not None and \
+            bench.is_language_model(model_path):
+        _write(_bench_language_model(
+            model_path, context, precision, compare, workloads, thread_counts,
+            prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, runs=runs, warmup=warmup,
+            seed=seed, timeout_s=timeout,
+            cache_dir=str(cache_dir) if cache_dir is not None else None), markdown, as_json)
+        return
+    if len(thread_counts) > 1:
+        raise CliError("a list of --threads is for language models only")
     options = {
         "precisions": _names(precision, bench.PRECISIONS, "precision"),
         "workloads": _names(workloads, bench.WORKLOADS, "workload"),
         "compare": _names(compare, bench.COMPARABLE_ENGINES, "engine"),
     }
     settings = bench.BenchmarkSettings(
-        model=_model_to_measure(model, random_shape), random_shape=random_shape, seed=seed,
-        threads=threads, runs=runs, batch_runs=batch_runs, warmup=warmup,
+        model=model_path, random_shape=random_shape, seed=seed,
+        threads=thread_counts[0] if thread_counts else 0,
+        runs=runs if runs is not None else _DEFAULTS.runs, batch_runs=batch_runs, warmup=warmup,
         source_length=source_length, greedy_length=greedy_length, batch_size=batch_size,
         beam_size=beam_size, batch_length=batch_length, timeout_s=timeout,
         cache_dir=str(cache_dir) if cache_dir is not None else None,
@@ -156,8 +228,4 @@ def bench_command(
                                          progress=lambda message: status.update(escape(message)))
     except bench.BenchmarkError as error:
         raise CliError(str(error)) from None
-    if as_json:
-        sys.stdout.write(report.to_json() + "\n")
-    else:
-        sys.stdout.write((bench.format_markdown(report) if markdown
-                          else bench.format_report(report)) + "\n")
+    _write(report, markdown, as_json)
