@@ -3,8 +3,8 @@
 from pytransformer.convert._common import ConversionError, detect_model_format
 from pytransformer.convert.ctranslate2 import convert_ctranslate2
 from pytransformer.convert.gguf_llama import convert_gguf
-from pytransformer.convert.llama_hf import convert_llama_hf
 from pytransformer.convert.llama2c import convert_llama2c
+from pytransformer.convert.llama_hf import convert_llama_hf
 from pytransformer.convert.marian import convert_marian
 
 __all__ = ["ConversionError", "convert_ctranslate2", "convert_gguf", "convert_llama2c",

@@ -41,6 +41,7 @@ import numpy as np
 
 from pytransformer.convert._common import ConversionError, converter_name
 from pytransformer.convert._gguf_tokenizer import gguf_flag, tokenizer_metadata
+from pytransformer.convert._llama_layers import layer_tensors
 from pytransformer.convert.llama_hf import _generation_metadata
 
 ARCHITECTURES = ("llama", "qwen2")
@@ -48,19 +49,15 @@ _DEFAULT_ROPE_BASE = 10000.0
 _MAX_POSITIONS = 1 << 20
 
 # Per-layer tensors: llama.cpp (under blk.{i}.) -> ours (under dec.{i}.).
-_LAYER_TENSORS = {
-    "attn_norm.weight": "attn_self_norm.gamma",
-    "attn_q.weight": "attn_self_q.weight",
-    "attn_k.weight": "attn_self_k.weight",
-    "attn_v.weight": "attn_self_v.weight",
-    "attn_output.weight": "attn_self_out.weight",
-    "ffn_norm.weight": "ffn_norm.gamma",
-    "ffn_down.weight": "ffn_down.weight",
-}
-_QKV_BIASES = {
-    "attn_q.bias": "attn_self_q.bias",
-    "attn_k.bias": "attn_self_k.bias",
-    "attn_v.bias": "attn_self_v.bias",
+# GGUF's names of a layer's tensors by role (_llama_layers.LAYER_ROLES).
+_LAYER_NAMES = {
+    "attn_norm": "blk.{i}.attn_norm.weight", "q": "blk.{i}.attn_q.weight",
+    "k": "blk.{i}.attn_k.weight", "v": "blk.{i}.attn_v.weight",
+    "out": "blk.{i}.attn_output.weight", "ffn_norm": "blk.{i}.ffn_norm.weight",
+    "gate": "blk.{i}.ffn_gate.weight", "up": "blk.{i}.ffn_up.weight",
+    "down": "blk.{i}.ffn_down.weight", "q_bias": "blk.{i}.attn_q.bias",
+    "k_bias": "blk.{i}.attn_k.bias", "v_bias": "blk.{i}.attn_v.bias",
+    "out_bias": "blk.{i}.attn_output.bias",
 }
 
 # `{arch}.` keys read below; any other is refused.
@@ -276,26 +273,6 @@ def _tensors(gguf_tensors: dict[str, Any], metadata: dict[str, Any], arch: str,
     used: set[str] = set()
     d = metadata["model.d_model"]
     vocab = metadata["model.target_vocab_size"]
-    ffn = metadata["model.decoder_ffn_dim"]
-    head_dim = d // metadata["model.decoder_heads"]
-    q_rows = metadata["model.decoder_heads"] * head_dim
-    kv_rows = metadata["model.kv_heads"] * head_dim
-    # numpy order (GGUF dims reversed): [out_features, in_features].
-    shapes = {
-        "attn_norm.weight": (d,),
-        "ffn_norm.weight": (d,),
-        "attn_q.weight": (q_rows, d),
-        "attn_k.weight": (kv_rows, d),
-        "attn_v.weight": (kv_rows, d),
-        "attn_output.weight": (d, q_rows),
-        "attn_q.bias": (q_rows,),
-        "attn_k.bias": (kv_rows,),
-        "attn_v.bias": (kv_rows,),
-        "attn_output.bias": (d,),
-        "ffn_gate.weight": (ffn, d),
-        "ffn_up.weight": (ffn, d),
-        "ffn_down.weight": (d, ffn),
-    }
 
     def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
         if name not in gguf_tensors:
@@ -311,22 +288,7 @@ def _tensors(gguf_tensors: dict[str, Any], metadata: dict[str, Any], arch: str,
                                   "infinite values")
         return value
 
-    tensors: dict[str, np.ndarray] = {}
-    for layer in range(metadata["model.decoder_layers"]):
-        theirs = f"blk.{layer}."
-        ours = f"dec.{layer}."
-        for their_name, our_name in _LAYER_TENSORS.items():
-            tensors[ours + our_name] = take(theirs + their_name, shapes[their_name])
-        if metadata["model.qkv_bias"]:
-            for their_name, our_name in _QKV_BIASES.items():
-                tensors[ours + our_name] = take(theirs + their_name, shapes[their_name])
-        out_bias = theirs + "attn_output.bias"
-        if out_bias in gguf_tensors and np.any(take(out_bias, shapes["attn_output.bias"])):
-            raise ConversionError(f"{source}: tensor '{out_bias}' is not zero: an attention "
-                                  "output bias is not supported")
-        gate = take(theirs + "ffn_gate.weight", shapes["ffn_gate.weight"])
-        up = take(theirs + "ffn_up.weight", shapes["ffn_up.weight"])
-        tensors[ours + "ffn_gate_up.weight"] = np.concatenate([gate, up], axis=0)
+    tensors = layer_tensors(metadata, _LAYER_NAMES, take, gguf_tensors.__contains__, source)
     tensors["dec.final_norm.gamma"] = take("output_norm.weight", (d,))
     embed = take("token_embd.weight", (vocab, d))
     tensors["dec.embed.weight"] = embed

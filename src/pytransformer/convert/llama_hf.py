@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from pytransformer.convert._common import ConversionError, converter_name, read_json
+from pytransformer.convert._llama_layers import layer_tensors
 from pytransformer.convert._safetensors import read_safetensors
 
 MODEL_TYPES = ("llama", "qwen2")
@@ -49,19 +50,21 @@ _DEFAULT_MAX_NEW_TOKENS = 256
 _DEFAULT_ROPE_THETA = 10000.0
 
 # Per-layer tensors: transformers (under model.layers.{i}.) -> ours (under dec.{i}.).
-_LAYER_TENSORS = {
-    "input_layernorm.weight": "attn_self_norm.gamma",
-    "self_attn.q_proj.weight": "attn_self_q.weight",
-    "self_attn.k_proj.weight": "attn_self_k.weight",
-    "self_attn.v_proj.weight": "attn_self_v.weight",
-    "self_attn.o_proj.weight": "attn_self_out.weight",
-    "post_attention_layernorm.weight": "ffn_norm.gamma",
-    "mlp.down_proj.weight": "ffn_down.weight",
-}
-_QKV_BIASES = {
-    "self_attn.q_proj.bias": "attn_self_q.bias",
-    "self_attn.k_proj.bias": "attn_self_k.bias",
-    "self_attn.v_proj.bias": "attn_self_v.bias",
+# The checkpoint's names of a layer's tensors by role (_llama_layers.LAYER_ROLES).
+_LAYER_NAMES = {
+    "attn_norm": "model.layers.{i}.input_layernorm.weight",
+    "q": "model.layers.{i}.self_attn.q_proj.weight",
+    "k": "model.layers.{i}.self_attn.k_proj.weight",
+    "v": "model.layers.{i}.self_attn.v_proj.weight",
+    "out": "model.layers.{i}.self_attn.o_proj.weight",
+    "ffn_norm": "model.layers.{i}.post_attention_layernorm.weight",
+    "gate": "model.layers.{i}.mlp.gate_proj.weight",
+    "up": "model.layers.{i}.mlp.up_proj.weight",
+    "down": "model.layers.{i}.mlp.down_proj.weight",
+    "q_bias": "model.layers.{i}.self_attn.q_proj.bias",
+    "k_bias": "model.layers.{i}.self_attn.k_proj.bias",
+    "v_bias": "model.layers.{i}.self_attn.v_proj.bias",
+    "out_bias": "model.layers.{i}.self_attn.o_proj.bias",
 }
 
 
@@ -341,7 +344,6 @@ def _chat_template(tokenizer_config: dict[str, Any], model_dir: Path) -> str | N
 def _unknown_piece(raw: bytes, tokenizer: Any) -> int | None:
     """The id of the tokenizer model's unknown piece (SentencePiece-derived BPE models have
     one; byte-level BPE does not)."""
-    import json
 
     model = json.loads(raw).get("model")
     if not isinstance(model, dict):
@@ -408,25 +410,6 @@ def _tensors(state: dict[str, np.ndarray], config: dict[str, Any], metadata: dic
     used: set[str] = set()
     d = metadata["model.d_model"]
     vocab = metadata["model.target_vocab_size"]
-    ffn = metadata["model.decoder_ffn_dim"]
-    head_dim = d // metadata["model.decoder_heads"]
-    q_rows = metadata["model.decoder_heads"] * head_dim
-    kv_rows = metadata["model.kv_heads"] * head_dim
-    shapes = {
-        "input_layernorm.weight": (d,),
-        "post_attention_layernorm.weight": (d,),
-        "self_attn.q_proj.weight": (q_rows, d),
-        "self_attn.k_proj.weight": (kv_rows, d),
-        "self_attn.v_proj.weight": (kv_rows, d),
-        "self_attn.o_proj.weight": (d, q_rows),
-        "self_attn.q_proj.bias": (q_rows,),
-        "self_attn.k_proj.bias": (kv_rows,),
-        "self_attn.v_proj.bias": (kv_rows,),
-        "self_attn.o_proj.bias": (d,),
-        "mlp.gate_proj.weight": (ffn, d),
-        "mlp.up_proj.weight": (ffn, d),
-        "mlp.down_proj.weight": (d, ffn),
-    }
 
     def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
         if name not in state:
@@ -439,24 +422,7 @@ def _tensors(state: dict[str, np.ndarray], config: dict[str, Any], metadata: dic
         used.add(name)
         return value
 
-    tensors: dict[str, np.ndarray] = {}
-    for layer in range(metadata["model.decoder_layers"]):
-        theirs = f"model.layers.{layer}."
-        ours = f"dec.{layer}."
-        for their_name, our_name in _LAYER_TENSORS.items():
-            tensors[ours + our_name] = take(theirs + their_name, shapes[their_name])
-        if metadata["model.qkv_bias"]:
-            for their_name, our_name in _QKV_BIASES.items():
-                tensors[ours + our_name] = take(theirs + their_name, shapes[their_name])
-        out_bias = theirs + "self_attn.o_proj.bias"
-        if out_bias in state and config.get("attention_bias"):
-            if np.any(take(out_bias, shapes["self_attn.o_proj.bias"]) != 0):
-                raise ConversionError(f"{model_dir}: tensor '{out_bias}' is not zero: an "
-                                      "attention output bias (Llama's attention_bias) is not "
-                                      "supported")
-        gate = take(theirs + "mlp.gate_proj.weight", shapes["mlp.gate_proj.weight"])
-        up = take(theirs + "mlp.up_proj.weight", shapes["mlp.up_proj.weight"])
-        tensors[ours + "ffn_gate_up.weight"] = np.concatenate([gate, up], axis=0)
+    tensors = layer_tensors(metadata, _LAYER_NAMES, take, state.__contains__, str(model_dir))
     tensors["dec.final_norm.gamma"] = take("model.norm.weight", (d,))
 
     embed = take("model.embed_tokens.weight", (vocab, d))
