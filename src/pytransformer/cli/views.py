@@ -47,6 +47,8 @@ def model_summary(path: Path) -> dict[str, Any]:
 
 
 def _languages(summary: dict[str, Any]) -> str:
+    if summary.get("architecture") == "llama":
+        return "language model"
     targets = summary.get("target_languages") or []
     if targets:
         return " ↔ ".join(targets) if len(targets) == 2 else "→ " + ", ".join(targets)
