@@ -30,13 +30,13 @@ _PARTIAL_SUFFIX = ".partial"
 _RANDOM_PART = r"[a-z0-9_]{8}"
 
 
-def _umask_mode() -> int:
+def umask_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
 
 
-def _reason(error: OSError) -> str:
+def os_error_reason(error: OSError) -> str:
     """An OSError as words, without the errno number or the path it held."""
     return (error.strerror or str(error) or type(error).__name__).lower()
 
@@ -52,7 +52,7 @@ class NamedOutput:
         self.on_stdout = on_stdout
 
     def _failed(self, error: OSError) -> OutputError:
-        return OutputError(self.name, _reason(error), on_stdout=self.on_stdout)
+        return OutputError(self.name, os_error_reason(error), on_stdout=self.on_stdout)
 
     def write(self, text: str) -> int:
         try:
@@ -90,7 +90,7 @@ def open_output(path: Path | str | None) -> Iterator[NamedOutput]:
     except FileNotFoundError:
         status = None  # a new file (or a dangling symlink: its target is created)
     except OSError as error:
-        raise OutputError(name, _reason(error)) from None
+        raise OutputError(name, os_error_reason(error)) from None
     if status is not None and stat.S_ISDIR(status.st_mode):
         raise OutputError(name, "it is a directory")
     if status is not None and not stat.S_ISREG(status.st_mode):
@@ -107,7 +107,7 @@ def _direct_output(name: str) -> Iterator[NamedOutput]:
     try:
         stream = open(name, "w", encoding="utf-8", newline="\n")
     except OSError as error:
-        raise OutputError(name, _reason(error)) from None
+        raise OutputError(name, os_error_reason(error)) from None
     output = NamedOutput(stream, name)
     try:
         yield output
@@ -117,7 +117,7 @@ def _direct_output(name: str) -> Iterator[NamedOutput]:
             stream.close()
 
 
-def _check_replaceable(name: str, status: os.stat_result) -> None:
+def check_replaceable(name: str, status: os.stat_result) -> None:
     """Refuses to replace a file its permissions protect. The mode is checked explicitly:
     root may write any file, but a read-only file says the user does not want it changed."""
     mode = stat.S_IMODE(status.st_mode)
@@ -187,11 +187,11 @@ def atomic_text_output(path: Path) -> Iterator[TextIO]:
     except FileNotFoundError:
         existing = None
     except OSError as error:
-        raise OutputError(name, _reason(error)) from None
+        raise OutputError(name, os_error_reason(error)) from None
     if existing is not None:
         if not stat.S_ISREG(existing.st_mode):
             raise OutputError(name, "not a regular file")
-        _check_replaceable(name, existing)
+        check_replaceable(name, existing)
     elif not directory.is_dir():
         raise OutputError(name, f"no such directory: {directory}")
     remove_stale_partials(target)
@@ -199,7 +199,7 @@ def atomic_text_output(path: Path) -> Iterator[TextIO]:
         descriptor, temporary = tempfile.mkstemp(
             prefix=f".{target.name}.{os.getpid()}.", suffix=_PARTIAL_SUFFIX, dir=directory)
     except OSError as error:
-        raise OutputError(name, f"cannot create a file in {directory}: {_reason(error)}"
+        raise OutputError(name, f"cannot create a file in {directory}: {os_error_reason(error)}"
                           ) from None
     try:
         stream = os.fdopen(descriptor, "w", encoding="utf-8", newline="\n")
@@ -209,17 +209,17 @@ def atomic_text_output(path: Path) -> Iterator[TextIO]:
                 stream.flush()
                 os.fsync(stream.fileno())
             except OSError as error:
-                raise OutputError(name, _reason(error)) from None
+                raise OutputError(name, os_error_reason(error)) from None
         try:
             os.chmod(temporary, stat.S_IMODE(existing.st_mode) if existing is not None
-                     else _umask_mode())
+                     else umask_mode())
             if existing is not None and (existing.st_uid, existing.st_gid) != \
                     (os.geteuid(), os.getegid()):
                 with suppress(OSError):  # only root may give a file away
                     os.chown(temporary, existing.st_uid, existing.st_gid)
             os.replace(temporary, target)
         except OSError as error:
-            raise OutputError(name, _reason(error)) from None
+            raise OutputError(name, os_error_reason(error)) from None
     except BaseException:
         with suppress(OSError):
             os.unlink(temporary)

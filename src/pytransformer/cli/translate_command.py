@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,17 +18,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pytransformer.cli.atomic import NamedOutput, open_output
 from pytransformer.cli.console import stderr_console
+from pytransformer.cli.corpus import (WINDOW_LINES, InputErrors, ResumableOutput, decode_line,
+                                      read_windows, resumable_output, resume_path, scan_file)
 from pytransformer.cli.errors import CliError, print_warning, reports_errors
 from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
 from pytransformer.cli.session import (LineResult, Session, Settings, count_sentences,
                                        describe_notes)
-
-
-class InputErrors(str, Enum):
-    """What `translate` does with a line that is not valid UTF-8."""
-    strict = "strict"  # stop with an error naming the line; nothing is translated
-    replace = "replace"  # translate it with each bad byte as U+FFFD
-    skip = "skip"  # leave its output line empty (the output stays aligned)
 
 
 @dataclass
@@ -77,16 +71,9 @@ def _decode_line_by_line(data: bytes, name: str, errors: InputErrors) -> InputLi
         raw_lines.pop()
     lines, invalid = [], []
     for number, raw in enumerate(raw_lines, start=1):
-        raw = raw.removesuffix(b"\r")
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            if errors is InputErrors.strict:
-                bad = raw[error.start: error.start + 1].hex()
-                raise CliError(f"{name}: invalid UTF-8 on line {number} (byte 0x{bad}); "
-                               "--errors replace or skip translates such lines") from None
+        line, bad = decode_line(raw.removesuffix(b"\r"), number, name, errors)
+        if bad:
             invalid.append(number)
-            line = raw.decode("utf-8", "replace") if errors is InputErrors.replace else ""
         lines.append(line)
     return InputLines(name, lines, invalid)
 
@@ -159,9 +146,23 @@ def translate(
         None, "--max-length", min=1, help="Maximum generated tokens per sentence."),
     as_json: bool = typer.Option(
         False, "--json", help="Print JSON: translations, scores and timings."),
+    json_lines: bool = typer.Option(
+        False, "--json-lines", help="Print one JSON object per input line, as it is "
+        "translated: {\"line\": N, \"source\": ..., \"translation\": ..., \"hypotheses\": [...]}."),
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress",
-        help="Progress bar on stderr (default: for --file when stderr is a terminal)."),
+        help="Progress on stderr, and for --file a summary line at the end (default: for "
+        "--file when stderr is a terminal)."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress or summary on stderr (warnings and errors "
+        "are still printed)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="With --file and --output FILE: keep the partial output in "
+        "FILE.partial (synced to disk after every window of lines) and, if it exists, continue "
+        "from it; FILE appears when complete, identical to an uninterrupted run's."),
+    window_lines: int = typer.Option(
+        WINDOW_LINES, "--window-lines", min=1, hidden=True,
+        help="Lines of --file read, translated and written at a time."),
     errors: InputErrors = typer.Option(
         InputErrors.strict, "--errors", case_sensitive=False,
         help="Lines that are not valid UTF-8: strict stops with an error naming the line; "
@@ -175,18 +176,34 @@ def translate(
 
     Lines with several sentences are split into sentences, translated, and rejoined.
     """
+    if as_json and json_lines:
+        raise CliError("give --json or --json-lines, not both")
+    if text and file is not None:
+        raise CliError("give TEXT or --file, not both")
+    corpus = file is not None and str(file) != "-" and not as_json
+    to_file = output is not None and str(output) != "-"
+    if resume and not (corpus and to_file):
+        raise CliError("--resume needs --file FILE and --output FILE (and not --json)")
+    if to_file and not resume and resume_path(output).exists():
+        raise CliError(f"{resume_path(output)} exists: the partial output of an interrupted "
+                       "--resume run; continue it with --resume, or delete it")
+    show_progress = not quiet and (progress if progress is not None else (
+        file is not None and stderr_console().is_terminal))
+    settings = Settings(source_language, target_language, beam, n_best, max_length)
+    if corpus:
+        _translate_file(file, output, errors, settings, lambda: Session(model, threads, device),
+                        json_lines=json_lines, resume=resume, window_lines=window_lines,
+                        show_progress=show_progress)
+        return
     decoded = read_input(text, file, errors)
     if decoded.invalid:
         print_warning(decoded.warning(errors))
     lines = decoded.lines
-    settings = Settings(source_language, target_language, beam, n_best, max_length)
     session = Session(model, threads, device)
     session.check(settings)
     single = bool(text) and len(lines) == 1  # one text given as arguments
     for message in describe_notes(session.notes(lines, settings), single=single):
         print_warning(message)
-    show_progress = progress if progress is not None else (
-        file is not None and stderr_console().is_terminal)
     with ExitStack() as stack:
         sink = stack.enter_context(open_output(output))
         advance = (stack.enter_context(_progress_bar(count_sentences(lines))) if show_progress
@@ -196,9 +213,106 @@ def translate(
         if as_json:
             _write_json(sink, session, lines, results, n_best)
         else:
-            for result in results:
-                sink.write("\t".join(result.hypotheses(n_best)) + "\n")
-                sink.flush()  # a line as soon as it is translated (pipes, `tail -f`)
+            for number, result in enumerate(results, start=1):
+                _write_line(sink, number, result, n_best, json_lines)
+
+
+def _write_line(sink: NamedOutput, number: int, result: LineResult, n_best: int,
+                json_lines: bool) -> None:
+    """One input line's output line, flushed at once (pipes, `tail -f`)."""
+    hypotheses = result.hypotheses(n_best)
+    if json_lines:
+        record = {"line": number, "source": result.source, "translation": hypotheses[0],
+                  "hypotheses": hypotheses}
+        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        sink.write("\t".join(hypotheses) + "\n")
+    sink.flush()
+
+
+def _translate_file(file: Path, output: Path | None, errors: InputErrors, settings: Settings,
+                    open_session: Callable[[], Session], *, json_lines: bool, resume: bool,
+                    window_lines: int, show_progress: bool) -> None:
+    """`--file FILE` in windows of lines: a first pass counts the lines and checks their
+    UTF-8 (errors before the model loads), then each window is translated and written before
+    the next is read (cli/corpus.py)."""
+    scan = scan_file(file, errors)
+    n_best = settings.n_best
+    if scan.invalid:
+        print_warning(InputLines(str(file), [], scan.invalid).warning(errors))
+    session = open_session()
+    session.check(settings)
+    with ExitStack() as stack:
+        sink = stack.enter_context(resumable_output(output) if resume else open_output(output))
+        done = sink.done if isinstance(sink, ResumableOutput) else 0
+        if done > scan.lines:
+            raise CliError(f"{resume_path(output)} has {done} lines, more than the {scan.lines} "
+                           f"of {file}: it is not this input's output; delete it")
+        meter = _Meter(scan.lines, done, show_progress)
+        stack.enter_context(meter)
+        for first, lines in read_windows(file, errors, window_lines, skip=done):
+            notes = session.notes(lines, settings)
+            notes.unknown_script = [first - 1 + n for n in notes.unknown_script]
+            notes.already_in_target = [first - 1 + n for n in notes.already_in_target]
+            for message in describe_notes(notes, single=False):
+                print_warning(message)
+            for number, result in enumerate(session.translate_lines(lines, settings),
+                                            start=first):
+                _write_line(sink, number, result, n_best, json_lines)
+                meter.advance(result)
+            if isinstance(sink, ResumableOutput):
+                sink.sync()  # a kill from here on leaves whole lines to resume from
+    meter.summary()
+
+
+class _Meter:
+    """Progress of a --file run on stderr (lines done / total, lines/s, tokens/s, ETA) and its
+    final summary line; silent unless shown."""
+
+    def __init__(self, total: int, done: int, shown: bool) -> None:
+        self.total, self.done, self.shown = total, done, shown
+        self.lines = self.sentences = self.tokens = 0
+        self.started = time.perf_counter()
+        self.bar: Progress | None = None
+
+    def __enter__(self) -> "_Meter":
+        self.started = time.perf_counter()
+        if self.shown:
+            self.bar = Progress(TextColumn("translating"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("lines  {task.fields[speed]}"),
+                                TimeRemainingColumn(), console=stderr_console(),
+                                transient=True)
+            self.bar.__enter__()
+            self.task = self.bar.add_task("translate", total=self.total, completed=self.done,
+                                          speed="")
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
+
+    def _seconds(self) -> float:
+        return max(time.perf_counter() - self.started, 1e-9)
+
+    def advance(self, result: LineResult) -> None:
+        self.lines += 1
+        self.sentences += len(result.sentences)
+        self.tokens += sum(sentence.tokens for sentence in result.sentences)
+        if self.bar is not None:
+            seconds = self._seconds()
+            self.bar.update(self.task, advance=1, speed=f"{self.lines / seconds:.1f} lines/s, "
+                            f"{self.tokens / seconds:.0f} tokens/s")
+
+    def summary(self) -> None:
+        if not self.shown:
+            return
+        seconds = self._seconds()
+        resumed = f", resumed after line {self.done}" if self.done else ""
+        stderr_console().print(
+            f"translated {self.lines} lines ({self.sentences} sentences, {self.tokens} tokens"
+            f"{resumed}) in {seconds:.2f} s: {self.lines / seconds:.1f} lines/s, "
+            f"{self.tokens / seconds:.0f} tokens/s", markup=False, highlight=False,
+            soft_wrap=True)
 
 
 @contextmanager
