@@ -42,10 +42,7 @@ import importlib.util
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +57,7 @@ from pytransformer.bench.machine import (
 )
 from pytransformer.bench.random_model import default_cache_dir
 from pytransformer.bench.report import format_table
-from pytransformer.bench.worker import RESULT_MARKER, peak_rss_mb
+from pytransformer.bench.worker import peak_rss_mb, run_in_child, serve
 
 OURS = "pytransformer"
 LLAMA_CPP = "llama.cpp"
@@ -470,25 +467,7 @@ def _workload(settings: LanguageBenchSettings, info: dict[str, Any]) -> dict[str
 
 
 def _run_worker(result: LanguageResult, job: dict[str, Any], timeout_s: float | None) -> None:
-    import pytransformer
-
-    # From the directory holding the imported package, so the child imports the same
-    # pytransformer (with its compiled core) whatever the current directory holds.
-    package_root = Path(pytransformer.__file__).resolve().parent.parent
-    env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"])}
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-m", "pytransformer.bench.language"], input=json.dumps(job),
-            capture_output=True, text=True, cwd=package_root, env=env, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        result.error = f"timed out after {timeout_s:g} s"
-        return
-    lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_MARKER)]
-    if not lines:
-        tail = completed.stderr.strip().splitlines()[-1:] or [f"exit status {completed.returncode}"]
-        result.error = f"worker failed: {tail[0]}"
-        return
-    output = json.loads(lines[-1][len(RESULT_MARKER):])
+    output = run_in_child("pytransformer.bench.language", job, job["threads"], timeout_s)
     if "error" in output:
         result.error = output["error"]
         return
@@ -590,14 +569,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.read())
-    try:
-        result = run_job(job)
-    except Exception as error:  # reported to the parent, which shows it for this engine
-        traceback.print_exc(file=sys.stderr)
-        result = {"error": f"{type(error).__name__}: {error}"}
-    sys.stdout.write(RESULT_MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
+    serve(run_job)
 
 
 def _ratios(results: list[LanguageResult]) -> list[LanguageRatio]:

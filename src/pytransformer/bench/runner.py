@@ -20,8 +20,6 @@ import io
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from pytransformer.bench.machine import (
     physical_cores,
 )
 from pytransformer.bench.random_model import SHAPES, cached_random_marian, default_cache_dir
-from pytransformer.bench.worker import RESULT_MARKER
+from pytransformer.bench.worker import run_in_child
 
 if TYPE_CHECKING:  # numpy is imported where it is used: the CLI loads this module for
     import numpy as np  # every command, and numpy alone costs ~0.15 s of start-up (issue 17)
@@ -429,27 +427,9 @@ def _workload(settings: BenchmarkSettings, info: dict[str, Any], threads: int) -
 
 def _run_worker(result: EngineResult, job: dict[str, Any], threads: int,
                 timeout_s: float | None) -> None:
-    import pytransformer
-
     from pytransformer.bench.engines import ENCODE_NOTES
 
-    # Run from the directory holding the imported package, so the child imports the same
-    # pytransformer (with its compiled core) whatever the current directory holds.
-    package_root = Path(pytransformer.__file__).resolve().parent.parent
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-m", "pytransformer.bench.worker"], input=json.dumps(job),
-            capture_output=True, text=True, cwd=package_root, env=env, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        result.error = f"timed out after {timeout_s:g} s"
-        return
-    lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_MARKER)]
-    if not lines:
-        tail = completed.stderr.strip().splitlines()[-1:] or [f"exit status {completed.returncode}"]
-        result.error = f"worker failed: {tail[0]}"
-        return
-    output = json.loads(lines[-1][len(RESULT_MARKER):])
+    output = run_in_child("pytransformer.bench.worker", job, threads, timeout_s)
     if "error" in output:
         result.error = output["error"]
         return

@@ -80,15 +80,48 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def main() -> None:
+def serve(run: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """A worker process's main: the job from stdin through `run`, its result (or the error it
+    raised) as one line after RESULT_MARKER on stdout."""
     job = json.loads(sys.stdin.read())
     try:
-        result = run_job(job)
+        result = run(job)
     except Exception as error:  # reported to the parent, which shows it for this engine
         traceback.print_exc(file=sys.stderr)
         result = {"error": f"{type(error).__name__}: {error}"}
     sys.stdout.write(RESULT_MARKER + json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+def run_in_child(module: str, job: dict[str, Any], threads: int,
+                 timeout_s: float | None) -> dict[str, Any]:
+    """Runs the worker `python -m module` (one that calls serve()) on `job` in a process of its
+    own and returns its result, or {"error": why} when it timed out, died or reported one."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import pytransformer
+
+    # From the directory holding the imported package, so the child imports the same
+    # pytransformer (with its compiled core) whatever the current directory holds.
+    package_root = Path(pytransformer.__file__).resolve().parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", module], input=json.dumps(job), capture_output=True,
+            text=True, cwd=package_root, env=env, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:g} s"}
+    lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_MARKER)]
+    if not lines:
+        tail = completed.stderr.strip().splitlines()[-1:] or [f"exit status {completed.returncode}"]
+        return {"error": f"worker failed: {tail[0]}"}
+    return json.loads(lines[-1][len(RESULT_MARKER):])
+
+
+def main() -> None:
+    serve(run_job)
 
 
 if __name__ == "__main__":
