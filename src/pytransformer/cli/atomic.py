@@ -173,6 +173,42 @@ def remove_stale_partials(target: Path) -> list[Path]:
     return removed
 
 
+def replaceable_target(name: str, target: Path,
+                       not_regular: str = "not a regular file") -> os.stat_result | None:
+    """The status of the file an output will replace (None: there is none yet, and its
+    directory exists). OutputError naming `name` (with `not_regular` for a directory or a
+    device) when it cannot be replaced."""
+    try:
+        existing: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    except OSError as error:
+        raise OutputError(name, os_error_reason(error)) from None
+    if existing is not None:
+        if not stat.S_ISREG(existing.st_mode):
+            raise OutputError(name, not_regular)
+        check_replaceable(name, existing)
+    elif not target.parent.is_dir():
+        raise OutputError(name, f"no such directory: {target.parent}")
+    return existing
+
+
+def put_in_place(name: str, written: str | Path, target: Path,
+                 existing: os.stat_result | None) -> None:
+    """Renames the complete file `written` over `target`, with the replaced file's permissions
+    (and owner, where allowed) or, for a new file, those the umask gives."""
+    try:
+        os.chmod(written, stat.S_IMODE(existing.st_mode) if existing is not None
+                 else umask_mode())
+        if existing is not None and (existing.st_uid, existing.st_gid) != \
+                (os.geteuid(), os.getegid()):
+            with suppress(OSError):  # only root may give a file away
+                os.chown(written, existing.st_uid, existing.st_gid)
+        os.replace(written, target)
+    except OSError as error:
+        raise OutputError(name, os_error_reason(error)) from None
+
+
 @contextmanager
 def atomic_text_output(path: Path) -> Iterator[TextIO]:
     """Yields a UTF-8 text stream; on normal exit its content replaces the regular file `path`
@@ -182,18 +218,7 @@ def atomic_text_output(path: Path) -> Iterator[TextIO]:
     name = str(path)
     target = Path(os.path.realpath(path))  # a symlink is followed, not replaced
     directory = target.parent
-    try:
-        existing: os.stat_result | None = os.stat(target)
-    except FileNotFoundError:
-        existing = None
-    except OSError as error:
-        raise OutputError(name, os_error_reason(error)) from None
-    if existing is not None:
-        if not stat.S_ISREG(existing.st_mode):
-            raise OutputError(name, "not a regular file")
-        check_replaceable(name, existing)
-    elif not directory.is_dir():
-        raise OutputError(name, f"no such directory: {directory}")
+    existing = replaceable_target(name, target)
     remove_stale_partials(target)
     try:
         descriptor, temporary = tempfile.mkstemp(
@@ -210,16 +235,7 @@ def atomic_text_output(path: Path) -> Iterator[TextIO]:
                 os.fsync(stream.fileno())
             except OSError as error:
                 raise OutputError(name, os_error_reason(error)) from None
-        try:
-            os.chmod(temporary, stat.S_IMODE(existing.st_mode) if existing is not None
-                     else umask_mode())
-            if existing is not None and (existing.st_uid, existing.st_gid) != \
-                    (os.geteuid(), os.getegid()):
-                with suppress(OSError):  # only root may give a file away
-                    os.chown(temporary, existing.st_uid, existing.st_gid)
-            os.replace(temporary, target)
-        except OSError as error:
-            raise OutputError(name, os_error_reason(error)) from None
+        put_in_place(name, temporary, target, existing)
     except BaseException:
         with suppress(OSError):
             os.unlink(temporary)

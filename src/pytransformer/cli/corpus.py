@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import codecs
 import os
-import stat
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from pytransformer.cli.atomic import (NamedOutput, check_replaceable, os_error_reason,
-                                      umask_mode)
+from pytransformer.cli.atomic import (NamedOutput, os_error_reason, put_in_place,
+                                      replaceable_target)
 from pytransformer.cli.errors import CliError, OutputError
 
 # Lines read, translated and written at a time (`--window-lines`, a hidden option for tests).
@@ -147,18 +146,7 @@ def resumable_output(path: Path) -> Iterator[ResumableOutput]:
     name = str(path)
     partial = resume_path(path)
     target = partial.with_name(partial.name.removesuffix(RESUME_SUFFIX))
-    try:
-        existing: os.stat_result | None = os.stat(target)
-    except FileNotFoundError:
-        existing = None
-    except OSError as error:
-        raise OutputError(name, os_error_reason(error)) from None
-    if existing is not None:
-        if not stat.S_ISREG(existing.st_mode):
-            raise OutputError(name, "--resume needs a regular file")
-        check_replaceable(name, existing)
-    elif not target.parent.is_dir():
-        raise OutputError(name, f"no such directory: {target.parent}")
+    existing = replaceable_target(name, target, "--resume needs a regular file")
     try:
         done = _complete_lines(partial) if partial.exists() else 0
         stream = open(partial, "a", encoding="utf-8", newline="\n")
@@ -168,13 +156,4 @@ def resumable_output(path: Path) -> Iterator[ResumableOutput]:
         output = ResumableOutput(stream, name, done)
         yield output  # an exception leaves the partial file for --resume
         output.sync()
-    try:
-        os.chmod(partial, stat.S_IMODE(existing.st_mode) if existing is not None
-                 else umask_mode())
-        if existing is not None and (existing.st_uid, existing.st_gid) != \
-                (os.geteuid(), os.getegid()):
-            with suppress(OSError):  # only root may give a file away
-                os.chown(partial, existing.st_uid, existing.st_gid)
-        os.replace(partial, target)
-    except OSError as error:
-        raise OutputError(name, os_error_reason(error)) from None
+    put_in_place(name, partial, target, existing)
