@@ -27,4 +27,15 @@ void Linear::forward(const tensor::Tensor& x, float* y, const ops::Device& devic
   ops::linear(x, weight_, bias_, y, device);
 }
 
+void Linear::forward_to_host(const tensor::Tensor& x, float* host, tensor::Tensor& staging,
+                             const ops::Device& device) const {
+  if (device.allocator().host_accessible()) {
+    forward(x, host, device);
+    return;
+  }
+  forward(x, staging, device);
+  device.allocator().copy_to_host(staging.data(), sizeof(float) * static_cast<size_t>(staging.numel()),
+                                  host);
+}
+
 }  // namespace pytransformer::layers

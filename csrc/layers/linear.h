@@ -28,6 +28,11 @@ class Linear {
                const tensor::Tensor* residual = nullptr) const;
   // x: [..., in_features] -> y: caller-owned [x.rows(), out_features] (ops::linear).
   void forward(const tensor::Tensor& x, float* y, const ops::Device& device) const;
+  // The same into host memory (a step's logits): straight into `host` where the device's
+  // memory is the host's (a temporary would cost an allocation, zero-fill and copy per step),
+  // else computed into `staging` (device memory, kept by the caller) and copied.
+  void forward_to_host(const tensor::Tensor& x, float* host, tensor::Tensor& staging,
+                       const ops::Device& device) const;
 
   int64_t out_features() const { return weight_.matrix().rows; }
   int64_t in_features() const { return weight_.matrix().cols; }

@@ -270,14 +270,7 @@ void LlamaModel::decode_step(DecoderState& decoder_state, const int32_t* tokens,
     impl_->layers[l].step(x, state->positions.data(), impl_->rotary, cache, state->scratch, device);
   }
   ops::rms_norm(x, impl_->final_norm, config.layer_norm_epsilon, x, device);
-  const int64_t vocab = impl_->output_projection.out_features();
-  if (device.allocator().host_accessible()) {
-    impl_->output_projection.forward(x, logits, device);
-  } else {
-    impl_->output_projection.forward(x, state->logits, device);
-    device.allocator().copy_to_host(state->logits.data(), sizeof(float) * static_cast<size_t>(n * vocab),
-                                    logits);
-  }
+  impl_->output_projection.forward_to_host(x, logits, state->logits, device);
 }
 
 }  // namespace pytransformer::models

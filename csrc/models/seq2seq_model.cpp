@@ -234,7 +234,6 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
                                CrossAttentionRecord* attention) const {
   const format::ModelConfig& config = impl_->config;
   const ops::Device& device = impl_->device;
-  const int64_t d = config.d_model;
   auto* own_state = dynamic_cast<Seq2SeqDecoderState*>(&decoder_state);
   if (!own_state || own_state->owner != impl_.get()) {
     invalid("decode_step: the state was not made by this model's start_decoding()");
@@ -278,15 +277,7 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
   }
   if (impl_->decoder_final_norm) impl_->decoder_final_norm->forward(x, nullptr, x, device);
   const int64_t vocab = impl_->output_projection.out_features();
-  if (device.allocator().host_accessible()) {
-    // Straight into the caller's buffer: a temporary would cost an n x vocabulary allocation,
-    // zero-fill and copy per step.
-    impl_->output_projection.forward(x, logits, device);
-  } else {
-    impl_->output_projection.forward(x, state.logits, device);
-    device.allocator().copy_to_host(state.logits.data(), sizeof(float) * static_cast<size_t>(n * vocab),
-                                    logits);
-  }
+  impl_->output_projection.forward_to_host(x, logits, state.logits, device);
   if (dumping) {
     tensor::Tensor scores;
     scores.resize({n, vocab});
