@@ -138,18 +138,25 @@ class EntryReader:
         return "\n".join(lines)
 
 
-class Repl:
-    def __init__(self, session: Session, settings: Settings, history: Path | None) -> None:
-        self.session = session
-        self.settings = settings
+class ReplTerminal:
+    """Where a REPL (this translation one, lm_chat's conversation) reads and writes."""
+
+    def __init__(self, history: Path | None) -> None:
         self.output = stdout_stream()
-        # On a terminal, translations are drawn live; otherwise stdout carries only them.
+        # On a terminal, answers are drawn live; otherwise stdout carries only them.
         self.live = stdout_console().is_terminal
-        # Replies to commands, notes: with the translations on a terminal, else on stderr.
+        # Replies to commands, notes: with the answers on a terminal, else on stderr.
         self.console = stdout_console() if self.live else stderr_console()
-        # The banner and per-translation speed: wherever a person is watching, if anywhere.
+        # The banner and per-answer speed: wherever a person is watching, if anywhere.
         self.chatter = self.live or stderr_console().is_terminal
         self.reader = EntryReader(history, self.live)
+
+
+class Repl(ReplTerminal):
+    def __init__(self, session: Session, settings: Settings, history: Path | None) -> None:
+        super().__init__(history)
+        self.session = session
+        self.settings = settings
         self.stats = Statistics()
         self.interactive = self.reader.interactive
 

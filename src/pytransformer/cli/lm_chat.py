@@ -30,8 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pytransformer.cli.chat_command import (DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P,
-                                            REFRESH_SECONDS, EntryReader)
-from pytransformer.cli.console import stderr_console, stdout_console, stdout_stream
+                                            REFRESH_SECONDS, ReplTerminal)
 from pytransformer.cli.errors import CliError, print_error
 from pytransformer.cli.generate_command import (GenerationTimer, load_language_model,
                                                 require_chat_template, room_after)
@@ -115,18 +114,13 @@ class _Tail:
             yield Segment.line()
 
 
-class LanguageChat:
+class LanguageChat(ReplTerminal):
     """The conversation REPL over one LanguageModel."""
 
     def __init__(self, model: Any, settings: ChatSettings, history: Path | None) -> None:
+        super().__init__(history)
         self.model = model
         self.settings = settings
-        self.output = stdout_stream()
-        # As the translation REPL: answers drawn live on a terminal, else stdout has only them.
-        self.live = stdout_console().is_terminal
-        self.console = stdout_console() if self.live else stderr_console()
-        self.chatter = self.live or stderr_console().is_terminal
-        self.reader = EntryReader(history, self.live)
         self.random = random.Random(settings.seed)  # a seed: the same session every time
         self.messages: list[dict[str, str]] = []
         self.last: Answer | None = None
