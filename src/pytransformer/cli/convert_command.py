@@ -19,7 +19,7 @@ import pytransformer
 from pytransformer.cli.console import print_json, stderr_console, stdout_console
 from pytransformer.cli.errors import CliError, reports_errors
 from pytransformer.cli.views import model_summary, summary_table
-from pytransformer.model_files import MODEL_SUFFIX, user_models_dir
+from pytransformer.model_files import MODEL_SUFFIX, is_gguf, user_models_dir
 
 
 class Quantization(str, Enum):
@@ -46,15 +46,10 @@ class SourceKind(str, Enum):
     llama2c = "llama2c"
 
 
-_GGUF_MAGIC = b"GGUF"
-
-
 def _detect_file(source: Path) -> str:
     """The kind of a model given as one file: a GGUF file, a llama2.c checkpoint (.bin), or an
     argos-translate package (.argosmodel, a zip)."""
-    with open(source, "rb") as file:
-        magic = file.read(4)
-    if magic == _GGUF_MAGIC:
+    if is_gguf(source):
         return "gguf"
     if source.suffix == ".argosmodel" or zipfile.is_zipfile(source):
         return "argos"
