@@ -18,6 +18,7 @@
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rotary.h"
+#include "kernels/ref/convert.h"
 #include "pytransformer/error.h"
 #ifdef PYTRANSFORMER_CUBLAS
 #include "kernels/cuda/linear_cublas.h"
@@ -99,6 +100,7 @@ class CudaAllocator final : public tensor::Allocator {
 
 struct CudaMatrix final : ops::DeviceMatrix {
   kc::DeviceWeight weight;
+  DeviceBuffer<float> expanded;  // a q8_0 / q4_1 matrix's values in f32 (weight.data)
 };
 
 }  // namespace
@@ -204,6 +206,24 @@ std::unique_ptr<ops::DeviceMatrix> CudaDevice::prepare_matrix(const tensor::Weig
                                                               const ops::ReleaseSlice&) const {
   auto prepared = std::make_unique<CudaMatrix>();
   kc::DeviceWeight& weight = prepared->weight;
+  if (is_block_dtype(matrix.dtype)) {
+    // Block matrices run as f32 on the GPU: their exact values (kernels/ref/convert.h),
+    // expanded on the host a row at a time and uploaded.
+    std::vector<float> values(static_cast<size_t>(matrix.rows * matrix.cols));
+    for (int64_t r = 0; r < matrix.rows; ++r) {
+      kernels::ref::convert_row(matrix.data, matrix.dtype, nullptr, r, matrix.cols,
+                                values.data() + r * matrix.cols);
+    }
+    prepared->expanded = DeviceBuffer<float>(values.size());
+    kc::check(cudaMemcpy(prepared->expanded.get(), values.data(), sizeof(float) * values.size(),
+                         cudaMemcpyHostToDevice),
+              "cudaMemcpy (weights)");
+    weight.data = prepared->expanded.get();
+    weight.dtype = DType::F32;
+    weight.rows = matrix.rows;
+    weight.cols = matrix.cols;
+    return prepared;
+  }
   weight.data = this->weight(matrix.data, dtype_size(matrix.dtype) *
                                               static_cast<size_t>(matrix.rows * matrix.cols));
   weight.dtype = matrix.dtype;

@@ -302,6 +302,7 @@ struct ModelFile::Impl {
   void load_data();
   void check_crc(const TensorView& view, uint32_t actual) const;  // no-op without a checksum
   void check_scales() const;
+  void check_block_scales(const TensorView& view) const;
 };
 
 void ModelFile::Impl::open_file() {
@@ -414,7 +415,7 @@ void ModelFile::Impl::read_header() {
     const std::string what = "tensor '" + view.name + "'";
     if (index.count(view.name)) fail("duplicate tensor name '" + view.name + "'");
     const uint8_t dtype = cursor.u8(what + " dtype");
-    if (dtype > static_cast<uint8_t>(DType::INT8)) {
+    if (dtype > static_cast<uint8_t>(kLastDType)) {
       fail(what + " has unknown dtype code " + std::to_string(dtype));
     }
     view.dtype = static_cast<DType>(dtype);
@@ -423,15 +424,24 @@ void ModelFile::Impl::read_header() {
       fail(what + " has rank " + std::to_string(rank) + " (must be 1.." +
            std::to_string(kMaxRank) + ")");
     }
-    uint64_t expected_size = dtype_size(view.dtype);
+    const bool blocks = is_block_dtype(view.dtype);
+    uint64_t expected_size = blocks ? block_bytes(view.dtype) : dtype_size(view.dtype);
     for (int d = 0; d < rank; ++d) {
-      const uint64_t dim = cursor.u64(what + " dimension");
+      uint64_t dim = cursor.u64(what + " dimension");
       if (dim < 1) fail(what + " has a zero dimension");
+      view.shape.push_back(static_cast<int64_t>(dim));
+      if (blocks && d == rank - 1) {
+        if (rank != 2) fail(what + " is " + dtype_name(view.dtype) + " but not a matrix");
+        if (dim % kBlockValues != 0) {
+          fail(what + " is " + dtype_name(view.dtype) + " with " + std::to_string(dim) +
+               " columns, not a multiple of " + std::to_string(kBlockValues));
+        }
+        dim /= kBlockValues;
+      }
       if (__builtin_mul_overflow(expected_size, dim, &expected_size) ||
           expected_size > static_cast<uint64_t>(INT64_MAX)) {
         fail(what + " has dimensions whose byte size overflows");
       }
-      view.shape.push_back(static_cast<int64_t>(dim));
     }
     view.offset = cursor.u64(what + " offset");
     view.size_bytes = cursor.u64(what + " byte size");
@@ -603,9 +613,30 @@ void ModelFile::Impl::check_crc(const TensorView& view, uint32_t actual) const {
 }
 
 // Every int8 scale is finite and positive (check_tensor_set() checked their shapes).
+// Every block's f16 d (and m) is finite: an exponent field of all ones is inf or NaN. Checked
+// where the tensor's bytes are in memory (TensorData::LOAD, what models are built from).
+void ModelFile::Impl::check_block_scales(const TensorView& view) const {
+  if (!view.data) return;
+  const auto* bytes = static_cast<const unsigned char*>(view.data);
+  const size_t stride = block_bytes(view.dtype);
+  const int halves = view.dtype == DType::Q4_1 ? 2 : 1;
+  const uint64_t blocks = view.size_bytes / stride;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    for (int h = 0; h < halves; ++h) {
+      const unsigned char high = bytes[b * stride + 2 * h + 1];  // little-endian f16
+      if ((high & 0x7c) == 0x7c) {
+        const int64_t blocks_per_row = view.shape[1] / kBlockValues;
+        fail("tensor '" + view.name + "' row " + std::to_string(b / blocks_per_row) + " block " +
+             std::to_string(b % blocks_per_row) + " has a non-finite " + (h ? "m" : "d"));
+      }
+    }
+  }
+}
+
 void ModelFile::Impl::check_scales() const {
   std::vector<float> values;
   for (const TensorView& view : tensors) {
+    if (is_block_dtype(view.dtype)) check_block_scales(view);
     if (view.dtype != DType::INT8) continue;
     const TensorView& scale = tensors[index.at(scale_name(view.name))];
     const float* scales = static_cast<const float*>(scale.data);

@@ -11,8 +11,8 @@ namespace {
 // The table as read from the file, its bytes (and int8 row scales) in `device`'s memory.
 tensor::WeightMatrix table_on(const tensor::WeightMatrix& stored, const ops::Device& device) {
   tensor::WeightMatrix table = stored;
-  table.data = device.weight(stored.data, dtype_size(stored.dtype) *
-                                              static_cast<size_t>(stored.rows * stored.cols));
+  table.data = device.weight(stored.data, static_cast<size_t>(
+                                              stored.rows * row_bytes(stored.dtype, stored.cols)));
   if (stored.row_scales) {
     table.row_scales = static_cast<const float*>(
         device.weight(stored.row_scales, sizeof(float) * static_cast<size_t>(stored.rows)));

@@ -34,16 +34,16 @@ class CpuMatrix final : public DeviceMatrix {
     if (!packed_) throw std::bad_alloc();
     // Slices of whole panels of about kSliceBytes of the stored matrix each.
     constexpr int64_t kSliceBytes = int64_t{1} << 22;
-    const int64_t row_bytes = matrix.cols * static_cast<int64_t>(dtype_size(matrix.dtype));
+    const int64_t stored_row = row_bytes(matrix.dtype, matrix.cols);
     const int64_t panel = kernels.panel_columns;
-    const int64_t slice_rows = std::max<int64_t>(1, kSliceBytes / (row_bytes * panel)) * panel;
+    const int64_t slice_rows = std::max<int64_t>(1, kSliceBytes / (stored_row * panel)) * panel;
     const auto* stored = static_cast<const unsigned char*>(matrix.data);
     auto* out = static_cast<unsigned char*>(packed_.get());
     for (int64_t first = 0; first < matrix.rows; first += slice_rows) {
       const int64_t rows = std::min(slice_rows, matrix.rows - first);
-      kernels.pack_weight(stored + first * row_bytes, matrix.dtype, rows, matrix.cols,
+      kernels.pack_weight(stored + first * stored_row, matrix.dtype, rows, matrix.cols,
                           out + kernels.packed_weight_bytes(matrix.dtype, first, matrix.cols));
-      if (release) release(stored + first * row_bytes, static_cast<uint64_t>(rows * row_bytes));
+      if (release) release(stored + first * stored_row, static_cast<uint64_t>(rows * stored_row));
     }
   }
 

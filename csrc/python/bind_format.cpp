@@ -9,6 +9,7 @@
 #include "format/crc32.h"
 #include "format/model_file.h"
 #include "format/tensor_names.h"
+#include "kernels/ref/convert.h"
 #include "pytransformer/error.h"
 
 namespace py = pybind11;
@@ -151,9 +152,13 @@ void read_bytes(const ModelFile& file, const TensorView& view, void* out, bool v
   file.read_tensor(view, out, verify);
 }
 
+// The stored bytes: of the stored dtype and the tensor's shape, or, for block dtypes, uint8
+// [rows, bytes per row].
 py::array raw_copy(const ModelFile& file, const TensorView& view, const char* numpy_dtype,
                    bool verify) {
-  py::array array(py::dtype(numpy_dtype), shape_of(view));
+  std::vector<py::ssize_t> shape = shape_of(view);
+  if (is_block_dtype(view.dtype)) shape.back() = row_bytes(view.dtype, view.shape.back());
+  py::array array(py::dtype(numpy_dtype), shape);
   read_bytes(file, view, array.mutable_data(), verify);
   return array;
 }
@@ -191,6 +196,18 @@ py::array dequantized_copy(const ModelFile& file, const TensorView& view, bool v
       }
       return array;
     }
+    case DType::Q8_0:
+    case DType::Q4_1: {
+      std::vector<unsigned char> source(static_cast<size_t>(view.size_bytes));
+      read_bytes(file, view, source.data(), verify);
+      py::array_t<float> array(shape_of(view));
+      const int64_t rows = view.shape[0], cols = view.shape[1];
+      for (int64_t r = 0; r < rows; ++r) {
+        kernels::ref::convert_row(source.data(), view.dtype, nullptr, r, cols,
+                                  array.mutable_data() + r * cols);
+      }
+      return array;
+    }
   }
   throw FormatError(file.path() + ": tensor '" + view.name + "' has an unknown dtype");
 }
@@ -201,6 +218,8 @@ const char* numpy_dtype(DType dtype) {
     case DType::F16: return "float16";
     case DType::BF16: return "uint16";
     case DType::INT8: return "int8";
+    case DType::Q8_0:
+    case DType::Q4_1: return "uint8";
   }
   return "uint8";
 }
@@ -238,7 +257,7 @@ void bind_format(py::module_& m) {
             const TensorView& view = file.tensor(name);
             return py::make_tuple(dtype_name(view.dtype), shape_tuple(view.shape));
           },
-          py::arg("name"), "(dtype name: 'f32', 'f16', 'bf16' or 'int8', shape tuple)")
+          py::arg("name"), "(dtype name: 'f32', 'f16', 'bf16', 'int8', 'q8_0' or 'q4_1', shape tuple)")
       .def(
           "tensor_offset",
           [](const ModelFile& file, const std::string& name) { return file.tensor(name).offset; },
@@ -252,7 +271,8 @@ void bind_format(py::module_& m) {
           },
           py::arg("name"), py::arg("dequantize") = true, py::arg("verify") = false,
           "A copy of the tensor, read from the file: float32 values if dequantize, else the "
-          "stored dtype (float32, float16, uint16 bit patterns for bf16, int8). verify: check "
+          "stored dtype (float32, float16, uint16 bit patterns for bf16, int8; q8_0 and q4_1: the "
+          "blocks' bytes as uint8 [rows, bytes per row]). verify: check "
           "the bytes read (and an int8 matrix's scales) against the file's checksums; raises "
           "ModelFormatError if they differ or the file is now shorter.")
       .def_property_readonly(

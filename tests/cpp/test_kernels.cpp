@@ -5,7 +5,7 @@
 //   test_kernels [isa ...]      (default: every supported variant but scalar)
 //
 // Checks: weights packed by each variant (pack_weight) and read back by its linear kernels:
-// f32/f16/bf16 linear within a summation-order bound of the reference and bit-identical
+// f32/f16/bf16/q8_0/q4_1 linear within a summation-order bound of the reference and bit-identical
 // whatever m and the column split (determinism); int8 quantisation and products
 // bit-identical to the reference; activations, add and the other entries (attention with
 // grouped-query heads and the causal mask) against the reference, and attention's own
@@ -99,12 +99,35 @@ struct Weights {
   std::vector<uint16_t> half;
   std::vector<int8_t> i8;
   std::vector<float> scales;
+  std::vector<unsigned char> blocks;  // q8_0 / q4_1 rows of blocks
   const void* data() const {
     if (dtype == DType::F32) return f32.data();
     if (dtype == DType::INT8) return i8.data();
+    if (pytransformer::is_block_dtype(dtype)) return blocks.data();
     return half.data();
   }
 };
+
+// Random q8_0 / q4_1 blocks (k a multiple of 32): d of either sign, q4_1's m mostly negative
+// (as a block's minimum is), every integer value.
+std::vector<unsigned char> random_blocks(DType dtype, int64_t n, int64_t k) {
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f), offset(-0.4f, 0.1f);
+  std::uniform_int_distribution<int> byte(0, 255);
+  const size_t block = pytransformer::block_bytes(dtype);
+  std::vector<unsigned char> out(static_cast<size_t>(n * k / 32) * block);
+  for (size_t b = 0; b < out.size(); b += block) {
+    const uint16_t d = to_f16(byte(rng) % 2 ? scale(rng) : -scale(rng));
+    std::memcpy(&out[b], &d, 2);
+    size_t first = 2;
+    if (dtype == DType::Q4_1) {
+      const uint16_t m = to_f16(offset(rng));
+      std::memcpy(&out[b + 2], &m, 2);
+      first = 4;
+    }
+    for (size_t i = first; i < block; ++i) out[b + i] = static_cast<unsigned char>(byte(rng));
+  }
+  return out;
+}
 
 Weights random_weights(DType dtype, int64_t n, int64_t k) {
   Weights w;
@@ -113,6 +136,7 @@ Weights random_weights(DType dtype, int64_t n, int64_t k) {
   if (dtype == DType::F16 || dtype == DType::BF16) {
     for (float v : w.f32) w.half.push_back(dtype == DType::F16 ? to_f16(v) : to_bf16(v));
   }
+  if (pytransformer::is_block_dtype(dtype)) w.blocks = random_blocks(dtype, n, k);
   if (dtype == DType::INT8) {
     std::uniform_int_distribution<int> value(-127, 127);
     std::uniform_real_distribution<float> scale(0.001f, 0.02f);
@@ -142,15 +166,40 @@ class KernelWeights {
   std::unique_ptr<void, Free> packed_;
 };
 
+// |W[j, c]|, or for block dtypes the terms the kernels sum, |d * n[c]| + |m|.
+void magnitude_row(const Weights& w, int64_t j, int64_t k, float* row) {
+  if (!pytransformer::is_block_dtype(w.dtype)) {
+    ref::convert_row(w.data(), w.dtype, nullptr, j, k, row);
+    for (int64_t c = 0; c < k; ++c) row[c] = std::fabs(row[c]);
+    return;
+  }
+  const size_t block = pytransformer::block_bytes(w.dtype);
+  for (int64_t b = 0; b < k / 32; ++b) {
+    const unsigned char* stored = w.blocks.data() + (static_cast<size_t>(j * k / 32 + b)) * block;
+    const float d = ref::f16_to_float(ref::load_u16(stored));
+    const float offset = w.dtype == DType::Q4_1 ? ref::f16_to_float(ref::load_u16(stored + 2)) : 0.0f;
+    for (int64_t i = 0; i < 32; ++i) {
+      float integer;
+      if (w.dtype == DType::Q8_0) {
+        integer = static_cast<float>(static_cast<int8_t>(stored[2 + i]));
+      } else {
+        const unsigned char pair = stored[4 + i % 16];
+        integer = static_cast<float>(i < 16 ? pair & 15 : pair >> 4);
+      }
+      row[b * 32 + i] = std::fabs(d * integer) + std::fabs(offset);
+    }
+  }
+}
+
 // |x| . |W[j]| + |b|: the scale of the rounding errors of any summation order.
 std::vector<float> magnitudes(const std::vector<float>& x, int64_t m, int64_t k, const Weights& w,
                               int64_t n, const float* bias) {
   std::vector<float> row(static_cast<size_t>(k)), out(static_cast<size_t>(m * n));
   for (int64_t j = 0; j < n; ++j) {
-    ref::convert_row(w.data(), w.dtype, nullptr, j, k, row.data());
+    magnitude_row(w, j, k, row.data());
     for (int64_t i = 0; i < m; ++i) {
       double total = bias ? std::fabs(bias[j]) : 0.0;
-      for (int64_t c = 0; c < k; ++c) total += std::fabs(x[i * k + c] * row[c]);
+      for (int64_t c = 0; c < k; ++c) total += std::fabs(x[i * k + c]) * row[c];
       out[i * n + j] = static_cast<float>(total);
     }
   }
@@ -179,6 +228,7 @@ void compare_exact(Stats& s, const void* got, const void* want, size_t bytes,
 
 const std::vector<int64_t> kRows = {1, 2, 3, 4, 5, 7, 9, 67};
 const std::vector<int64_t> kDepths = {1, 3, 8, 15, 16, 17, 31, 33, 64, 65, 100, 257, 1031};
+const std::vector<int64_t> kBlockDepths = {32, 64, 96, 160, 576, 1536};
 const std::vector<int64_t> kColumns = {1, 2, 3, 5, 8, 9, 17, 33, 70, 129, 200};
 
 std::string shape(int64_t m, int64_t k, int64_t n) {
@@ -189,7 +239,7 @@ void test_linear_float(const cpu::KernelTable& table, DType dtype) {
   Stats s{std::string("linear_float ") + pytransformer::dtype_name(dtype)};
   const cpu::KernelTable& scalar = cpu::kernels_for(cpu::Isa::SCALAR);
   for (int64_t m : kRows) {
-    for (int64_t k : kDepths) {
+    for (int64_t k : pytransformer::is_block_dtype(dtype) ? kBlockDepths : kDepths) {
       for (int64_t n : kColumns) {
         if (m * k * n > 400000) continue;
         const std::vector<float> x = random_floats(m * k);
@@ -251,13 +301,14 @@ void test_linear_float(const cpu::KernelTable& table, DType dtype) {
 void test_packing_in_slices(const cpu::KernelTable& table) {
   Stats s{"pack_weight in slices"};
   const int64_t panel = table.panel_columns;
-  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::INT8}) {
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::INT8, DType::Q8_0, DType::Q4_1}) {
     for (int64_t k : {1, 5, 64, 67}) {
+      if (pytransformer::is_block_dtype(dtype) && k % 32 != 0) continue;
       const int64_t n = 3 * panel + 5;
       const Weights w = random_weights(dtype, n, k);
       const int64_t bytes = table.packed_weight_bytes(dtype, n, k);
       if (bytes == 0) continue;  // the variant reads the stored layout
-      const int64_t row_bytes = k * static_cast<int64_t>(pytransformer::dtype_size(dtype));
+      const int64_t row_bytes = pytransformer::row_bytes(dtype, k);
       std::vector<unsigned char> whole(static_cast<size_t>(bytes)), sliced(whole.size(), 0xAB);
       table.pack_weight(w.data(), dtype, n, k, whole.data());
       for (int64_t first = 0; first < n; first += 2 * panel) {
@@ -748,6 +799,8 @@ int main(int argc, char** argv) {
     test_linear_float(table, DType::F32);
     test_linear_float(table, DType::F16);
     test_linear_float(table, DType::BF16);
+    test_linear_float(table, DType::Q8_0);
+    test_linear_float(table, DType::Q4_1);
     test_packing_in_slices(table);
     test_int8(table);
     test_elementwise(table);

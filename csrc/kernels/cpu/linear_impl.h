@@ -12,11 +12,17 @@
 //     where S's 4-byte dot product (vpdpbusd, vpmaddubsw + vpmaddwd, vmull + vpadal) sums them
 //     into int32 lane l. With S::kCompensated (u8 x s8 products of q + 128), each panel ends
 //     with int32 128 * sum_c W[j, c] for its P columns.
+//   q8_0/q4_1 (k a multiple of 32): per block of 32 input positions, the panel's P f16 d (then,
+//     q4_1, its P f16 m), then the integers k-major: q8_0 32 rows of P int8; q4_1 16 rows of P
+//     bytes whose low nibble is position t and high nibble position t + 16 of the block (the
+//     pairing of the stored block, docs/format.md). The same bytes as stored, transposed.
 // A panel depends only on its own rows of W, so a matrix can be packed a few panels at a time
 // (pack_weight on a slice of rows starting at a multiple of P, into that panel's offset).
 // A tile keeps R rows x kPanelVectors vectors of accumulators: per input position (per group
 // of 4 for int8) it loads the panel's P weights once and broadcasts each row's activation.
 // An S may provide its whole int8 tile (S::int8_tile, kInt8TileRows rows): the same sums.
+// Block tiles (kBlockRows rows) sum each block's products in a second set of accumulators and
+// add d times them (and m times the block's sum of the row's inputs) to the first.
 // Each f32 output is therefore one FMA chain over c = 0, 1, ..., k - 1 in order, whatever m,
 // the tile, the column range or the thread count (results are deterministic and independent
 // of batching); int8 sums are exact integers, bit-identical to kernels/ref/linear_int8.h.
@@ -70,6 +76,7 @@ struct WeightElement<DType::F32> {
 // Bytes of one packed panel of P columns.
 template <class S>
 int64_t panel_bytes(DType dtype, int64_t k) {
+  if (is_block_dtype(dtype)) return kPanelColumns<S> * row_bytes(dtype, k);
   if (dtype != DType::INT8) return kPanelColumns<S> * k * static_cast<int64_t>(dtype_size(dtype));
   const int64_t compensation = S::kCompensated ? kPanelColumns<S> * int64_t{sizeof(int32_t)} : 0;
   return kPanelColumns<S> * int8_groups(k) * 4 + compensation;
@@ -87,6 +94,27 @@ void pack_weight(const void* weight, DType dtype, int64_t n, int64_t k, void* pa
   const int64_t stride = panel_bytes<S>(dtype, k);
   auto* out = static_cast<unsigned char*>(packed);
   std::memset(out, 0, static_cast<size_t>(panels * stride));
+  if (is_block_dtype(dtype)) {
+    // Per block: d[P] (2 bytes each), m[P] (q4_1), then the integer rows of P bytes.
+    const int64_t block = static_cast<int64_t>(block_bytes(dtype));
+    const int64_t scale_halves = dtype == DType::Q4_1 ? 2 : 1;
+    const int64_t integer_rows = block - 2 * scale_halves;
+    const int64_t source_row = row_bytes(dtype, k);
+    const auto* source = static_cast<const unsigned char*>(weight);
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t c = j % P;
+      for (int64_t b = 0; b < k / kBlockValues; ++b) {
+        const unsigned char* stored = source + j * source_row + b * block;
+        unsigned char* packed_block = out + (j / P) * stride + b * P * block;
+        for (int64_t h = 0; h < scale_halves; ++h) {
+          std::memcpy(packed_block + h * 2 * P + 2 * c, stored + 2 * h, 2);
+        }
+        unsigned char* integers = packed_block + scale_halves * 2 * P;
+        for (int64_t t = 0; t < integer_rows; ++t) integers[t * P + c] = stored[2 * scale_halves + t];
+      }
+    }
+    return;
+  }
   if (dtype != DType::INT8) {
     const int64_t size = static_cast<int64_t>(dtype_size(dtype));
     const auto* source = static_cast<const unsigned char*>(weight);
@@ -235,6 +263,126 @@ void linear_float_typed(const float* x, int64_t m, int64_t k, const void* packed
   }
 }
 
+// ---- q8_0 / q4_1 ----
+
+// S::kBlockRows when S sets it, else 3: a block tile keeps 2 x R x kPanelVectors accumulators
+// and the panel's dequantised integers in registers.
+template <class S, class = void>
+struct BlockRows : std::integral_constant<int, 3> {};
+template <class S>
+struct BlockRows<S, std::void_t<decltype(S::kBlockRows)>>
+    : std::integral_constant<int, S::kBlockRows> {};
+
+template <class S, DType D>
+struct BlockTile {
+  const float* x;
+  const float* block_sums;  // [m, k / 32]: sum of each block's inputs (q4_1)
+  int64_t k, n, begin, end;
+  const unsigned char* panel;
+  int64_t panel_first;
+  const LinearEpilogue* e;
+  float* y;
+
+  template <int R>
+  void run(int64_t row) const {
+    using V = typename S::V;
+    constexpr int PV = S::kPanelVectors;
+    constexpr int L = S::kLanes;
+    constexpr int64_t P = kPanelColumns<S>;
+    constexpr int64_t kBlock = static_cast<int64_t>(block_bytes(D));
+    constexpr int kScaleHalves = D == DType::Q4_1 ? 2 : 1;
+    const int64_t blocks = k / kBlockValues;
+    V acc[R][PV];
+    unrolled<R * PV>([&](auto t) PYTRANSFORMER_LAMBDA { acc[t / PV][t % PV] = S::zero(); });
+    for (int64_t b = 0; b < blocks; ++b) {
+      const unsigned char* packed_block = panel + b * P * kBlock;
+      const unsigned char* integers = packed_block + kScaleHalves * 2 * P;
+      const float* xb = x + row * k + b * kBlockValues;
+      V sums[R][PV];
+      unrolled<R * PV>([&](auto t) PYTRANSFORMER_LAMBDA { sums[t / PV][t % PV] = S::zero(); });
+      if constexpr (D == DType::Q4_1) {
+        for (int64_t t = 0; t < kBlockValues / 2; ++t) {
+          V low[PV], high[PV];
+          unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA {
+            S::load_nibbles(integers + t * P + v * L, low[v], high[v]);
+          });
+          unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA {
+            const V x_low = S::set1(xb[r * k + t]);
+            const V x_high = S::set1(xb[r * k + t + kBlockValues / 2]);
+            unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA {
+              sums[r][v] = S::fmadd(x_low, low[v], sums[r][v]);
+              sums[r][v] = S::fmadd(x_high, high[v], sums[r][v]);
+            });
+          });
+        }
+      } else {
+        for (int64_t t = 0; t < kBlockValues; ++t) {
+          V q[PV];
+          unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA {
+            q[v] = S::load_i8_as_float(reinterpret_cast<const int8_t*>(integers + t * P + v * L));
+          });
+          unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA {
+            const V xv = S::set1(xb[r * k + t]);
+            unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA { sums[r][v] = S::fmadd(xv, q[v], sums[r][v]); });
+          });
+        }
+      }
+      const auto* d = reinterpret_cast<const uint16_t*>(packed_block);
+      unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA {
+        const V scale = S::load_f16(d + v * L);
+        unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA { acc[r][v] = S::fmadd(scale, sums[r][v], acc[r][v]); });
+      });
+      if constexpr (D == DType::Q4_1) {
+        const auto* minimum = reinterpret_cast<const uint16_t*>(packed_block + 2 * P);
+        unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA {
+          const V offset = S::load_f16(minimum + v * L);
+          unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA {
+            acc[r][v] = S::fmadd(offset, S::set1(block_sums[(row + r) * blocks + b]), acc[r][v]);
+          });
+        });
+      }
+    }
+    unrolled<R>([&](auto r) PYTRANSFORMER_LAMBDA {
+      const int64_t i = row + r;
+      V values[PV];
+      unrolled<PV>([&](auto v) PYTRANSFORMER_LAMBDA { values[v] = acc[r][v]; });
+      store_panel_row<S>(values, panel_first, begin, end, e->bias,
+                         e->residual ? e->residual + i * n : nullptr, y + i * n);
+    });
+  }
+};
+
+template <class S, DType D>
+void linear_block_typed(const float* x, int64_t m, int64_t k, const void* packed, int64_t n,
+                        int64_t begin, int64_t end, const LinearEpilogue& e, float* y) {
+  constexpr int64_t P = kPanelColumns<S>;
+  constexpr int R = BlockRows<S>::value;
+  const int64_t blocks = k / kBlockValues;
+  // Each row's sum of inputs per block (the m term of q4_1), once per call.
+  thread_local std::vector<float> sums;
+  if constexpr (D == DType::Q4_1) {
+    sums.resize(static_cast<size_t>(m * blocks));
+    for (int64_t i = 0; i < m * blocks; ++i) {
+      const float* xb = x + i * kBlockValues;
+      float total = 0.0f;
+      for (int64_t c = 0; c < kBlockValues; ++c) total += xb[c];
+      sums[static_cast<size_t>(i)] = total;
+    }
+  }
+  const int64_t panel_stride = panel_bytes<S>(D, k);
+  const auto* weights = static_cast<const unsigned char*>(packed);
+  const int64_t rows_per_block = row_block<R>(k * int64_t{sizeof(float)});
+  for (int64_t row_begin = 0; row_begin < m; row_begin += rows_per_block) {
+    const int64_t row_end = std::min(m, row_begin + rows_per_block);
+    for (int64_t panel = begin / P; panel * P < end; ++panel) {
+      const BlockTile<S, D> tile{x, sums.data(), k, n, begin, end, weights + panel * panel_stride,
+                                 panel * P, &e, y};
+      for_each_tile<R>(row_begin, row_end - row_begin, tile);
+    }
+    apply_activation<S>(e, row_begin, row_end, n, begin, end, y);
+  }
+}
+
 template <class S>
 void linear_float(const float* x, int64_t m, int64_t k, const void* packed, DType dtype, int64_t n,
                   int64_t column_begin, int64_t column_end, const LinearEpilogue& epilogue,
@@ -248,6 +396,12 @@ void linear_float(const float* x, int64_t m, int64_t k, const void* packed, DTyp
                                                epilogue, y);
     case DType::BF16:
       return linear_float_typed<S, DType::BF16>(x, m, k, packed, n, column_begin, column_end,
+                                                epilogue, y);
+    case DType::Q8_0:
+      return linear_block_typed<S, DType::Q8_0>(x, m, k, packed, n, column_begin, column_end,
+                                                epilogue, y);
+    case DType::Q4_1:
+      return linear_block_typed<S, DType::Q4_1>(x, m, k, packed, n, column_begin, column_end,
                                                 epilogue, y);
     case DType::INT8:
       return;  // ops route int8 weights to linear_int8

@@ -92,6 +92,16 @@ struct Avx512 {
   static V load_bf16(const uint16_t* p) {
     return bf16_to_f32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
+  // Block weights (linear_impl.h): kLanes bytes as floats, each byte's low and high nibble,
+  // or each byte as a signed integer.
+  static void load_nibbles(const uint8_t* p, V& low, V& high) {
+    const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    low = _mm512_cvtepi32_ps(_mm512_and_si512(bytes, _mm512_set1_epi32(15)));
+    high = _mm512_cvtepi32_ps(_mm512_srli_epi32(bytes, 4));
+  }
+  static V load_i8_as_float(const int8_t* p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
 
   // dst[0:count) = clamp(round_half_even(v), -127, 127) as int8.
   static void store_i8(int8_t* dst, V v, int count) {

@@ -62,6 +62,24 @@ struct Neon {
 
   static V load_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
   static V load_bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+  // Block weights (linear_impl.h): kLanes bytes as floats, each byte's low and high nibble,
+  // or each byte as a signed integer.
+  static uint32x4_t load_u8_lanes(const uint8_t* p) {
+    uint32_t word;
+    std::memcpy(&word, p, sizeof(word));
+    return vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(word)))));
+  }
+  static void load_nibbles(const uint8_t* p, V& low, V& high) {
+    const uint32x4_t bytes = load_u8_lanes(p);
+    low = vcvtq_f32_u32(vandq_u32(bytes, vdupq_n_u32(15)));
+    high = vcvtq_f32_u32(vshrq_n_u32(bytes, 4));
+  }
+  static V load_i8_as_float(const int8_t* p) {
+    int32_t word;
+    std::memcpy(&word, p, sizeof(word));
+    const int16x8_t words = vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(word)));
+    return vcvtq_f32_s32(vmovl_s16(vget_low_s16(words)));
+  }
 
   // dst[0:count) = clamp(round_half_even(v), -127, 127) as int8.
   static void store_i8(int8_t* dst, V v, int count) {

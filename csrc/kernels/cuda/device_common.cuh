@@ -80,6 +80,26 @@ __device__ inline float load_weight(const void* matrix, const float* row_scales,
   }
 }
 
+// Element (row, col) of a q8_0 / q4_1 matrix of `cols` columns, exactly as
+// kernels/ref/convert.h dequantises it (q4_1: d * n, then + m).
+template <DType D>
+__device__ inline float load_block_weight(const void* matrix, int64_t row, int64_t col,
+                                          int64_t cols) {
+  constexpr int64_t kBlock = D == DType::Q8_0 ? 34 : 20;
+  const auto* block = static_cast<const unsigned char*>(matrix) +
+                      (row * (cols / kBlockValues) + col / kBlockValues) * kBlock;
+  const int64_t i = col % kBlockValues;
+  const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(block[0] | (block[1] << 8))));
+  if constexpr (D == DType::Q8_0) {
+    return __fmul_rn(d, static_cast<float>(reinterpret_cast<const int8_t*>(block + 2)[i]));
+  } else {
+    const float m = __half2float(__ushort_as_half(static_cast<unsigned short>(block[2] | (block[3] << 8))));
+    const unsigned char pair = block[4 + i % (kBlockValues / 2)];
+    const int n = i < kBlockValues / 2 ? (pair & 15) : (pair >> 4);
+    return __fadd_rn(__fmul_rn(d, static_cast<float>(n)), m);
+  }
+}
+
 // Threads per block for a per-row kernel over `width` elements: a multiple of 32 in [32, limit].
 inline int row_block_size(int64_t width, int limit = 256) {
   int threads = kWarpSize;

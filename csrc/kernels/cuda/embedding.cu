@@ -15,7 +15,12 @@ __global__ void embedding_kernel(const int32_t* ids, const int64_t* positions, c
   const float* position = position_table + positions[i] * dim;
   float* row = out + i * dim;
   for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
-    const float value = load_weight<D>(table, row_scales, id, id * dim + c);
+    float value;
+    if constexpr (D == DType::Q8_0 || D == DType::Q4_1) {
+      value = load_block_weight<D>(table, id, c, dim);
+    } else {
+      value = load_weight<D>(table, row_scales, id, id * dim + c);
+    }
     row[c] = __fadd_rn(__fmul_rn(value, scale), position[c]);
   }
 }
@@ -39,6 +44,12 @@ void embedding(const int32_t* ids, const int64_t* positions, int64_t count, cons
       break;
     case DType::INT8:
       embedding_kernel<DType::INT8><<<count, threads, 0, stream>>>(ids, positions, table, row_scales, dim, scale, position_table, out);
+      break;
+    case DType::Q8_0:
+      embedding_kernel<DType::Q8_0><<<count, threads, 0, stream>>>(ids, positions, table, nullptr, dim, scale, position_table, out);
+      break;
+    case DType::Q4_1:
+      embedding_kernel<DType::Q4_1><<<count, threads, 0, stream>>>(ids, positions, table, nullptr, dim, scale, position_table, out);
       break;
   }
   check_launch("embedding_kernel");

@@ -156,6 +156,9 @@ void linear(const float* x, int64_t m, const DeviceWeight& weight, const float* 
       break;
     case DType::INT8:
       throw CudaError("linear: int8 weights go through linear_int8");
+    case DType::Q8_0:
+    case DType::Q4_1:
+      throw CudaError("linear: block weights are expanded to f32 when prepared");
   }
   check_launch("linear_kernel");
 }
@@ -194,6 +197,9 @@ void convert_weight(const DeviceWeight& weight, float* dst, cudaStream_t stream)
       break;
     case DType::INT8:
       throw CudaError("convert_weight: int8 weights go through linear_int8");
+    case DType::Q8_0:
+    case DType::Q4_1:
+      throw CudaError("convert_weight: block weights are expanded to f32 when prepared");
   }
   check_launch("convert_kernel");
 }

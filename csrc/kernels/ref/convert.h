@@ -1,5 +1,6 @@
-// Element conversions of stored weights to float: IEEE half, bfloat16 and int8 with per-row
-// scales (docs/format.md). Exact: every f16/bf16 value is representable in f32.
+// Element conversions of stored weights to float: IEEE half, bfloat16, int8 with per-row
+// scales and the q8_0 / q4_1 blocks (docs/format.md). Exact: every f16/bf16 value is
+// representable in f32, and blocks dequantise with ggml's f32 operations.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +29,18 @@ inline float f16_to_float(uint16_t value) {
   return sign ? -magnitude : magnitude;
 }
 
+inline uint16_t load_u16(const unsigned char* p) {
+  return static_cast<uint16_t>(p[0] | (p[1] << 8));  // little-endian, any alignment
+}
+
 // dst[c] = value of row `row` of the [rows, cols] matrix `matrix` of `dtype`, c < cols.
-// row_scales: [rows], required for DType::INT8 and ignored otherwise.
+// row_scales: [rows], required for DType::INT8 and ignored otherwise. Block dtypes: cols a
+// multiple of kBlockValues.
 void convert_row(const void* matrix, DType dtype, const float* row_scales, int64_t row, int64_t cols,
                  float* dst);
+
+// dst[0..kBlockValues) = the values of one q8_0 or q4_1 block (q8_0: d * q[i]; q4_1:
+// d * n[i] + m rounded after each operation).
+void block_to_floats(const unsigned char* block, DType dtype, float* dst);
 
 }  // namespace pytransformer::kernels::ref

@@ -5,6 +5,10 @@
 // ignored otherwise. bias: [n] or nullptr. y: [m, n] row-major; only the columns
 // [column_begin, column_end) are written, so threads may split the columns between them.
 // Accumulates in f32 in a fixed blocked order (deterministic, independent of the split).
+// Block dtypes (q8_0, q4_1; k a multiple of kBlockValues) keep x in f32 and factor each block's
+// scales out of its sum: with the block's integers n[c] (q8_0: q[c]) over its 32 positions c,
+//   x[i] . W[j] = sum over blocks of  d * (sum_c x[i, c] * n[c])  +  m * (sum_c x[i, c])
+// (q4_1; q8_0 has no m term): the real value of x . dequantised(W[j]), rounded differently.
 #pragma once
 
 #include <cstdint>

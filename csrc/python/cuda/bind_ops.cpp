@@ -128,6 +128,10 @@ HostWeight host_weight(const py::array& weight, const std::string& dtype_name,
       host.array = py::array_t<int8_t, py::array::c_style>::ensure(weight);
       require(py::dtype::of<int8_t>().is(weight.dtype()), "int8 weights must be int8");
       break;
+    case DType::Q8_0:
+    case DType::Q4_1:
+      require(false, "block weights are not taken here");
+      break;
   }
   host.rows = weight.shape(0);
   host.cols = weight.shape(1);
