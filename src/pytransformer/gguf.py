@@ -27,7 +27,9 @@ what ``gguf.GGUFReader``'s ``ReaderTensor.shape`` reports.
 
 `GgufTensor.dequantize()` returns float32 for F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K and
 Q6_K (vectorised over blocks, bit-identical to ``gguf.quants.dequantize``); other known types
-can be read (`GgufTensor.data`) but raise `GgufError` on dequantisation.
+can be read but raise `GgufError` on dequantisation. Every tensor's bytes are also available
+unchanged: `GgufTensor.data` (flat) and `GgufTensor.raw_rows()` (one row of bytes per row of
+`shape`: for Q8_0 and Q4_1, the rows of blocks that pytransformer.format.BlockMatrix holds).
 
 The mapping stays open while the GgufFile, a GgufTensor or an array from `.data` is alive.
 """
@@ -124,6 +126,23 @@ class GgufTensor:
             return np.empty(0, dtype=np.uint8)
         return np.frombuffer(self._buffer, dtype=np.uint8, count=self.nbytes,
                              offset=self.offset)
+
+    @property
+    def block_values(self) -> int:
+        """Elements per block of the type (1 for F32, F16, ...; 32 for Q8_0, Q4_1)."""
+        return _TENSOR_TYPES[self.type_id][1]
+
+    @property
+    def block_bytes(self) -> int:
+        """Bytes per block of the type (34 for Q8_0, 20 for Q4_1)."""
+        return _TENSOR_TYPES[self.type_id][2]
+
+    def raw_rows(self) -> np.ndarray:
+        """The raw bytes, unchanged, as a read-only uint8 view of the mapping of shape
+        ``shape[:-1] + (shape[-1] / block_values * block_bytes,)``: one row of bytes per row of
+        `shape` (numpy order), each holding that row's blocks as the file stores them."""
+        row_bytes = self.shape[-1] // self.block_values * self.block_bytes if self.shape else 0
+        return self.data.reshape(*self.shape[:-1], row_bytes)
 
     def dequantize(self) -> np.ndarray:
         """The values as a new float32 array of `shape` (numpy order)."""

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pytransformer import _core
-from pytransformer.model_files import converted_gguf, is_gguf, resolve_model
+from pytransformer.model_files import (DEFAULT_GGUF_PRECISION, converted_gguf, is_gguf,
+                                       resolve_model)
 from pytransformer.devices import cuda_backend, parse_device
 from pytransformer.streaming import TokenStream
 from pytransformer.tokenizer import check_text
@@ -93,16 +94,19 @@ class TextTokenizer:
 class LanguageModel:
     """Generates text with one decoder-only model file. May be shared by threads."""
 
-    def __init__(self, model_path: str | Path, threads: int = 0, device: str = "cpu") -> None:
+    def __init__(self, model_path: str | Path, threads: int = 0, device: str = "cpu",
+                 gguf_precision: str = DEFAULT_GGUF_PRECISION) -> None:
         """model_path: a .ptm file of a language model, or the name of one in the user models
         directory (pytransformer.resolve_model), or a GGUF file (converted once into a cache:
         model_files.converted_gguf). threads: compute threads, 0 for the default. device:
         "cpu", or "cuda" / "cuda:N" with the optional CUDA backend (docs/cuda.md).
+        gguf_precision: what a GGUF file is converted to (model_files.GGUF_CACHE_PRECISIONS:
+        "gguf", the default, keeps its Q8_0 / Q4_1 matrices; "f16", "f32", "q8_0", ...).
         Raises ModelNotFoundError, ModelFormatError (not a valid model, or a translation model),
-        ConversionError (a GGUF file that cannot be converted)."""
+        ConversionError (a GGUF file that cannot be converted), ValueError (a bad argument)."""
         path = resolve_model(model_path)
         if is_gguf(path):
-            path, _converted = converted_gguf(path)
+            path, _converted = converted_gguf(path, gguf_precision)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
         self._path = path

@@ -104,25 +104,37 @@ def gguf_cache_dir() -> Path:
     return Path(base) / "pytransformer" / "gguf"
 
 
-def converted_gguf(path: str | Path) -> tuple[Path, bool]:
+# What converted_gguf stores: convert_gguf's quantize values, "f32" for None.
+GGUF_CACHE_PRECISIONS = ("f32", "f16", "bf16", "int8", "int8_all", "q8_0", "q4_1", "gguf")
+# "gguf": the file's Q8_0 / Q4_1 matrices kept as they are (other tensor types f16), computed
+# with f32 activations. On SmolLM2-135M-Instruct Q4_1 its greedy answers to 10 chat prompts are
+# the float32 conversion's, like f16's (tests/python/test_lm_precision.py; int8 agreed on 1),
+# and it generates about 1.5 times as fast as f16, reading 2.8 times fewer bytes per token
+# (`pytransformer bench FILE.gguf --threads 1 --precision f16,gguf`, docs/benchmarks.md).
+DEFAULT_GGUF_PRECISION = "gguf"
+
+
+def converted_gguf(path: str | Path, precision: str = DEFAULT_GGUF_PRECISION,
+                   ) -> tuple[Path, bool]:
     """The model file of a GGUF file: converted once (convert_gguf) into gguf_cache_dir(),
-    named by the file's name, size and modification time so a changed file converts again.
-    Its matrices are stored f16 (computed in f32): on SmolLM2-135M-Instruct Q4_1, greedy
-    answers to 10 chat prompts are the f32 conversion's (tests/python/test_lm_precision.py;
-    int8 agreed on 1 of 10) and generation is 1.9 times as fast, reading half the bytes per
-    token (`pytransformer bench FILE.gguf --threads 1 --precision float32,f16`, tg128 71.4 vs
-    37.9 t/s, docs/benchmarks.md). Returns (that path, whether it was converted now). ConversionError when it cannot
-    be."""
+    named by the file's name, size and modification time (so a changed file converts again)
+    and the precision. precision: one of GGUF_CACHE_PRECISIONS, convert_gguf's quantize ("f32":
+    float32; "gguf": the file's Q8_0 / Q4_1 matrices kept as they are, the others f16); default
+    DEFAULT_GGUF_PRECISION. Returns (that path, whether it was converted now). ValueError for
+    an unknown precision, ConversionError when the file cannot be converted."""
+    if precision not in GGUF_CACHE_PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(GGUF_CACHE_PRECISIONS)}, not "
+                         f"{precision!r}")
     path = Path(path).resolve()
     status = path.stat()
-    cached = gguf_cache_dir() / (f"{path.stem}-{status.st_size}-{status.st_mtime_ns}-f16"
-                                 f"{MODEL_SUFFIX}")
+    cached = gguf_cache_dir() / (f"{path.stem}-{status.st_size}-{status.st_mtime_ns}-"
+                                 f"{precision}{MODEL_SUFFIX}")
     if cached.is_file():
         return cached, False
     from pytransformer.convert import convert_gguf  # the converters load only when needed
 
     cached.parent.mkdir(parents=True, exist_ok=True)
-    convert_gguf(path, cached, quantize="f16")
+    convert_gguf(path, cached, quantize=None if precision == "f32" else precision)
     return cached, True
 
 
@@ -160,7 +172,7 @@ class ModelInfo:
     target_vocab_size: int
     tokenizer: str                # tokenizer.type: "sentencepiece" or "none"
     target_languages: list[str]   # target-language tokens (e.g. ">>zho<<"), [] if none
-    tensor_dtypes: dict[str, int]  # dtype name ("f32", "f16", "bf16", "int8") -> tensor count
+    tensor_dtypes: dict[str, int]  # dtype name ("f32", "f16", "int8", "q4_1", ...) -> count
     metadata: dict[str, Any]      # every metadata key except the embedded tokenizer models
 
 

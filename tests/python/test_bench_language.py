@@ -164,3 +164,37 @@ def test_llama_cpp_runs_on_the_same_gguf_file(tiny_gguf: Path, tmp_path: Path) -
     assert theirs["tests"][f"tg{GEN}"]["bandwidth_share"] > 0
     assert {(r["test"], r["threads"]) for r in report["ratios"]} == \
         {(f"pp{PROMPT}", 1), (f"tg{GEN}", 1)}
+
+
+def test_block_precisions_are_converted_named_and_sized(tmp_path: Path) -> None:
+    """"gguf", "q8_0" and "q4_1" conversions of a GGUF file with Q8_0 / Q4_1 tensors: a .ptm
+    of each is named by its precision again, and its size counts the blocks' bytes."""
+    pytest.importorskip("gguf", reason="the test file is written with the gguf package")
+    import gguf
+    from test_convert_gguf import BLOCK_FILE_TYPES, TOKENS, _tiny_tensors, write_gguf
+    from tiny_models import file_layout
+
+    from pytransformer import _core
+    from pytransformer.format import stored_bytes
+
+    source = _tiny_tensors("llama", len(TOKENS), seed=0)
+    path = write_gguf(tmp_path / "blocks.gguf", tensors={
+        name: (gguf.quants.quantize(source[name], kind), kind)
+        for name, kind in BLOCK_FILE_TYPES.items()})
+    sizes = {}
+    for precision in ("gguf", "q8_0", "q4_1", "f16", "float32"):
+        artifact, seconds = language._converted(path, precision, tmp_path / "cache")
+        assert seconds is not None and language._file_precision(artifact) == precision
+        result = language.LanguageResult(engine="pytransformer", precision=precision,
+                                         threads=1, artifact=str(artifact))
+        language._describe_ptm(result)
+        layout = file_layout(artifact.read_bytes())
+        assert result.size_bytes == sum({entry.data_offset: entry.size
+                                         for entry in layout.tensors}.values())
+        # Every tensor is read per token (the tied output projection among them), and one
+        # embedding row.
+        embed_dtype, (_, width) = _core.ModelFile(str(artifact)).tensor_info("dec.embed.weight")
+        assert result.weight_bytes_per_token == result.size_bytes + stored_bytes(embed_dtype,
+                                                                                 (1, width))
+        sizes[precision] = result.size_bytes
+    assert sizes["q4_1"] < sizes["q8_0"] < sizes["gguf"] < sizes["f16"] < sizes["float32"]

@@ -56,7 +56,7 @@ def test_usage_lines_show_arguments_once() -> None:
 
 @pytest.mark.parametrize("arguments, message", [
     (["convert", "x", "y", "--quantize", "int4"],
-     "error: --quantize: 'int4' is not one of int8, int8_all, f16, bf16"),
+     "error: --quantize: 'int4' is not one of int8, int8_all, f16, bf16, q8_0, q4_1, gguf"),
     (["translate", "--beam", "0", "x"], "error: --beam: must be at least 1 (got 0)"),
     (["translate", "--n-best", "two", "x"], "error: --n-best: 'two' is not a whole number"),
     (["translate", "--threads", "-1", "x"], "error: --threads: must be at least 0 (got -1)"),

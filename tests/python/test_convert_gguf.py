@@ -248,6 +248,14 @@ def test_a_gguf_file_is_a_model_once_converted_into_the_cache(tiny, tmp_path, mo
     assert converted_gguf(source) == (path, False)
     model = LanguageModel(source, threads=1)
     assert model.path == path
+    # The precision is part of the name: each is converted once, beside the others.
+    halves, converted = converted_gguf(source, "f16")
+    assert converted and halves.name.endswith("-f16.ptm") and path.name.endswith("-gguf.ptm")
+    assert halves.parent == path.parent and halves != path
+    assert LanguageModel(source, threads=1, gguf_precision="f16").path == halves
+    assert converted_gguf(source, "f16") == (halves, False)
+    with pytest.raises(ValueError, match="precision must be one of f32, f16"):
+        converted_gguf(source, "float32")
     source.write_bytes(tiny["qwen2"].read_bytes())
     assert converted_gguf(source)[1]
 
@@ -307,6 +315,131 @@ def test_quantize_option_writes_f16(tiny, tmp_path: Path) -> None:
     assert (tmp_path / "b.ptm").stat().st_size < (tmp_path / "a.ptm").stat().st_size
     # Attention this sharp amplifies f16 rounding; the point is that the option reaches the writer.
     assert 1e-4 < np.abs(f16 - ours).max() < 0.25
+
+
+# GGUF types of a small file's tensors for the "gguf" precision: blocks of both types (a tied
+# Q8_0 embedding; gate and up both Q4_1 in layer 0, of different types in layer 1), a type we
+# dequantise (Q4_0), F16, and F32 matrices (ffn_down has 40 columns: no block type fits).
+BLOCK_FILE_TYPES = {"token_embd.weight": QT.Q8_0, "blk.0.attn_q.weight": QT.Q8_0,
+                    "blk.0.attn_output.weight": QT.Q4_1, "blk.0.ffn_gate.weight": QT.Q4_1,
+                    "blk.0.ffn_up.weight": QT.Q4_1, "blk.1.ffn_gate.weight": QT.Q8_0,
+                    "blk.1.ffn_up.weight": QT.Q4_1, "blk.1.attn_k.weight": QT.Q4_0,
+                    "blk.1.attn_v.weight": QT.F16}
+
+
+@pytest.fixture(scope="module")
+def block_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = _tiny_tensors("llama", len(TOKENS), seed=0)
+    blocks = {name: (gguf.quants.quantize(source[name], kind), kind)
+              for name, kind in BLOCK_FILE_TYPES.items()}
+    return write_gguf(tmp_path_factory.mktemp("blocks") / "blocks.gguf", tensors=blocks)
+
+
+def _gguf_bytes(path: Path, name: str) -> np.ndarray:
+    from pytransformer.gguf import read_gguf
+
+    return np.array(read_gguf(path).tensors[name].raw_rows())
+
+
+def test_gguf_precision_keeps_the_files_blocks(block_file: Path, tmp_path: Path) -> None:
+    """quantize="gguf": every Q8_0 / Q4_1 matrix is stored with the GGUF file's bytes (gate and
+    up of one type: their rows of bytes, concatenated; the tied embedding once); the other
+    matrices f16, vectors f32; the model computes what the same weights give in float."""
+    from pytransformer.format import BlockMatrix
+
+    path = convert_gguf(block_file, tmp_path / "blocks.ptm", quantize="gguf")
+    model_file = _core.ModelFile(str(path))
+    kept = {"dec.embed.weight": ("q8_0", ["token_embd.weight"]),
+            "dec.out_proj.weight": ("q8_0", ["token_embd.weight"]),
+            "dec.0.attn_self_q.weight": ("q8_0", ["blk.0.attn_q.weight"]),
+            "dec.0.attn_self_out.weight": ("q4_1", ["blk.0.attn_output.weight"]),
+            "dec.0.ffn_gate_up.weight": ("q4_1", ["blk.0.ffn_gate.weight",
+                                                  "blk.0.ffn_up.weight"])}
+    for name in model_file.tensor_names():
+        dtype, shape = model_file.tensor_info(name)
+        if name in kept:
+            assert dtype == kept[name][0], name
+            expected = np.concatenate([_gguf_bytes(block_file, gguf_name)
+                                       for gguf_name in kept[name][1]])
+            np.testing.assert_array_equal(model_file.tensor(name, dequantize=False), expected,
+                                          err_msg=name)
+        else:
+            assert dtype == ("f16" if len(shape) == 2 else "f32"), name
+    assert (model_file.tensor_offset("dec.out_proj.weight")
+            == model_file.tensor_offset("dec.embed.weight"))
+
+    metadata, tensors = load_gguf(block_file, keep_blocks=True)
+    assert tensors["dec.out_proj.weight"] is tensors["dec.embed.weight"]
+    assert {name for name, value in tensors.items() if isinstance(value, BlockMatrix)} == set(kept)
+    _, floats = load_gguf(block_file)
+    for name in kept:  # the same values as the float conversion's, bit for bit
+        np.testing.assert_array_equal(tensors[name].dequantize().view(np.uint32),
+                                      floats[name].view(np.uint32), err_msg=name)
+
+    # The float32 file of the same weights (the f16 ones rounded alike): logits within what
+    # the block kernels' order of operations changes (measured 5.5e-5, logits up to 25).
+    same = {name: value.dequantize() if isinstance(value, BlockMatrix) else
+            value.astype(np.float16).astype(np.float32) if value.ndim == 2 else value
+            for name, value in tensors.items()}
+    same["dec.out_proj.weight"] = same["dec.embed.weight"]
+    write_model(tmp_path / "float.ptm", metadata, same)
+    ours = _our_logits(_core.LanguageModel(str(path), 1), PROMPT)
+    reference = _our_logits(_core.LanguageModel(str(tmp_path / "float.ptm"), 1), PROMPT)
+    np.testing.assert_allclose(ours, reference, atol=5e-4, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", ["q8_0", "q4_1"])
+def test_block_precisions_requantise(block_file: Path, tmp_path: Path, dtype: str) -> None:
+    """quantize="q8_0" / "q4_1": every tensor dequantised, then each matrix with 32k columns
+    quantised as gguf.quants.quantize does; ffn_down (40 columns) f16."""
+    path = convert_gguf(block_file, tmp_path / f"{dtype}.ptm", quantize=dtype)
+    model_file = _core.ModelFile(str(path))
+    _, floats = load_gguf(block_file)
+    for name, value in floats.items():
+        dtype_stored = model_file.tensor_info(name)[0]
+        if value.ndim == 1:
+            assert dtype_stored == "f32"
+        elif value.shape[1] % 32:
+            assert dtype_stored == "f16", name
+        else:
+            assert dtype_stored == dtype, name
+            np.testing.assert_array_equal(model_file.tensor(name, dequantize=False),
+                                          gguf.quants.quantize(value, getattr(QT, dtype.upper())),
+                                          err_msg=name)
+
+
+def test_unknown_precision_is_refused_before_reading(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="quantize must be one of None, 'f16'.*not 'q5_0'"):
+        convert_gguf(tmp_path / "missing.gguf", tmp_path / "out.ptm", quantize="q5_0")
+
+
+def test_gguf_precision_through_the_cli(block_file: Path, tmp_path: Path) -> None:
+    """`pytransformer convert FILE.gguf --quantize gguf` (and its summary); refused for a
+    source that is not a GGUF file."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from pytransformer.cli.main import app
+
+    runner = CliRunner()
+    output = tmp_path / "cli.ptm"
+    result = runner.invoke(app, ["convert", str(block_file), str(output), "--quantize", "gguf",
+                                 "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["converted_from"] == "gguf"
+    assert summary["stored_as"].startswith("the GGUF file's Q8_0 and Q4_1 matrices unchanged")
+    assert _core.ModelFile(str(output)).tensor_info("dec.0.ffn_gate_up.weight")[0] == "q4_1"
+
+    not_gguf = tmp_path / "model.bin"
+    not_gguf.write_bytes(b"\0" * 64)
+    result = runner.invoke(app, ["convert", str(not_gguf), str(tmp_path / "x.ptm"),
+                                 "--quantize", "gguf"])
+    assert result.exit_code == 1
+    assert "--quantize gguf keeps a GGUF file's Q8_0 and Q4_1 blocks" in result.stderr
+    assert "is a llama2c model, not a GGUF file" in result.stderr
+    assert not (tmp_path / "x.ptm").exists()
 
 
 def test_small_file_tokenizer_metadata(tiny) -> None:
@@ -651,3 +784,53 @@ def test_smollm2_tokenizer_matches_transformers(smollm, reference) -> None:
         assert smollm.tokenizer.decode(ours, skip_special_tokens=False) == text, text
     print(f"tokenizer agreement {agree}/{len(texts)}")
     assert agree == len(texts)
+
+
+def test_smollm2_gguf_precision_keeps_every_block(smollm, tmp_path: Path) -> None:
+    """quantize="gguf" on the real file: every Q8_0 / Q4_1 tensor's bytes are the file's (the
+    tied Q8_0 embedding stored once; gate and up rows of bytes in ffn_gate_up), so the file is
+    about the GGUF's size; its logits are the float32 conversion's (the same weights: only the
+    kernels' order of operations differs; measured 1.5e-4, logits reach |38|)."""
+    from pytransformer.convert.gguf_llama import _LAYER_NAMES
+    from pytransformer.gguf import read_gguf
+
+    path = convert_gguf(SMOLLM2, tmp_path / "smollm2-gguf.ptm", quantize="gguf")
+    source = read_gguf(SMOLLM2)
+    ours = {"dec.embed.weight": ["token_embd.weight"],
+            "dec.out_proj.weight": ["output.weight" if "output.weight" in source.tensors
+                                    else "token_embd.weight"]}
+    roles = {"q": "attn_self_q", "k": "attn_self_k", "v": "attn_self_v", "out": "attn_self_out",
+             "down": "ffn_down"}
+    for layer in range(smollm.metadata["model.decoder_layers"]):
+        for role, name in roles.items():
+            ours[f"dec.{layer}.{name}.weight"] = [_LAYER_NAMES[role].format(i=layer)]
+        ours[f"dec.{layer}.ffn_gate_up.weight"] = [_LAYER_NAMES["gate"].format(i=layer),
+                                                   _LAYER_NAMES["up"].format(i=layer)]
+    model_file = _core.ModelFile(str(path))
+    covered = set()
+    for name, gguf_names in ours.items():
+        types = {source.tensors[gguf_name].type for gguf_name in gguf_names}
+        if len(types) == 1 and types <= {"Q8_0", "Q4_1"}:
+            assert model_file.tensor_info(name)[0] == types.pop().lower(), name
+            expected = np.concatenate([source.tensors[gguf_name].raw_rows()
+                                       for gguf_name in gguf_names])
+            np.testing.assert_array_equal(model_file.tensor(name, dequantize=False), expected,
+                                          err_msg=name)
+            covered.update(gguf_names)
+    blocks = {name for name, tensor in source.tensors.items() if tensor.type in ("Q8_0", "Q4_1")}
+    assert covered == blocks and len(blocks) == 211  # 210 Q4_1 matrices, the Q8_0 embedding
+    assert (model_file.tensor_offset("dec.out_proj.weight")
+            == model_file.tensor_offset("dec.embed.weight"))
+    assert path.stat().st_size < 1.01 * SMOLLM2.stat().st_size
+    assert model_file.verify() == len(model_file.tensor_names())
+
+    model = _core.LanguageModel(str(path), 1)
+    worst = 0.0
+    chat = ("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"
+            "<|im_start|>assistant\n")
+    for text in (chat, "def fibonacci(n):\n    if n < 2:\n        return n\n    return"):
+        ids = smollm.tokenizer.encode(text).ids
+        worst = max(worst, float(np.abs(_our_logits(model, ids)
+                                        - _our_logits(smollm.model, ids)).max()))
+    print(f"max |logit difference| gguf blocks vs float32: {worst:.3g}")
+    assert worst < 1e-3

@@ -38,7 +38,7 @@ def test_header_constants_match_written_file(model_path):
     assert data_offset % 64 == 0 and data_offset + data_size == len(data)
     layout = file_layout(data)
     assert all(t.data_offset % 64 == 0 for t in layout.tensors)
-    assert [int(d) for d in DType] == [0, 1, 2, 3]
+    assert [int(d) for d in DType] == [0, 1, 2, 3, 4, 5]
     assert [int(v) for v in ValueType] == list(range(1, 9))
 
 

@@ -25,7 +25,8 @@ Every engine, precision and thread count runs in a process of its own (`python -
 pytransformer.bench.language`, a JSON job on stdin, one result line on stdout, as worker.py),
 so memory and thread pools never interfere. A GGUF file is converted for pytransformer with
 `pytransformer.convert.convert_gguf` (every tensor dequantised to float32, then requantised
-for int8 / int8_all), cached under the bench cache directory.
+for int8 / int8_all / q8_0 / q4_1; gguf: the file's Q8_0 and Q4_1 matrices kept as they are, the
+others f16), cached under the bench cache directory.
 
 Bandwidth share (tg only): the bytes of stored weights one generation step reads (every
 layer's matrices and norms, the final norm, the output projection and one embedding row,
@@ -64,14 +65,13 @@ LLAMA_CPP = "llama.cpp"
 LM_ENGINES = (LLAMA_CPP,)                      # engines to compare with (--compare)
 # pytransformer's conversions of a GGUF file (convert_gguf's quantize; float32: None), and the
 # ones measured by default.
-LM_PRECISIONS = ("float32", "f16", "bf16", "int8", "int8_all")
-LM_DEFAULT_PRECISIONS = ("float32", "f16", "int8", "int8_all")
+LM_PRECISIONS = ("float32", "f16", "bf16", "int8", "int8_all", "q8_0", "q4_1", "gguf")
+LM_DEFAULT_PRECISIONS = ("gguf", "f16", "float32")  # what chat -m runs first
 LM_WORKLOADS = ("pp", "tg")
 LANGUAGE_REPORT_KIND = "language_model"  # the "kind" of a saved report (--show)
 # Bumped when what a conversion stores changes, so cached conversions are not reused.
 _CONVERSION_VERSION = 1
 _LLAMA_CPP_MODULE = "llama_cpp"  # llama-cpp-python's module (tests hide it)
-_DTYPE_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "int8": 1}
 
 
 class LanguageBenchError(ValueError):
@@ -350,6 +350,9 @@ def _file_precision(path: Path) -> str:
     if out == "int8":
         return ("int8_all" if file.tensor_info("dec.0.attn_self_q.weight")[0] == "int8"
                 else "int8")
+    ffn = file.tensor_info("dec.0.ffn_gate_up.weight")[0]
+    if {out, ffn} & {"q8_0", "q4_1"} and out != ffn:
+        return "gguf"  # blocks of a GGUF file's types (e.g. a Q8_0 embedding, Q4_1 layers)
     return {"f32": "float32"}.get(out, out)
 
 
@@ -359,6 +362,7 @@ def _describe_ptm(result: LanguageResult) -> None:
 
     from pytransformer import _core
     from pytransformer.bench.runner import decoder_bytes_per_token
+    from pytransformer.format import stored_bytes
 
     file = _core.ModelFile(result.artifact)
     seen: set[int] = set()
@@ -369,7 +373,7 @@ def _describe_ptm(result: LanguageResult) -> None:
         seen.add(offset)
         dtype, shape = file.tensor_info(name)
         count = int(np.prod(shape))
-        result.size_bytes += count * _DTYPE_BYTES[dtype]
+        result.size_bytes += stored_bytes(dtype, tuple(shape))
         if not name.endswith(".scale"):
             result.params += count
     result.weight_bytes_per_token = decoder_bytes_per_token(Path(result.artifact))

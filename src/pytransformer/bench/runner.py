@@ -449,9 +449,8 @@ def decoder_bytes_per_token(model_file: Path) -> int:
     (self-attention, cross-attention query and output, FFN, LayerNorms), the output projection
     and one embedding row. Cross-attention keys and values are projected once per sentence,
     not per token, so their weights are left out. Tied tensors are counted once."""
-    import numpy as np
-
     from pytransformer import _core
+    from pytransformer.format import stored_bytes
 
     file = _core.ModelFile(str(model_file))
     counted: set[int] = set()
@@ -459,7 +458,7 @@ def decoder_bytes_per_token(model_file: Path) -> int:
     embed_row = 0
     for name in file.tensor_names():
         dtype, shape = file.tensor_info(name)
-        size = int(np.prod(shape)) * {"f32": 4, "f16": 2, "bf16": 2, "int8": 1}[dtype]
+        size = stored_bytes(dtype, tuple(shape))
         if name.startswith("dec.embed."):
             embed_row += size // shape[0]  # the weight row (or its scale) of one token
             continue

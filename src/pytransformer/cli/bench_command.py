@@ -138,7 +138,8 @@ def bench_command(
         None, "--precision", help="Comma-separated: " + ", ".join(bench.PRECISIONS)
         + " (default: all; int8: decoder FFN and output projection int8, the rest f16; "
         "int8_all: every matrix int8, as CTranslate2's int8; a GGUF file is converted to "
-        "float32, f16, int8, int8_all by default, or bf16)."),
+        "gguf (its Q8_0 and Q4_1 matrices kept, what chat -m runs), f16, float32 by default, or "
+        "bf16, int8, int8_all, q8_0, q4_1)."),
     workloads: Optional[str] = typer.Option(
         None, "--workloads", help="Comma-separated: " + ", ".join(bench.WORKLOADS)
         + "; for a language model " + ", ".join(bench.LM_WORKLOADS) + " (default: all)."),

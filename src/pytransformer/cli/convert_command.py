@@ -27,6 +27,9 @@ class Quantization(str, Enum):
     int8_all = "int8_all"
     f16 = "f16"
     bf16 = "bf16"
+    q8_0 = "q8_0"
+    q4_1 = "q4_1"
+    gguf = "gguf"
 
 
 _STORED_AS = {
@@ -34,6 +37,12 @@ _STORED_AS = {
     "int8": "int8 decoder feed-forward and output projection, f16 other matrices, f32 vectors "
             "and per-row scales",
     "int8_all": "int8 weight matrices, f32 vectors and per-row scales",
+    "q8_0": "q8_0 weight matrices (f16 where the columns are not a multiple of 32), f32 "
+            "vectors",
+    "q4_1": "q4_1 weight matrices (f16 where the columns are not a multiple of 32), f32 "
+            "vectors",
+    "gguf": "the GGUF file's Q8_0 and Q4_1 matrices unchanged (q8_0, q4_1), f16 other "
+            "matrices, f32 vectors",
 }
 
 
@@ -90,7 +99,10 @@ def convert(
     quantize: Optional[Quantization] = typer.Option(
         None, "--quantize", "-q", help="Store the weight matrices as f16 or bf16 "
         "instead of f32; int8: the decoder's feed-forward and output projection as int8 "
-        "(per-row scales), the other matrices as f16; int8_all: every matrix as int8."),
+        "(per-row scales), the other matrices as f16; int8_all: every matrix as int8; q8_0, "
+        "q4_1: every matrix in llama.cpp's blocks of 32 (f16 where its columns are not a "
+        "multiple of 32); gguf (GGUF files only): the file's Q8_0 and Q4_1 matrices as they "
+        "are, the other matrices as f16."),
     kind: SourceKind = typer.Option(
         SourceKind.auto, "--from-format", help="The source format (default: detected)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
@@ -125,6 +137,9 @@ def convert(
                      "llama2c": pytransformer.convert_llama2c}.get(
                          detected, pytransformer.convert_ctranslate2)
         quantization = quantize.value if quantize is not None else None
+        if quantization == "gguf" and detected != "gguf":
+            raise CliError(f"--quantize gguf keeps a GGUF file's Q8_0 and Q4_1 blocks: "
+                           f"{source} is a {detected} model, not a GGUF file")
         started = time.perf_counter()
         with stderr_console().status(escape(f"converting {detected} model {source} → {target}")):
             converter(str(directory), str(target), quantize=quantization)

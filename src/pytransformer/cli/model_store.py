@@ -19,8 +19,8 @@ def history_file() -> Path:
 
 def model_for_option(spec: str) -> Path:
     """The model file --model names (a path, or a name in the user models directory); a GGUF
-    file is converted once into the cache (model_files.converted_gguf), a spinner on stderr
-    while it is."""
+    file is converted once into the cache (model_files.converted_gguf, at its default
+    precision), a spinner on stderr while it is."""
     try:
         path = resolve_model(spec)
     except ModelNotFoundError as error:

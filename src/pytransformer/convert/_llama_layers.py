@@ -3,18 +3,21 @@ our tensor names (docs/format.md, "Decoder-only language models"), given each so
 
 A source names a layer's tensors by role (`LAYER_ROLES`) in a pattern with `{i}` for the layer;
 `layer_tensors` takes each with the shape the metadata implies (the converter's `take` checks it
-and reads the array), fuses gate and up into `ffn_gate_up`, adds the Q/K/V biases of a
-`model.qkv_bias` model and refuses a non-zero attention output bias, which the format has no
-place for.
+and reads the array, or for a matrix kept in q8_0 / q4_1 blocks a BlockMatrix), fuses gate and
+up into `ffn_gate_up` (`concatenate_rows`), adds the Q/K/V biases of a `model.qkv_bias` model
+and refuses a non-zero attention output bias, which the format has no place for.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from pytransformer.convert._common import ConversionError
+
+if TYPE_CHECKING:
+    from pytransformer.format import BlockMatrix
 
 # Roles of a layer's tensors -> our names (None: read, not stored as such).
 LAYER_ROLES: dict[str, str | None] = {
@@ -32,7 +35,7 @@ BIAS_ROLES = {"q_bias": "attn_self_q.bias", "k_bias": "attn_self_k.bias",
               "v_bias": "attn_self_v.bias"}
 OUTPUT_BIAS_ROLE = "out_bias"
 
-Take = Callable[[str, tuple[int, ...]], np.ndarray]
+Take = Callable[[str, tuple[int, ...]], "np.ndarray | BlockMatrix"]
 
 
 def role_shapes(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -48,17 +51,32 @@ def role_shapes(metadata: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
             "down": (d, ffn)}
 
 
+def concatenate_rows(parts: Sequence[np.ndarray | BlockMatrix]) -> np.ndarray | BlockMatrix:
+    """The matrices stacked along rows (their columns agree). Matrices of blocks of one dtype
+    stay blocks: a block holds 32 values of one row, so stacking rows stacks their rows of
+    bytes. Any other mix is dequantised to float32 first."""
+    from pytransformer.format import BlockMatrix
+
+    if all(isinstance(part, BlockMatrix) for part in parts) and len(
+            {part.dtype for part in parts}) == 1:
+        data = np.concatenate([part.data for part in parts], axis=0)
+        return BlockMatrix(parts[0].dtype, (data.shape[0], parts[0].shape[1]), data)
+    return np.concatenate([part.dequantize() if isinstance(part, BlockMatrix) else part
+                           for part in parts], axis=0)
+
+
 def layer_tensors(metadata: Mapping[str, Any], names: Mapping[str, str], take: Take,
-                  has: Callable[[str], bool], source: str) -> dict[str, np.ndarray]:
+                  has: Callable[[str], bool], source: str,
+                  ) -> dict[str, np.ndarray | BlockMatrix]:
     """Every layer's tensors under our names. names: role -> the source's name pattern with
     `{i}` (every role of LAYER_ROLES, BIAS_ROLES and OUTPUT_BIAS_ROLE); take(name, shape): the
     array (ConversionError when missing or misshapen); has(name): whether the source holds it."""
     shapes = role_shapes(metadata)
-    tensors: dict[str, np.ndarray] = {}
+    tensors: dict[str, np.ndarray | BlockMatrix] = {}
     for layer in range(metadata["model.decoder_layers"]):
         ours = f"dec.{layer}."
 
-        def get(role: str) -> np.ndarray:
+        def get(role: str) -> np.ndarray | BlockMatrix:
             return take(names[role].format(i=layer), shapes[role])
 
         for role, our_name in LAYER_ROLES.items():
@@ -71,5 +89,5 @@ def layer_tensors(metadata: Mapping[str, Any], names: Mapping[str, str], take: T
         if has(out_bias) and np.any(get(OUTPUT_BIAS_ROLE) != 0):
             raise ConversionError(f"{source}: tensor '{out_bias}' is not zero: an attention "
                                   "output bias is not supported")
-        tensors[ours + "ffn_gate_up.weight"] = np.concatenate([get("gate"), get("up")], axis=0)
+        tensors[ours + "ffn_gate_up.weight"] = concatenate_rows([get("gate"), get("up")])
     return tensors

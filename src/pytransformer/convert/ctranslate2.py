@@ -81,8 +81,8 @@ def convert_ctranslate2(model_dir: str | Path, output_path: str | Path,
     """Converts the CTranslate2 model (or argos-translate package) in `model_dir` into the
     pytransformer file `output_path`.
 
-    quantize: None keeps float32 weights; "f16", "bf16", "int8" or "int8_all" are passed to
-    pytransformer.format.write_model. Returns the output path. Raises ConversionError
+    quantize: None keeps float32 weights; "f16", "bf16", "int8", "int8_all", "q8_0" or "q4_1"
+    are passed to pytransformer.format.write_model. Returns the output path. Raises ConversionError
     (a ValueError) naming the file at fault or the unsupported feature.
     """
     from pytransformer.format import write_model

@@ -20,10 +20,13 @@ the key or tensor:
   a `rope_freqs.weight` tensor), mixture of experts (`{arch}.expert_count`), key/value head
   sizes other than embedding_length / head_count, per-layer hyperparameters that differ, and
   every other `{arch}.*` key (the converter does not know what it would change);
-- weights: every tensor dequantised to float32; `ffn_gate` and `ffn_up` rows concatenated into
-  `ffn_gate_up`; Q/K/V biases for qwen2 (always) and llama (when the file has them, as
-  llama.cpp allows); the output projection is `output.weight`, or the embedding array itself
-  when the file has none (tied embeddings, stored once);
+- weights: every tensor dequantised to float32, except with `quantize="gguf"`, where every
+  Q8_0 or Q4_1 matrix is kept as its blocks, the file's bytes unchanged (a
+  pytransformer.format.BlockMatrix, stored as q8_0 / q4_1: docs/format.md); `ffn_gate` and
+  `ffn_up` rows concatenated into `ffn_gate_up` (for blocks of one type, their rows of bytes;
+  gate and up of different types are dequantised); Q/K/V biases for qwen2 (always) and llama
+  (when the file has them, as llama.cpp allows); the output projection is `output.weight`, or
+  the embedding itself when the file has none (tied embeddings, stored once);
 - tokens: bos/eos/unk/pad from `tokenizer.ggml.*_token_id` (no BOS: the eos id), stop ids the
   end-of-turn tokens (_gguf_tokenizer.py); `tokenizer.add_bos` from
   `tokenizer.ggml.add_bos_token`, else llama.cpp's default for the vocabulary;
@@ -45,6 +48,9 @@ from pytransformer.convert._llama_layers import layer_tensors
 from pytransformer.convert.llama_hf import _generation_metadata
 
 ARCHITECTURES = ("llama", "qwen2")
+# convert_gguf's quantize values: write_model's, and "gguf" (the file's Q8_0 / Q4_1 blocks kept).
+PRECISIONS = (None, "f16", "bf16", "int8", "int8_all", "q8_0", "q4_1", "gguf")
+_KEPT_BLOCK_TYPES = {"Q8_0": "q8_0", "Q4_1": "q4_1"}  # GGUF type -> our dtype
 _DEFAULT_ROPE_BASE = 10000.0
 _MAX_POSITIONS = 1 << 20
 
@@ -76,20 +82,32 @@ def convert_gguf(gguf_path: str | Path, output_path: str | Path,
     """Converts the llama.cpp GGUF file `gguf_path` (a Llama or Qwen2 model) into the
     pytransformer file `output_path`.
 
-    quantize: None writes float32 (every GGUF tensor dequantised); other values are passed to
-    pytransformer.format.write_model ("f16", "bf16", "int8", "int8_all").
-    Returns the output path. Raises ConversionError (a ValueError) naming the file at fault.
+    quantize: None writes float32 (every GGUF tensor dequantised); "gguf" keeps every Q8_0 and
+    Q4_1 matrix of the file as it is (q8_0 / q4_1, the same bytes) and stores the other
+    matrices, dequantised, as f16 (vectors f32); other values are passed to
+    pytransformer.format.write_model with every tensor dequantised ("f16", "bf16", "int8",
+    "int8_all", "q8_0" and "q4_1": requantised from float32 as ggml's reference quantiser does).
+    Returns the output path. Raises ConversionError (a ValueError) naming the file at fault;
+    ValueError for an unknown `quantize`.
     """
     from pytransformer.format import write_model
 
-    metadata, tensors = load_gguf(gguf_path)
+    if quantize not in PRECISIONS:
+        raise ValueError("quantize must be one of "
+                         + ", ".join(repr(precision) for precision in PRECISIONS)
+                         + f", not {quantize!r}")
+    keep_blocks = quantize == "gguf"
+    metadata, tensors = load_gguf(gguf_path, keep_blocks=keep_blocks)
     output_path = Path(output_path)
-    write_model(output_path, metadata, tensors, quantize=quantize)
+    write_model(output_path, metadata, tensors, quantize="f16" if keep_blocks else quantize)
     return output_path
 
 
-def load_gguf(gguf_path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metadata and tensors (our names, float32) of the GGUF file `gguf_path`."""
+def load_gguf(gguf_path: str | Path, keep_blocks: bool = False,
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metadata and tensors (our names, float32 arrays) of the GGUF file `gguf_path`.
+    keep_blocks: every Q8_0 or Q4_1 matrix is a pytransformer.format.BlockMatrix of the file's
+    bytes instead (q8_0 / q4_1), which write_model stores unchanged."""
     from pytransformer.gguf import GgufError, read_gguf
 
     path = Path(gguf_path)
@@ -111,7 +129,7 @@ def load_gguf(gguf_path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarr
     metadata.update(_generation_metadata(metadata))
     metadata.update(_general_metadata(gguf.metadata, path))
     try:
-        tensors = _tensors(gguf.tensors, metadata, architecture, source)
+        tensors = _tensors(gguf.tensors, metadata, architecture, source, keep_blocks)
     except GgufError as error:  # a tensor type the reader cannot dequantise
         raise ConversionError(str(error)) from None
     return metadata, tensors
@@ -269,12 +287,14 @@ def _scalar(gguf: dict[str, Any], key: str, source: str, default: Any) -> Any:
 
 
 def _tensors(gguf_tensors: dict[str, Any], metadata: dict[str, Any], arch: str,
-             source: str) -> dict[str, np.ndarray]:
+             source: str, keep_blocks: bool) -> dict[str, Any]:
+    from pytransformer.format import BlockMatrix
+
     used: set[str] = set()
     d = metadata["model.d_model"]
     vocab = metadata["model.target_vocab_size"]
 
-    def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    def take(name: str, shape: tuple[int, ...]) -> np.ndarray | BlockMatrix:
         if name not in gguf_tensors:
             raise ConversionError(f"{source}: the file has no tensor '{name}'")
         tensor = gguf_tensors[name]
@@ -282,6 +302,12 @@ def _tensors(gguf_tensors: dict[str, Any], metadata: dict[str, Any], arch: str,
             raise ConversionError(f"{source}: tensor '{name}' has shape {list(tensor.shape)} "
                                   f"(numpy order), expected {list(shape)} from the metadata")
         used.add(name)
+        if keep_blocks and tensor.type in _KEPT_BLOCK_TYPES and len(shape) == 2:
+            try:
+                return BlockMatrix(_KEPT_BLOCK_TYPES[tensor.type], shape, tensor.raw_rows())
+            except ValueError as error:  # a NaN or infinite d or m
+                raise ConversionError(f"{source}: tensor '{name}' ({tensor.type}): "
+                                      f"{error}") from None
         value = tensor.dequantize()
         if not np.isfinite(value).all():
             raise ConversionError(f"{source}: tensor '{name}' ({tensor.type}) holds NaN or "

@@ -114,8 +114,8 @@ def convert_llama2c(checkpoint: str | Path, output_path: str | Path,
 
     tokenizer: the tok*.bin file; None looks beside the checkpoint for `tok<vocab_size>.bin`
     (llama2.c's name for a custom vocabulary), then `tokenizer.bin` (Llama 2's 32000 pieces).
-    quantize: None keeps float32 weights; "f16", "bf16", "int8" or "int8_all" are passed to
-    pytransformer.format.write_model. Returns the output path. Raises ConversionError
+    quantize: None keeps float32 weights; "f16", "bf16", "int8", "int8_all", "q8_0" or "q4_1"
+    are passed to pytransformer.format.write_model. Returns the output path. Raises ConversionError
     (a ValueError) naming the file at fault.
     """
     from pytransformer.format import write_model

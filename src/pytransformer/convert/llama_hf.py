@@ -74,7 +74,8 @@ def convert_llama_hf(model_dir: str | Path, output_path: str | Path,
     pytransformer file `output_path`.
 
     quantize: None keeps float32 weights (bf16 and f16 checkpoints are widened exactly); other
-    values are passed to pytransformer.format.write_model ("f16", "bf16", "int8", "int8_all").
+    values are passed to pytransformer.format.write_model ("f16", "bf16", "int8", "int8_all",
+    "q8_0", "q4_1").
     Returns the output path. Raises ConversionError (a ValueError) naming the file at fault.
     """
     from pytransformer.format import write_model

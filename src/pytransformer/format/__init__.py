@@ -5,18 +5,21 @@ writer asks it for the expected tensors of a metadata set and never writes a fil
 """
 
 from pytransformer._core import ModelFormatError
-from pytransformer.format.constants import FORMAT_VERSION, MAGIC, DType, ValueType
+from pytransformer.format.constants import FORMAT_VERSION, MAGIC, DType, ValueType, stored_bytes
+from pytransformer.format.quantize import BlockMatrix
 from pytransformer.format.reader import read_model
 from pytransformer.format.writer import expected_tensors, normalize_metadata, write_model
 
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
+    "BlockMatrix",
     "DType",
     "ModelFormatError",
     "ValueType",
     "expected_tensors",
     "normalize_metadata",
     "read_model",
+    "stored_bytes",
     "write_model",
 ]

@@ -25,15 +25,19 @@ from pytransformer import _core
 from pytransformer.format import quantize as quantization
 from pytransformer.format.constants import (
     ALIGNMENT,
+    BLOCK_BYTES,
+    BLOCK_VALUES,
     CHECKSUM_KEY,
-    DTYPE_SIZES,
+    DTYPE_NAMES,
     FORMAT_VERSION,
     MAGIC,
     MAX_NAME_LENGTH,
     QUANTIZE_DTYPES,
     DType,
     ValueType,
+    stored_bytes,
 )
+from pytransformer.format.quantize import BLOCK_DTYPES, BlockMatrix
 
 _KEY_PATTERN = re.compile(r"[a-z0-9_.]+")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -44,7 +48,7 @@ MetadataValue = bool | int | float | str | bytes | list
 def write_model(
     path: str | os.PathLike[str],
     metadata: Mapping[str, Any],
-    tensors: Mapping[str, np.ndarray],
+    tensors: Mapping[str, np.ndarray | BlockMatrix],
     quantize: str | None = None,
 ) -> None:
     """Writes a model file that the C++ reader accepts, or raises before touching `path`.
@@ -52,22 +56,26 @@ def write_model(
     metadata: key -> bool, int (int64), float (float64), str, bytes, or a list/tuple (or 1-D
     numpy array) of all int, all str, or numbers (float64 array); numpy scalars are accepted.
     tensors: exactly the names of ``_core.expected_tensors(metadata)`` with their shapes, any
-    real dtype (stored as float32 unless quantized). Tensors given as the same array (or views of
-    the same memory with the same shape) and stored in the same dtype are stored once and share
-    their bytes.
+    real dtype (stored as float32 unless quantized), or for a matrix a BlockMatrix (q8_0 or
+    q4_1 blocks), stored byte for byte whatever `quantize` says. Tensors given as the same array
+    (or views of the same memory with the same shape) and stored in the same dtype, or as the
+    same BlockMatrix, are stored once and share their bytes.
     quantize: None (float32), "f16" or "bf16" for every quantizable matrix; "int8" (symmetric
     per row, with a float32 ``<name>.scale`` tensor) for the decoder's feed-forward matrices and
     the output projection and f16 for the other matrices (see
-    ``quantize.int8_policy_keeps_int8``); "int8_all": int8 for every matrix. Vectors always stay
-    float32.
+    ``quantize.int8_policy_keeps_int8``); "int8_all": int8 for every matrix; "q8_0" or "q4_1":
+    every matrix (embeddings and output projection included) whose last dimension is a multiple
+    of 32 in those blocks, quantised as ggml's reference quantiser does (bytes identical to
+    ``gguf.quants.quantize``), the other matrices f16. Vectors always stay float32.
 
     Raises ModelFormatError (a ValueError) for metadata the reader would reject, ValueError or
     TypeError for bad tensors or values. The checksums (``checksum.crc32``) are the writer's to
     write: metadata must not hold that key.
     """
     if quantize not in QUANTIZE_DTYPES:
-        raise ValueError("quantize must be one of None, 'f16', 'bf16', 'int8', 'int8_all', not "
-                         f"{quantize!r}")
+        raise ValueError("quantize must be one of None, "
+                         + ", ".join(repr(name) for name in QUANTIZE_DTYPES if name is not None)
+                         + f", not {quantize!r}")
     if CHECKSUM_KEY in metadata:
         raise ValueError(f"metadata '{CHECKSUM_KEY}' is written by write_model itself (the "
                          "checksums of the tensors it writes)")
@@ -241,7 +249,8 @@ class _Blob:
     """Bytes stored once in the data section (shared by tied entries)."""
 
     name: str  # the first entry that refers to it, for error messages
-    source: np.ndarray  # the values, or the int8 matrix whose scales this blob holds
+    # The values (a BlockMatrix: its bytes), or the int8 matrix whose scales this blob holds.
+    source: np.ndarray | BlockMatrix
     dtype: DType
     is_scale: bool
     offset: int = 0
@@ -259,7 +268,7 @@ class _Entry:
 
 def _plan_tensors(
     expected: list[tuple[str, tuple[int, ...], bool]],
-    tensors: Mapping[str, np.ndarray],
+    tensors: Mapping[str, np.ndarray | BlockMatrix],
     quantize: str | None,
 ) -> tuple[list[_Entry], list[_Blob]]:
     """Checks names and shapes, decides dtypes, ties shared arrays and lays out the data."""
@@ -275,12 +284,17 @@ def _plan_tensors(
 
     entries: list[_Entry] = []
     blobs: list[_Blob] = []
-    seen: list[tuple[np.ndarray, DType, _Blob, _Blob | None]] = []
+    seen: list[tuple[np.ndarray | BlockMatrix, DType, _Blob, _Blob | None]] = []
     for name, shape, quantizable in expected:
-        # Arrays that share memory stay tied through np.asarray (e.g. two torch tensors of one
-        # tied parameter, as state_dict() returns them).
-        array = _checked_array(name, tensors[name], shape)
-        dtype = _stored_dtype(name, quantizable, quantize)
+        value = tensors[name]
+        if isinstance(value, BlockMatrix):
+            array: np.ndarray | BlockMatrix = _checked_blocks(name, value, shape, quantizable)
+            dtype = BLOCK_DTYPES[value.dtype]
+        else:
+            # Arrays that share memory stay tied through np.asarray (e.g. two torch tensors of
+            # one tied parameter, as state_dict() returns them).
+            array = _checked_array(name, value, shape)
+            dtype = _stored_dtype(name, shape, quantizable, quantize)
         tied = next((s for s in seen if s[1] == dtype and _same_memory(s[0], array)), None)
         if tied is not None:
             blob, scale_blob = tied[2], tied[3]
@@ -298,19 +312,33 @@ def _plan_tensors(
 
     offset = 0
     for blob in blobs:
-        rows = blob.source.shape[0]
-        elements = rows if blob.is_scale else blob.source.size
-        blob.offset, blob.size = offset, elements * DTYPE_SIZES[blob.dtype]
+        shape = blob.source.shape
+        blob.offset = offset
+        blob.size = stored_bytes(blob.dtype, (shape[0],) if blob.is_scale else tuple(shape))
         offset = _align(offset + blob.size)
     return entries, blobs
 
 
-def _stored_dtype(name: str, quantizable: bool, quantize: str | None) -> DType:
+def _stored_dtype(name: str, shape: tuple[int, ...], quantizable: bool,
+                  quantize: str | None) -> DType:
     if not quantizable:
         return DType.F32
     if quantize == "int8" and not quantization.int8_policy_keeps_int8(name):
         return DType.F16
-    return QUANTIZE_DTYPES[quantize]
+    dtype = QUANTIZE_DTYPES[quantize]
+    if dtype in BLOCK_BYTES and (len(shape) != 2 or shape[1] % BLOCK_VALUES):
+        return DType.F16  # blocks hold 32 consecutive values of a row
+    return dtype
+
+
+def _checked_blocks(name: str, value: BlockMatrix, shape: tuple[int, ...],
+                    quantizable: bool) -> BlockMatrix:
+    if not quantizable:
+        raise ValueError(f"tensor '{name}' is given as {value.dtype} blocks, but it is stored "
+                         "as f32 (only weight matrices can be block-quantised)")
+    if value.shape != tuple(shape):
+        raise ValueError(f"tensor '{name}' has shape {list(value.shape)}, expected {list(shape)}")
+    return value
 
 
 def _checked_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -326,8 +354,12 @@ def _checked_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
-def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
-    """The same array, or two views of exactly the same memory (so identical content)."""
+def _same_memory(a: np.ndarray | BlockMatrix, b: np.ndarray | BlockMatrix) -> bool:
+    """The same array or BlockMatrix, or two views of exactly the same memory (so identical
+    content; for BlockMatrix, the same blocks of the same dtype and shape)."""
+    if isinstance(a, BlockMatrix) or isinstance(b, BlockMatrix):
+        return a is b or (isinstance(a, BlockMatrix) and isinstance(b, BlockMatrix)
+                          and a.dtype == b.dtype and _same_memory(a.data, b.data))
     return a is b or (
         a.shape == b.shape
         and a.dtype == b.dtype
@@ -367,6 +399,8 @@ def _write_blobs(out: BinaryIO, blobs: list[_Blob]) -> None:
 
 def _convert(blob: _Blob) -> Any:
     source = blob.source
+    if isinstance(source, BlockMatrix):
+        return source.data
     if blob.dtype == DType.F32:
         return np.asarray(source, dtype=np.float32)
     matrix = np.asarray(source, dtype=np.float32)
@@ -374,6 +408,8 @@ def _convert(blob: _Blob) -> Any:
         return quantization.to_f16(matrix, blob.name)
     if blob.dtype == DType.BF16:
         return quantization.to_bf16(matrix)
+    if blob.dtype in BLOCK_BYTES:
+        return quantization.to_blocks(matrix, DTYPE_NAMES[blob.dtype], blob.name)
     return quantization.to_int8(matrix)
 
 
