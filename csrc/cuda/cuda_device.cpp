@@ -18,6 +18,7 @@
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rotary.h"
+#include "kernels/cuda/ssru.h"
 #include "kernels/ref/convert.h"
 #include "pytransformer/error.h"
 #ifdef PYTRANSFORMER_CUBLAS
@@ -132,7 +133,7 @@ struct CudaDevice::Impl {
   mutable DeviceBuffer<float> converted_weight;
 #endif
   // Staging of the host arrays the ops pass, grown on demand.
-  mutable DeviceBuffer<int32_t> ids, kv_index, ancestry, rotary_positions;
+  mutable DeviceBuffer<int32_t> ids, kv_index, ancestry, rotary_positions, ssru_parents;
   mutable DeviceBuffer<int64_t> positions, kv_lengths;
   mutable DeviceBuffer<const float*> chunk_bases;
 
@@ -286,6 +287,14 @@ void CudaDevice::layer_norm(const float* x, const float* residual, const float* 
 void CudaDevice::rms_norm(const float* x, const float* gamma, int64_t rows, int64_t dim,
                           double epsilon, float* y) const {
   kc::rms_norm(x, gamma, rows, dim, epsilon, y, impl_->stream);
+}
+
+void CudaDevice::ssru_step(const float* gates, const float* previous, const int32_t* parent,
+                           int64_t n, int64_t d, bool accumulate, float* cells, float* out) const {
+  const Impl& dev = *impl_;
+  const int32_t* device_parent =
+      previous ? dev.staged(dev.ssru_parents, parent, static_cast<size_t>(n)) : nullptr;
+  kc::ssru_step(gates, previous, device_parent, n, d, accumulate, cells, out, dev.stream);
 }
 
 void CudaDevice::gated_activation(format::Activation kind, const float* x, int64_t rows,

@@ -75,6 +75,7 @@ const std::map<std::string, KeySpec>& key_specs() {
       {"model.target_vocab_size", {T::INT64, N::ALWAYS}},
       {"model.linear_bias", {T::BOOL, N::SEQ2SEQ}},
       {"model.output_bias", {T::BOOL, N::SEQ2SEQ}},
+      {"model.decoder_autoregression", {T::STRING, N::OPTIONAL}},
       {"model.kv_heads", {T::INT64, N::LLAMA}},
       {"model.rope_base", {T::FLOAT64, N::LLAMA}},
       {"model.rotary_dim", {T::INT64, N::LLAMA}},
@@ -253,6 +254,11 @@ void parse_seq2seq(const ConfigReader& reader, ModelConfig& config) {
   config.source_vocab_size = reader.integer("model.source_vocab_size", 1, kMaxVocabSize);
   config.linear_bias = reader.get<bool>("model.linear_bias");
   config.output_bias = reader.get<bool>("model.output_bias");
+  if (reader.has("model.decoder_autoregression")) {
+    config.decoder_autoregression = reader.choice<DecoderAutoregression>(
+        "model.decoder_autoregression",
+        {{"attention", DecoderAutoregression::ATTENTION}, {"ssru", DecoderAutoregression::SSRU}});
+  }
   check_vocab(reader, "vocab.source", config.source_vocab_size, "model.source_vocab_size");
 
   const int64_t source_size = config.source_vocab_size;

@@ -19,6 +19,9 @@ enum class RotaryLayout { HALF_SPLIT, INTERLEAVED };
 enum class PositionLayout { HALVES, INTERLEAVED };
 enum class PositionFrequencies { PAPER, TENSOR2TENSOR };
 enum class SearchConvention { TRANSFORMERS, CTRANSLATE2 };
+// What a seq2seq decoder layer's first sub-layer is: masked self-attention, or Marian's SSRU
+// recurrence (one state vector per hypothesis; docs/format.md).
+enum class DecoderAutoregression { ATTENTION, SSRU };
 
 struct ModelConfig {
   Architecture architecture = Architecture::TRANSFORMER_SEQ2SEQ;
@@ -46,6 +49,7 @@ struct ModelConfig {
   int64_t target_vocab_size = 0;
   bool linear_bias = true;
   bool output_bias = false;
+  DecoderAutoregression decoder_autoregression = DecoderAutoregression::ATTENTION;
   // model.* of LLAMA only
   int64_t kv_heads = 0;           // K/V heads of grouped-query attention; seq2seq: decoder_heads
   double rope_base = 10000.0;

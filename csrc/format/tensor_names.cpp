@@ -62,7 +62,14 @@ class TensorListBuilder {
     if (config_.embedding_norm) layer_norm(scope, "embed_norm");
     for (int64_t i = 0; i < layers; ++i) {
       const std::string layer = layer_scope(which, i);
-      attention(layer, "self");
+      if (decoder && config_.decoder_autoregression == DecoderAutoregression::SSRU) {
+        // [candidate | forget gate] from one product; the bias is always stored.
+        matrix(layer, "ssru", 2 * config_.d_model, config_.d_model);
+        vector(layer, "ssru", "bias", 2 * config_.d_model);
+        layer_norm(layer, "ssru_norm");
+      } else {
+        attention(layer, "self");
+      }
       if (decoder) attention(layer, "cross");
       feed_forward(layer, ffn_dim);
     }

@@ -19,6 +19,7 @@ struct LayerScratch {
   tensor::Tensor normed;        // LayerNorm of the input (pre-norm), [rows, d]
   tensor::Tensor sublayer;      // a sub-layer's output (post-norm), [rows, d]
   tensor::Tensor ffn_hidden;    // FeedForward's inner activations, [rows, ffn]
+  tensor::Tensor gates;         // Ssru's candidate | forget gate, [rows, 2d]
   AttentionScratch attention;
 };
 

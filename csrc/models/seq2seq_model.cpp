@@ -40,7 +40,10 @@ struct DecoderCache {
   int64_t max_steps = 0;
   int64_t step = 0;               // the next step to run
   int64_t previous_count = 0;     // hypotheses of the last step run
-  std::optional<SelfAttentionCache> self_attention;  // rows of d floats
+  std::optional<SelfAttentionCache> self_attention;  // rows of d floats; SSRU models: none
+  // SSRU models: per decoder layer, the cells of the last step run and of the next, [n, d]
+  // each (swapped after every step).
+  std::vector<tensor::Tensor> cells, next_cells;
   // ancestry[h * max_steps + s]: row in chunk s of hypothesis h's ancestor (h itself at the
   // last step). next_ancestry is the buffer the next step's table is built in.
   std::vector<int32_t> ancestry;
@@ -219,7 +222,15 @@ std::unique_ptr<DecoderState> Seq2SeqModel::start_decoding(const EncoderOutput& 
     impl_->decoder_layers[l].cross_attention().project_memory(encoded.hidden, state->cross_keys[l],
                                                               state->cross_values[l], device);
   }
-  state->self_attention.emplace(static_cast<int64_t>(layers), max_hypotheses, max_steps, d, device);
+  if (config.decoder_autoregression == format::DecoderAutoregression::SSRU) {
+    for (size_t l = 0; l < layers; ++l) {
+      state->cells.emplace_back(device.allocator());
+      state->next_cells.emplace_back(device.allocator());
+    }
+  } else {
+    state->self_attention.emplace(static_cast<int64_t>(layers), max_hypotheses, max_steps, d,
+                                  device);
+  }
   state->ancestry.assign(static_cast<size_t>(max_hypotheses * max_steps), 0);
   state->next_ancestry.assign(state->ancestry.size(), 0);
   state->positions.resize(static_cast<size_t>(max_hypotheses));
@@ -244,7 +255,7 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
              tokens, sentence, parent, n, logits);
 
   const auto call = device.begin_call();
-  state.self_attention->reserve_through(t, device.allocator());
+  if (state.self_attention) state.self_attention->reserve_through(t, device.allocator());
   // Ancestry: hypothesis h inherits its parent's rows and owns row h of this step's chunk.
   const int64_t stride = state.max_steps;
   extend_ancestry(state.ancestry, parent, n, t, stride, state.next_ancestry);
@@ -264,17 +275,26 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
   impl_->decoder_embeddings.forward(tokens, state.positions.data(), n, x, device);
   if (dumping) dump_step("embeddings", x);
   for (size_t l = 0; l < layers; ++l) {
-    const layers::StepCache cache = state.self_attention->view(l, t + 1, state.ancestry.data(), stride);
+    layers::StepCache cache;
+    layers::RecurrentCells cells;
+    if (state.self_attention) {
+      cache = state.self_attention->view(l, t + 1, state.ancestry.data(), stride);
+    } else {
+      cells.previous = t > 0 ? &state.cells[l] : nullptr;
+      cells.parent = parent;
+      cells.cells = &state.next_cells[l];
+    }
     layers::CrossMemory memory;
     memory.keys = &state.cross_keys[l];
     memory.values = &state.cross_values[l];
     memory.lengths = state.lengths.data();
     memory.sentence = sentence;
-    impl_->decoder_layers[l].step(x, cache, memory,
+    impl_->decoder_layers[l].step(x, cache, cells, memory,
                                   attention ? &state.cross_probabilities[l] : nullptr,
                                   state.scratch, device);
     if (dumping) dump_step("layer" + std::to_string(l), x);
   }
+  state.cells.swap(state.next_cells);  // this step's cells are the next one's previous
   if (impl_->decoder_final_norm) impl_->decoder_final_norm->forward(x, nullptr, x, device);
   const int64_t vocab = impl_->output_projection.out_features();
   impl_->output_projection.forward_to_host(x, logits, state.logits, device);

@@ -137,6 +137,11 @@ void CpuDevice::gated_activation(format::Activation kind, const float* x, int64_
   kernels::cpu::kernels().gated_activation(kind, x, rows, width, y);
 }
 
+void CpuDevice::ssru_step(const float* gates, const float* previous, const int32_t* parent,
+                          int64_t n, int64_t d, bool accumulate, float* cells, float* out) const {
+  kernels::cpu::kernels().ssru_step(gates, previous, parent, n, d, accumulate, cells, out);
+}
+
 void CpuDevice::apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim,
                              int64_t rotary_dim, const int32_t* positions, const float* cos,
                              const float* sin, kernels::ref::RotaryLayout layout) const {

@@ -41,6 +41,8 @@ class CpuDevice final : public Device {
                 float* y) const override;
   void gated_activation(format::Activation kind, const float* x, int64_t rows, int64_t width,
                         float* y) const override;
+  void ssru_step(const float* gates, const float* previous, const int32_t* parent, int64_t n,
+                 int64_t d, bool accumulate, float* cells, float* out) const override;
   void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t rotary_dim,
                     const int32_t* positions, const float* cos, const float* sin,
                     kernels::ref::RotaryLayout layout) const override;

@@ -97,6 +97,11 @@ class Device {
   // [rows, width], not aliasing x.
   virtual void gated_activation(format::Activation kind, const float* x, int64_t rows,
                                 int64_t width, float* y) const = 0;
+  // kernels/ref/ssru.h's ssru_step: gates [n, 2d], previous [*, d] or nullptr (the first
+  // step), parent [n] host, cells and out [n, d] (out += the result when accumulate); all but
+  // parent device memory.
+  virtual void ssru_step(const float* gates, const float* previous, const int32_t* parent,
+                         int64_t n, int64_t d, bool accumulate, float* cells, float* out) const = 0;
   // kernels/ref/rotary.h's apply_rotary, in place on x [rows, heads * head_dim]. positions
   // [rows]: host, each below the tables' positions. cos, sin: device memory (weight()).
   virtual void apply_rotary(float* x, int64_t rows, int64_t heads, int64_t head_dim,

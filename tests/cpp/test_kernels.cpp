@@ -35,6 +35,7 @@
 #include "kernels/ref/linear.h"
 #include "kernels/ref/linear_int8.h"
 #include "kernels/ref/softmax.h"
+#include "kernels/ref/ssru.h"
 
 namespace cpu = pytransformer::kernels::cpu;
 namespace ref = pytransformer::kernels::ref;
@@ -490,6 +491,39 @@ void test_gated_activation(const cpu::KernelTable& table) {
   report(table, s);
 }
 
+// The SSRU step: cells and outputs (overwritten or accumulated) from gates, the previous cells
+// read through parents (repeated and reordered), and the first step's zero state.
+void test_ssru(const cpu::KernelTable& table) {
+  Stats s{"ssru_step"};
+  std::uniform_int_distribution<int> pick(0, 5);
+  for (int64_t n : {1, 3, 7}) {
+    for (int64_t d : {1, 5, 16, 17, 100, 256}) {
+      for (bool first : {true, false}) {
+        for (bool accumulate : {false, true}) {
+          std::vector<float> gates = random_floats(n * 2 * d, 3.0f);
+          if (d > 3) gates[d] = -100.0f, gates[d + 1] = 100.0f, gates[d + 2] = 0.0f;
+          const std::vector<float> previous = random_floats(6 * d);
+          std::vector<int32_t> parent(static_cast<size_t>(n));
+          for (int32_t& p : parent) p = pick(rng);
+          const float* from = first ? nullptr : previous.data();
+          std::vector<float> want_cells(n * d), got_cells(n * d);
+          std::vector<float> want = random_floats(n * d), got = want;
+          ref::ssru_step(gates.data(), from, parent.data(), n, d, accumulate, want_cells.data(),
+                         want.data());
+          table.ssru_step(gates.data(), from, parent.data(), n, d, accumulate, got_cells.data(),
+                          got.data());
+          const std::string where = "n " + std::to_string(n) + " d " + std::to_string(d) +
+                                    (first ? " first" : "") + (accumulate ? " accumulate" : "");
+          compare(s, got_cells.data(), want_cells.data(), nullptr, n * d, 1e-6, 1e-6, where);
+          compare(s, got.data(), want.data(), nullptr, n * d, 1e-6, 1e-6, where + " out");
+          ++s.cases;
+        }
+      }
+    }
+  }
+  report(table, s);
+}
+
 void test_rms_norm(const cpu::KernelTable& table) {
   Stats s{"rms_norm"};
   for (int64_t rows : {1, 3, 8}) {
@@ -808,6 +842,7 @@ int main(int argc, char** argv) {
     test_layer_norm(table);
     test_rms_norm(table);
     test_gated_activation(table);
+    test_ssru(table);
     test_rotary(table);
     test_attention(table);
     test_attention_contract(table);

@@ -8,6 +8,7 @@
 // variants call the reference.
 #pragma once
 
+#include <algorithm>
 #include <cfloat>
 #include <cstdint>
 #include <cstring>
@@ -92,6 +93,41 @@ void gated_activation(format::Activation kind, const float* x, int64_t rows, int
       const int rest = static_cast<int>(width - j);
       S::store_partial(out + j, S::mul(vector_swish<S>(S::load_partial(gate + j, rest)),
                                        S::load_partial(linear + j, rest)), rest);
+    }
+  }
+}
+
+// kernels/ref/ssru.h, sigmoid as 1 / (1 + exp(-g)) with the clamped vector exp.
+template <class S>
+void ssru_step(const float* gates, const float* previous, const int32_t* parent, int64_t n,
+               int64_t d, bool accumulate, float* cells, float* out) {
+  using V = typename S::V;
+  constexpr int L = S::kLanes;
+  const V one = S::set1(1.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* candidate = gates + i * 2 * d;
+    const float* gate = candidate + d;
+    const float* state = previous ? previous + static_cast<int64_t>(parent[i]) * d : nullptr;
+    for (int64_t j = 0; j < d; j += L) {
+      const int count = static_cast<int>(std::min<int64_t>(L, d - j));
+      const V g = count == L ? S::load(gate + j) : S::load_partial(gate + j, count);
+      const V u = count == L ? S::load(candidate + j) : S::load_partial(candidate + j, count);
+      const V f = S::div(one, S::add(one, vector_exp<S>(S::sub(S::zero(), g))));
+      V kept = S::zero();
+      if (state) kept = S::mul(f, count == L ? S::load(state + j) : S::load_partial(state + j, count));
+      const V cell = S::add(kept, S::mul(S::sub(one, f), u));
+      V relu = S::max(cell, S::zero());
+      if (accumulate) {
+        relu = S::add(count == L ? S::load(out + i * d + j) : S::load_partial(out + i * d + j, count),
+                      relu);
+      }
+      if (count == L) {
+        S::store(cells + i * d + j, cell);
+        S::store(out + i * d + j, relu);
+      } else {
+        S::store_partial(cells + i * d + j, cell, count);
+        S::store_partial(out + i * d + j, relu, count);
+      }
     }
   }
 }

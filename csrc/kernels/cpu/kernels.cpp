@@ -11,6 +11,7 @@
 #include "kernels/ref/linear_int8.h"
 #include "kernels/ref/rms_norm.h"
 #include "kernels/ref/rotary.h"
+#include "kernels/ref/ssru.h"
 #include "kernels/ref/softmax.h"
 #include "pytransformer/error.h"
 
@@ -81,6 +82,7 @@ const KernelTable& scalar_table() {
     t.linear_int8 = &scalar_linear_int8;
     t.activation = &ref::activation;
     t.gated_activation = &ref::gated_activation;
+    t.ssru_step = &ref::ssru_step;
     t.add = &ref::add;
     t.log_softmax = &ref::log_softmax;
     t.layer_norm = &ref::layer_norm;

@@ -56,11 +56,13 @@ struct KernelTable {
                       int64_t column_begin, int64_t column_end, const LinearEpilogue& epilogue,
                       float* y);
 
-  // kernels/ref/activation.h, add.h, softmax.h (log_softmax), layer_norm.h, rms_norm.h,
-  // rotary.h, attention.h.
+  // kernels/ref/activation.h, ssru.h, add.h, softmax.h (log_softmax), layer_norm.h,
+  // rms_norm.h, rotary.h, attention.h.
   void (*activation)(format::Activation kind, float* x, int64_t count);
   void (*gated_activation)(format::Activation kind, const float* x, int64_t rows, int64_t width,
                            float* y);
+  void (*ssru_step)(const float* gates, const float* previous, const int32_t* parent, int64_t n,
+                    int64_t d, bool accumulate, float* cells, float* out);
   void (*add)(const float* x, float* y, int64_t count);
   void (*log_softmax)(float* x, int64_t rows, int64_t cols);
   void (*layer_norm)(const float* x, const float* residual, const float* gamma, const float* beta,

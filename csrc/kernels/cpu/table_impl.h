@@ -27,6 +27,7 @@ KernelTable make_table(Isa isa) {
   table.linear_int8 = &linear_int8<S>;
   table.activation = &activate<S>;
   table.gated_activation = &gated_activation<S>;
+  table.ssru_step = &ssru_step<S>;
   table.add = &add<S>;
   table.log_softmax = &log_softmax<S>;
   table.layer_norm = &layer_norm<S>;
