@@ -231,6 +231,7 @@ std::unique_ptr<ops::DeviceMatrix> CudaDevice::prepare_matrix(const tensor::Weig
   weight.rows = matrix.rows;
   weight.cols = matrix.cols;
   if (matrix.dtype == DType::INT8) {
+    weight.input_scale = matrix.input_scale;
     weight.row_scales = static_cast<const float*>(
         this->weight(matrix.row_scales, sizeof(float) * static_cast<size_t>(matrix.rows)));
   }

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -562,6 +563,16 @@ void ModelFile::Impl::check_tensor_set() const {
       fail("tensor '" + scale + "' must be f32 of shape [" + std::to_string(view.shape[0]) +
            "], got " + dtype_name(scale_view.dtype) + " " + shape_string(scale_view.shape));
     }
+    const std::string input_scale = input_scale_name(view.name);
+    const auto input_it = index.find(input_scale);
+    if (input_it != index.end()) {
+      const TensorView& input_view = tensors[input_it->second];
+      accounted.insert(input_scale);
+      if (input_view.dtype != DType::F32 || input_view.shape != std::vector<int64_t>{1}) {
+        fail("tensor '" + input_scale + "' must be f32 of shape [1], got " +
+             dtype_name(input_view.dtype) + " " + shape_string(input_view.shape));
+      }
+    }
   }
   for (const auto& view : tensors) {
     if (!accounted.count(view.name)) {
@@ -651,6 +662,19 @@ void ModelFile::Impl::check_scales() const {
         fail("tensor '" + scale.name + "' row " + std::to_string(r) +
              " is not a finite positive scale");
       }
+    }
+    const auto input = index.find(input_scale_name(view.name));
+    if (input == index.end()) continue;
+    const TensorView& input_view = tensors[input->second];
+    float step = 0.0f;
+    if (input_view.data) {
+      std::memcpy(&step, input_view.data, sizeof(step));
+    } else {
+      read_exactly(data_offset + input_view.offset, sizeof(step), &step,
+                   "tensor '" + input_view.name + "'");
+    }
+    if (!(std::isfinite(step) && step >= FLT_MIN)) {
+      fail("tensor '" + input_view.name + "' is not a finite positive scale");
     }
   }
 }

@@ -18,6 +18,8 @@ std::string tensor_name(const std::string& scope, const std::string& module,
 
 std::string scale_name(const std::string& matrix_name) { return matrix_name + ".scale"; }
 
+std::string input_scale_name(const std::string& matrix_name) { return matrix_name + ".input_scale"; }
+
 namespace {
 
 class TensorListBuilder {

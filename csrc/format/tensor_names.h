@@ -32,5 +32,7 @@ std::string layer_scope(Stack stack, int64_t layer);
 std::string tensor_name(const std::string& scope, const std::string& module, const std::string& param);
 // name + ".scale": the per-row scales of an int8 matrix.
 std::string scale_name(const std::string& matrix_name);
+// `<matrix>.input_scale`: an int8 matrix's fixed quantisation step of its inputs (optional).
+std::string input_scale_name(const std::string& matrix_name);
 
 }  // namespace pytransformer::format

@@ -108,7 +108,11 @@ void CpuDevice::linear(const float* x, int64_t m, const tensor::WeightMatrix& we
     // Pointers, not the thread_local names: those would mean each worker's own buffers.
     int8_t* const rows = quantized.data();
     float* const row_scales = scales.data();
-    kernels.quantize_rows(x, m, k, rows, row_scales);
+    if (weight.input_scale > 0.0f) {
+      kernels.quantize_rows_fixed(x, m, k, weight.input_scale, rows, row_scales);
+    } else {
+      kernels.quantize_rows(x, m, k, rows, row_scales);
+    }
     pool_.parallel_for(blocks, min_blocks, [&](int64_t begin, int64_t end) {
       kernels.linear_int8(rows, row_scales, m, k, packed, weight.row_scales, n, begin * block,
                           std::min(n, end * block), epilogue, y);

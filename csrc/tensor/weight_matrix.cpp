@@ -22,6 +22,8 @@ WeightMatrix WeightMatrix::from_file(const format::ModelFile& file, const std::s
   matrix.cols = view.shape[1];
   if (view.dtype == DType::INT8) {
     matrix.row_scales = vector_from_file(file, format::scale_name(name), matrix.rows);
+    const std::string input_scale = format::input_scale_name(name);
+    if (file.has_tensor(input_scale)) matrix.input_scale = *vector_from_file(file, input_scale, 1);
   }
   return matrix;
 }

@@ -17,8 +17,12 @@ struct WeightMatrix {
   int64_t rows = 0;
   int64_t cols = 0;
   const float* row_scales = nullptr;  // [rows], int8 only
+  // int8 only: the fixed quantisation step of the inputs (`.input_scale`), 0 when each input
+  // row is quantised by its own max (kernels/ref/linear_int8.h).
+  float input_scale = 0.0f;
 
-  // The rank-2 tensor `name` of `file` (and its ".scale" when int8). Throws FormatError when
+  // The rank-2 tensor `name` of `file` (and its ".scale", and ".input_scale" if present, when
+  // int8). Throws FormatError when
   // absent or not a matrix.
   static WeightMatrix from_file(const format::ModelFile& file, const std::string& name);
 };

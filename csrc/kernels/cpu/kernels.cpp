@@ -79,6 +79,7 @@ const KernelTable& scalar_table() {
     t.pack_weight = nullptr;
     t.linear_float = &scalar_linear_float;
     t.quantize_rows = &ref::quantize_rows;
+    t.quantize_rows_fixed = &ref::quantize_rows_fixed;
     t.linear_int8 = &scalar_linear_int8;
     t.activation = &ref::activation;
     t.gated_activation = &ref::gated_activation;

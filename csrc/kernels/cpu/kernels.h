@@ -51,6 +51,9 @@ struct KernelTable {
   // kernels/ref/linear_int8.h: quantise rows, then the int8 product (+ epilogue as above);
   // weight: packed int8 W [n, k], w_scales its per-row scales [n].
   void (*quantize_rows)(const float* x, int64_t m, int64_t k, int8_t* q, float* scales);
+  // ref::quantize_rows_fixed in every table (O(m k), against the product's O(m k n)).
+  void (*quantize_rows_fixed)(const float* x, int64_t m, int64_t k, float step, int8_t* q,
+                              float* scales);
   void (*linear_int8)(const int8_t* q, const float* scales, int64_t m, int64_t k,
                       const void* weight, const float* w_scales, int64_t n,
                       int64_t column_begin, int64_t column_end, const LinearEpilogue& epilogue,

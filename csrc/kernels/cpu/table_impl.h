@@ -24,6 +24,7 @@ KernelTable make_table(Isa isa) {
   table.pack_weight = &pack_weight<S>;
   table.linear_float = &linear_float<S>;
   table.quantize_rows = &quantize_rows<S>;
+  table.quantize_rows_fixed = &ref::quantize_rows_fixed;
   table.linear_int8 = &linear_int8<S>;
   table.activation = &activate<S>;
   table.gated_activation = &gated_activation<S>;

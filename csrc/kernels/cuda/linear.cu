@@ -69,11 +69,21 @@ __global__ void convert_kernel(const void* weight, int64_t count, float* dst) {
 
 // One block per row: amax over the row (exact in any order), then each value scaled by
 // 127 / amax, rounded half to even and clamped, exactly as kernels::ref::quantize_rows.
-__global__ void quantize_rows_kernel(const float* x, int64_t k, int8_t* quantized, float* scales) {
+__global__ void quantize_rows_kernel(const float* x, int64_t k, float step, int8_t* quantized,
+                                     float* scales) {
   __shared__ float scratch[kWarpSize];
   const int64_t i = blockIdx.x;
   const float* xi = x + i * k;
   int8_t* qi = quantized + i * k;
+  if (step > 0.0f) {  // kernels/ref/linear_int8.h's quantize_rows_fixed
+    if (threadIdx.x == 0) scales[i] = step;
+    for (int64_t c = threadIdx.x; c < k; c += blockDim.x) {
+      float v = rintf(__fdiv_rn(xi[c], step));
+      v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+      qi[c] = v == v ? static_cast<int8_t>(v) : 0;
+    }
+    return;
+  }
   float local = 0.0f;
   for (int64_t c = threadIdx.x; c < k; c += blockDim.x) local = MaxOf()(local, fabsf(xi[c]));
   const float amax = block_reduce(local, MaxOf(), scratch);
@@ -171,7 +181,8 @@ void linear_int8(const float* x, int64_t m, const DeviceWeight& weight, const fl
   if (m <= 0 || n <= 0) return;
   if ((m + kTile - 1) / kTile > 65535) throw CudaError("linear_int8: too many rows for one launch");
   if (k >= (int64_t{1} << 17)) throw CudaError("linear_int8: int32 sums need k < 131072");
-  quantize_rows_kernel<<<m, row_block_size(k), 0, stream>>>(x, k, quantized, row_scales);
+  quantize_rows_kernel<<<m, row_block_size(k), 0, stream>>>(x, k, weight.input_scale, quantized,
+                                                             row_scales);
   check_launch("quantize_rows_kernel");
   const dim3 grid(static_cast<unsigned>((n + kTile - 1) / kTile),
                   static_cast<unsigned>((m + kTile - 1) / kTile));

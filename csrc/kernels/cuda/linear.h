@@ -30,6 +30,7 @@ struct DeviceWeight {
   int64_t rows = 0;                   // n, output features
   int64_t cols = 0;                   // k, input features
   const float* row_scales = nullptr;  // [rows], int8 only
+  float input_scale = 0.0f;           // int8 only: a fixed input step (0: per-row max)
 };
 
 // weight.dtype: f32, f16 or bf16.

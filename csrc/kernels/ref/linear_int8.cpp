@@ -6,6 +6,22 @@
 
 namespace pytransformer::kernels::ref {
 
+void quantize_rows_fixed(const float* x, int64_t m, int64_t k, float step, int8_t* q,
+                         float* scales) {
+  const int64_t stride = quantized_row_stride(k);
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xi = x + i * k;
+    int8_t* qi = q + i * stride;
+    std::memset(qi, 0, static_cast<size_t>(stride));
+    scales[i] = step;
+    for (int64_t c = 0; c < k; ++c) {
+      float v = std::nearbyint(xi[c] / step);
+      v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);  // NaN stays NaN: cast below
+      qi[c] = v == v ? static_cast<int8_t>(v) : 0;
+    }
+  }
+}
+
 void quantize_rows(const float* x, int64_t m, int64_t k, int8_t* q, float* scales) {
   const int64_t stride = quantized_row_stride(k);
   for (int64_t i = 0; i < m; ++i) {

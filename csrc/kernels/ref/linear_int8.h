@@ -26,6 +26,13 @@ inline int64_t quantized_row_stride(int64_t k) {
 // x: [m, k] f32 -> q: [m, stride] int8 (stride = quantized_row_stride(k)), scales: [m].
 void quantize_rows(const float* x, int64_t m, int64_t k, int8_t* q, float* scales);
 
+// The same with one fixed step for every row (a matrix's `.input_scale`, docs/format.md; Marian's
+// int8shiftAlphaAll quantises activations with a precomputed multiplier so):
+//   scales[i] = step, q[i, c] = clamp(round_half_even(x[i, c] / step), -127, 127).
+// step: finite and >= FLT_MIN.
+void quantize_rows_fixed(const float* x, int64_t m, int64_t k, float step, int8_t* q,
+                         float* scales);
+
 // y[i, j] for i < m and j in [column_begin, column_end) as above; y: [m, n] row-major.
 // q: [m, quantized_row_stride(k)]; weight: [n, k]; bias: [n] or nullptr.
 void linear_int8(const int8_t* q, const float* scales, int64_t m, int64_t k, const int8_t* weight,

@@ -6,7 +6,7 @@ writer asks it for the expected tensors of a metadata set and never writes a fil
 
 from pytransformer._core import ModelFormatError
 from pytransformer.format.constants import FORMAT_VERSION, MAGIC, DType, ValueType, stored_bytes
-from pytransformer.format.quantize import BlockMatrix
+from pytransformer.format.quantize import BlockMatrix, Int8Matrix
 from pytransformer.format.reader import read_model
 from pytransformer.format.writer import expected_tensors, normalize_metadata, write_model
 
@@ -14,6 +14,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "BlockMatrix",
+    "Int8Matrix",
     "DType",
     "ModelFormatError",
     "ValueType",

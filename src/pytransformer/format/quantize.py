@@ -1,5 +1,5 @@
-"""Conversions of float32 matrices to the stored dtypes of docs/format.md, and BlockMatrix: a
-matrix already in one of the block dtypes (q8_0, q4_1)."""
+"""Conversions of float32 matrices to the stored dtypes of docs/format.md, BlockMatrix: a
+matrix already in one of the block dtypes (q8_0, q4_1), and Int8Matrix: one already in int8."""
 
 from __future__ import annotations
 
@@ -262,3 +262,45 @@ class BlockMatrix:
     def dequantize(self) -> np.ndarray:
         """The values, a new float32 [rows, cols] array (from_blocks)."""
         return from_blocks(self.data, self.dtype, self.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Int8Matrix:
+    """A [rows, cols] matrix already quantised to int8, which write_model stores unchanged (with
+    its `.scale` and, when given, `.input_scale` tensors; docs/format.md): value = values[r, c] x
+    row_scales[r]. input_scale: the fixed quantisation step of the matrix's inputs (Marian's
+    int8shiftAlphaAll: 1 / QuantMultA), or None for each input row's own max / 127.
+    Construction checks types, shapes and that every scale is finite and positive (ValueError,
+    TypeError for arrays of the wrong dtype). The arrays are not copied."""
+
+    values: np.ndarray
+    row_scales: np.ndarray
+    input_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.values, np.ndarray) or self.values.dtype != np.int8:
+            raise TypeError("an int8 matrix's values are an int8 numpy array, not "
+                            f"{getattr(self.values, 'dtype', type(self.values).__name__)}")
+        if self.values.ndim != 2 or 0 in self.values.shape:
+            raise ValueError(f"an int8 matrix is [rows, cols], not {list(self.values.shape)}")
+        scales = np.asarray(self.row_scales)
+        if scales.dtype != np.float32 or scales.shape != (self.values.shape[0],):
+            raise ValueError(f"an int8 matrix's row_scales are float32 [{self.values.shape[0]}], "
+                             f"not {scales.dtype} {list(scales.shape)}")
+        if not (np.isfinite(scales).all() and (scales > 0).all()):
+            raise ValueError("an int8 matrix's row scales must be finite and positive")
+        if self.input_scale is not None:
+            step = np.float32(self.input_scale)
+            if not (np.isfinite(step) and step >= np.finfo(np.float32).tiny):
+                raise ValueError("an int8 matrix's input_scale must be a finite positive float32, "
+                                 f"not {self.input_scale!r}")
+            object.__setattr__(self, "input_scale", float(step))
+        object.__setattr__(self, "row_scales", scales)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.values.shape[0]), int(self.values.shape[1]))
+
+    def dequantize(self) -> np.ndarray:
+        """float32 values[r, c] x row_scales[r]."""
+        return self.values.astype(np.float32) * self.row_scales[:, None]

@@ -37,7 +37,7 @@ from pytransformer.format.constants import (
     ValueType,
     stored_bytes,
 )
-from pytransformer.format.quantize import BLOCK_DTYPES, BlockMatrix
+from pytransformer.format.quantize import BLOCK_DTYPES, BlockMatrix, Int8Matrix
 
 _KEY_PATTERN = re.compile(r"[a-z0-9_.]+")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -48,7 +48,7 @@ MetadataValue = bool | int | float | str | bytes | list
 def write_model(
     path: str | os.PathLike[str],
     metadata: Mapping[str, Any],
-    tensors: Mapping[str, np.ndarray | BlockMatrix],
+    tensors: Mapping[str, np.ndarray | BlockMatrix | Int8Matrix],
     quantize: str | None = None,
 ) -> None:
     """Writes a model file that the C++ reader accepts, or raises before touching `path`.
@@ -57,9 +57,10 @@ def write_model(
     numpy array) of all int, all str, or numbers (float64 array); numpy scalars are accepted.
     tensors: exactly the names of ``_core.expected_tensors(metadata)`` with their shapes, any
     real dtype (stored as float32 unless quantized), or for a matrix a BlockMatrix (q8_0 or
-    q4_1 blocks), stored byte for byte whatever `quantize` says. Tensors given as the same array
-    (or views of the same memory with the same shape) and stored in the same dtype, or as the
-    same BlockMatrix, are stored once and share their bytes.
+    q4_1 blocks) or an Int8Matrix (int8 values, row scales and an optional input scale),
+    stored as given whatever `quantize` says. Tensors given as the same array (or views of the
+    same memory with the same shape) and stored in the same dtype, or as the same BlockMatrix
+    or Int8Matrix object, are stored once and share their bytes.
     quantize: None (float32), "f16" or "bf16" for every quantizable matrix; "int8" (symmetric
     per row, with a float32 ``<name>.scale`` tensor) for the decoder's feed-forward matrices and
     the output projection and f16 for the other matrices (see
@@ -288,8 +289,12 @@ def _plan_tensors(
     for name, shape, quantizable in expected:
         value = tensors[name]
         if isinstance(value, BlockMatrix):
-            array: np.ndarray | BlockMatrix = _checked_blocks(name, value, shape, quantizable)
+            array: np.ndarray | BlockMatrix | Int8Matrix = _checked_blocks(name, value, shape,
+                                                                           quantizable)
             dtype = BLOCK_DTYPES[value.dtype]
+        elif isinstance(value, Int8Matrix):
+            array = _checked_int8(name, value, shape, quantizable)
+            dtype = DType.INT8
         else:
             # Arrays that share memory stay tied through np.asarray (e.g. two torch tensors of
             # one tied parameter, as state_dict() returns them).
@@ -297,18 +302,25 @@ def _plan_tensors(
             dtype = _stored_dtype(name, shape, quantizable, quantize)
         tied = next((s for s in seen if s[1] == dtype and _same_memory(s[0], array)), None)
         if tied is not None:
-            blob, scale_blob = tied[2], tied[3]
+            blob, scale_blob, input_blob = tied[2], tied[3], tied[4]
         else:
             blob = _Blob(name, array, dtype, is_scale=False)
             blobs.append(blob)
-            scale_blob = None
+            scale_blob = input_blob = None
             if dtype == DType.INT8:
                 scale_blob = _Blob(name + ".scale", array, DType.F32, is_scale=True)
                 blobs.append(scale_blob)
-            seen.append((array, dtype, blob, scale_blob))
+            if isinstance(array, Int8Matrix) and array.input_scale is not None:
+                input_blob = _Blob(name + ".input_scale",
+                                   np.array([array.input_scale], dtype=np.float32), DType.F32,
+                                   is_scale=False)
+                blobs.append(input_blob)
+            seen.append((array, dtype, blob, scale_blob, input_blob))
         entries.append(_Entry(name, dtype, shape, blob))
         if scale_blob is not None:
             entries.append(_Entry(name + ".scale", DType.F32, (shape[0],), scale_blob))
+        if input_blob is not None:
+            entries.append(_Entry(name + ".input_scale", DType.F32, (1,), input_blob))
 
     offset = 0
     for blob in blobs:
@@ -341,6 +353,16 @@ def _checked_blocks(name: str, value: BlockMatrix, shape: tuple[int, ...],
     return value
 
 
+def _checked_int8(name: str, value: Int8Matrix, shape: tuple[int, ...],
+                  quantizable: bool) -> Int8Matrix:
+    if not quantizable:
+        raise ValueError(f"tensor '{name}' is given as an int8 matrix, but it is stored as f32 "
+                         "(only weight matrices can be int8)")
+    if value.shape != tuple(shape):
+        raise ValueError(f"tensor '{name}' has shape {list(value.shape)}, expected {list(shape)}")
+    return value
+
+
 def _checked_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in "fiu":
@@ -357,6 +379,8 @@ def _checked_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
 def _same_memory(a: np.ndarray | BlockMatrix, b: np.ndarray | BlockMatrix) -> bool:
     """The same array or BlockMatrix, or two views of exactly the same memory (so identical
     content; for BlockMatrix, the same blocks of the same dtype and shape)."""
+    if isinstance(a, Int8Matrix) or isinstance(b, Int8Matrix):
+        return a is b
     if isinstance(a, BlockMatrix) or isinstance(b, BlockMatrix):
         return a is b or (isinstance(a, BlockMatrix) and isinstance(b, BlockMatrix)
                           and a.dtype == b.dtype and _same_memory(a.data, b.data))
@@ -401,6 +425,8 @@ def _convert(blob: _Blob) -> Any:
     source = blob.source
     if isinstance(source, BlockMatrix):
         return source.data
+    if isinstance(source, Int8Matrix):
+        return source.values, source.row_scales
     if blob.dtype == DType.F32:
         return np.asarray(source, dtype=np.float32)
     matrix = np.asarray(source, dtype=np.float32)
