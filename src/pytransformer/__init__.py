@@ -6,8 +6,9 @@ chat_prompt) for decoder-only language models, with Completion and TextTokenizer
 file's description without loading it); resolve_model() (a model named by path, or by name in
 the user models directory, as everywhere: Translator, --model, $PYTRANSFORMER_MODEL);
 default_model_path() (the model Translator(None) loads: the one $PYTRANSFORMER_MODEL names, else
-the one installed with the package); the converters convert_marian, convert_ctranslate2 (translation
-models), convert_gguf, convert_llama_hf and convert_llama2c (language models);
+the one installed with the package); the converters convert_marian, convert_marian_native
+(Marian's own .npz / .bin), convert_m2m100 (M2M100, NLLB-200), convert_ctranslate2
+(translation models), convert_gguf, convert_llama_hf and convert_llama2c (language models);
 ModelFormatError, ModelNotFoundError, ConversionError; info(). Everything else
 (pytransformer._core, pytransformer.format, ...) is internal.
 """
@@ -68,7 +69,8 @@ def _cuda_info() -> dict[str, Any]:
 # The converters load on first use: a translation never needs them (they cost a cold start
 # about a tenth of a second of imports).
 _CONVERTERS = ("ConversionError", "convert_ctranslate2", "convert_gguf", "convert_llama2c",
-               "convert_llama_hf", "convert_marian")
+               "convert_llama_hf", "convert_m2m100", "convert_marian",
+               "convert_marian_native")
 
 
 def __getattr__(name: str) -> Any:
@@ -96,6 +98,7 @@ __all__ = [
     "convert_gguf",
     "convert_llama2c",
     "convert_llama_hf",
+    "convert_m2m100",
     "convert_marian",
     "default_model_path",
     "describe_model",

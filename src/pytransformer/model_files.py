@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +171,12 @@ class ModelInfo:
     source_vocab_size: int
     target_vocab_size: int
     tokenizer: str                # tokenizer.type: "sentencepiece" or "none"
-    target_languages: list[str]   # target-language tokens (e.g. ">>zho<<"), [] if none
+    target_languages: list[str]   # target-language tokens (e.g. ">>zho<<"; an NLLB-200 or
+                                  # M2M100 model's codes, "zho_Hans", "__zh__"), [] if none
     tensor_dtypes: dict[str, int]  # dtype name ("f32", "f16", "int8", "q4_1", ...) -> count
     metadata: dict[str, Any]      # every metadata key except the embedded tokenizer models
+    # The language codes of a model that reads the source language too (NLLB-200, M2M100).
+    source_languages: list[str] = field(default_factory=list)
 
 
 def describe_model(path: str | Path) -> ModelInfo:
@@ -207,9 +210,11 @@ def describe_model(path: str | Path) -> ModelInfo:
         source_vocab_size=metadata.get("model.source_vocab_size", 0),
         target_vocab_size=metadata["model.target_vocab_size"],
         tokenizer=metadata["tokenizer.type"],
-        target_languages=list(metadata.get("tokenizer.target_languages", [])),
+        target_languages=list(metadata.get("tokenizer.target_languages")
+                              or metadata.get("tokenizer.language_codes", [])),
         tensor_dtypes=tensor_dtypes(model_file),
         metadata=metadata,
+        source_languages=list(metadata.get("tokenizer.language_codes", [])),
     )
 
 

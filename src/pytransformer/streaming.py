@@ -37,15 +37,19 @@ class TokenStream(Iterator[str]):
     U+FFFD until its last byte arrives. Once the stream is exhausted, `tokens` holds the
     generated ids (without the end token) and `finished` tells whether the model ended the text
     itself (an end token) rather than reaching the length limit or being stopped.
+    `target_prefix`: target ids forced before the generated ones (an NLLB-200 / M2M100 model's
+    target-language code); they are neither text, nor counted, nor part of `tokens`.
     """
 
     def __init__(self, model: Any, tokenizer: Detokenizer, source_ids: list[int] | None,
-                 options: _core.SearchOptions) -> None:
+                 options: _core.SearchOptions,
+                 target_prefix: Sequence[int] = ()) -> None:
         self.token_count = 0
         self.tokens: list[int] = []
         self.finished = False
         self._model = model
         self._tokenizer = tokenizer
+        self._prefix = list(target_prefix)
         if source_ids is None:
             self._increments: Iterator[str] = iter(())
             return
@@ -73,13 +77,18 @@ class TokenStream(Iterator[str]):
 
     def _whole(self, source_ids: list[int], options: _core.SearchOptions) -> Iterator[str]:
         # In this thread, so that Ctrl-C reaches the core's signal checks and stops it.
-        tokens, _score, finished = _core.generate(self._model, [source_ids], options)[0][0]
+        tokens, _score, finished = _core.generate(self._model, [source_ids], options,
+                                                  **self._prefix_option())[0][0]
+        tokens = tokens[len(self._prefix):]
         self.token_count = len(tokens)
         self.tokens = list(tokens)
         self.finished = finished
         text = self._tokenizer.decode(tokens)
         if text:
             yield text
+
+    def _prefix_option(self) -> dict[str, Any]:
+        return {"target_prefix": [self._prefix]} if self._prefix else {}
 
     def _tokenwise(self, source_ids: list[int],
                    options: _core.SearchOptions) -> Iterator[str]:
@@ -93,7 +102,8 @@ class TokenStream(Iterator[str]):
 
         def run() -> None:
             try:
-                result = _core.generate(self._model, [source_ids], options, callback=on_token)
+                result = _core.generate(self._model, [source_ids], options, callback=on_token,
+                                        **self._prefix_option())
                 tokens.put(("done", result))
             except BaseException as error:  # handed to the consumer thread
                 tokens.put(("error", error))
@@ -116,6 +126,7 @@ class TokenStream(Iterator[str]):
                     raise value
                 if kind == "done":
                     final_tokens, _score, finished = value[0][0]
+                    final_tokens = final_tokens[len(self._prefix):]  # (the callback skips it)
                     self.token_count = len(final_tokens)
                     self.tokens = list(final_tokens)
                     self.finished = finished

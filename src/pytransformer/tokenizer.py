@@ -11,6 +11,14 @@ MarianTokenizer does. Output ids are mapped to pieces through `vocab.target` and
 target SentencePiece model; special tokens (eos, pad, unk, decoder start, language tokens and
 `<...>` control pieces) are left out of the text.
 
+With `tokenizer.language_codes` (NLLB-200 and M2M100 models: `eng_Latn`, `__en__`), the model
+reads the source language too: the source is its language code, the pieces and the EOS (or the
+pieces, the EOS and the code with `tokenizer.source_language_last`, NLLB's legacy order), and
+the target language's code is the first target token, forced (transformers'
+`forced_bos_token_id`; target_prefix() gives it), and left out of the text. Languages are
+named by the model's code or any ISO 639 form of it (pytransformer.languages.find_language:
+`zh` finds `zho_Hans` and `__zh__`).
+
 With `tokenizer.fullwidth_punctuation` (our trainer sets it), an ASCII , ? ! : ; after CJK
 text in the output takes its full-width form (，？！：；): the embedded SentencePiece model's
 NFKC normalisation turned the training targets' full-width marks into ASCII, so the model
@@ -26,7 +34,7 @@ from typing import Any, Mapping, Sequence
 
 import sentencepiece
 
-from pytransformer.languages import is_cjk_char
+from pytransformer.languages import describe_languages, find_language, is_cjk_char
 
 _WORD_BOUNDARY = "\u2581"  # SentencePiece's "▁"
 # The marks NFKC maps from full-width to ASCII, and back.
@@ -59,6 +67,12 @@ class Tokenizer:
         self.source_eos_id = int(metadata["tokens.source_eos_id"])
         self.add_source_eos = bool(metadata["tokenizer.add_source_eos"])
         self.target_languages: list[str] = list(metadata.get("tokenizer.target_languages", []))
+        self.language_codes: list[str] = list(metadata.get("tokenizer.language_codes", []))
+        self.source_language_last = bool(metadata.get("tokenizer.source_language_last", False))
+        for code in self.language_codes:
+            if code not in self.source_ids or code not in self.target_ids:
+                raise ValueError(f"tokenizer.language_codes: {code!r} is not a piece of both "
+                                 "vocabularies")
         self.fullwidth_punctuation = bool(metadata.get("tokenizer.fullwidth_punctuation", False))
         self._source_model: sentencepiece.SentencePieceProcessor | None = None
         self._target_model: sentencepiece.SentencePieceProcessor | None = None
@@ -68,20 +82,65 @@ class Tokenizer:
         self._hidden_target_ids = {self.eos_id, self.pad_id, self.decoder_start_id,
                                    self.target_unk_id}
         self._hidden_target_ids.update(self.target_ids[language]
-                                       for language in self.target_languages
+                                       for language in self.target_languages + self.language_codes
                                        if language in self.target_ids)
 
-    # -- source -------------------------------------------------------------------------------
+    # -- languages ----------------------------------------------------------------------------
+
+    @property
+    def languages(self) -> list[str]:
+        """The target languages a caller chooses between, as the model names them: its
+        `>>xx<<` tokens, or its language codes (NLLB-200, M2M100); [] for a one-way model."""
+        return self.target_languages or self.language_codes
+
+    @property
+    def needs_source_language(self) -> bool:
+        """Whether the source starts with (or ends with) its language's code (NLLB, M2M100)."""
+        return bool(self.language_codes)
+
+    @property
+    def target_prefix_length(self) -> int:
+        """Target tokens forced before the generated ones: the target language's code."""
+        return 1 if self.language_codes else 0
 
     def language_token(self, target_language: str) -> str:
-        """The vocabulary token for `target_language` ("fra" or ">>fra<<"); ValueError listing
-        the known ones when the model has none such."""
-        token = target_language if target_language.startswith(">>") else f">>{target_language}<<"
-        if token not in self.target_languages:
-            known = ", ".join(self.target_languages) or "none (not a multilingual model)"
-            raise ValueError(f"unknown target language {target_language!r}; the model knows: "
-                             f"{known}")
-        return token
+        """The model's token for `target_language` ("fra", "fr", ">>fra<<"; "zh" or "zho_Hans"
+        for NLLB's "zho_Hans"); ValueError listing the known ones when the model has none
+        such."""
+        return self._find(target_language, "target")
+
+    def source_language_token(self, source_language: str | None) -> str:
+        """The code of `source_language` for a model that reads it (needs_source_language);
+        ValueError when it is None or unknown."""
+        if source_language is None:
+            raise ValueError("this model (NLLB-200 / M2M100) reads the source language: pass "
+                             "source_language (e.g. 'en' or '" + self.language_codes[0] + "')")
+        return self._find(source_language, "source")
+
+    def target_prefix(self, target_language: str | None) -> list[int]:
+        """The target ids forced before decoding: [] except for models with language codes,
+        where it is the target language's code; ValueError when that is None or unknown."""
+        if not self.language_codes:
+            return []
+        if target_language is None:
+            raise ValueError("this model translates into several languages ("
+                             + describe_languages(self.language_codes)
+                             + "): pass target_language")
+        return [self.target_ids[self.language_token(target_language)]]
+
+    def _find(self, language: str, role: str) -> str:
+        known = self.languages
+        if not self.language_codes:  # Marian: ">>fra<<", or the bare "fra"
+            token = language if language.startswith(">>") else f">>{language}<<"
+            if token in known:
+                return token
+        found = find_language(language, known)
+        if found is None:
+            listed = describe_languages(known) or "none (not a multilingual model)"
+            raise ValueError(f"unknown {role} language {language!r}; the model knows: {listed}")
+        return found
+
+    # -- source -------------------------------------------------------------------------------
 
     def source_pieces(self, text: str) -> list[str]:
         """The pieces of `text` (a leading `>>xx<<` token stays one piece)."""
@@ -92,12 +151,18 @@ class Tokenizer:
         pieces = self._source_model.encode(rest, out_type=str)
         return ([language] if language else []) + pieces
 
-    def encode_pieces(self, pieces: Sequence[str], target_language: str | None = None
-                      ) -> list[int]:
+    def encode_pieces(self, pieces: Sequence[str], target_language: str | None = None,
+                      source_language: str | None = None) -> list[int]:
         """Source ids for `pieces`: the language token first if requested (unless the pieces
         already start with one), unknown pieces as unk, then the source EOS if the model
-        appends one."""
+        appends one. For a model with language codes, the source language's code first (or
+        after the EOS) instead, and target_language is not part of the source."""
         ids = [self.source_ids.get(piece, self.unk_id) for piece in pieces]
+        if self.language_codes:
+            code = self.source_ids[self.source_language_token(source_language)]
+            if self.add_source_eos:
+                ids.append(self.source_eos_id)
+            return ids + [code] if self.source_language_last else [code] + ids
         if target_language is not None:
             token = self.language_token(target_language)
             if not (pieces and _is_language_token(pieces[0])):
@@ -106,8 +171,15 @@ class Tokenizer:
             ids.append(self.source_eos_id)
         return ids
 
-    def encode(self, text: str, target_language: str | None = None) -> list[int]:
-        return self.encode_pieces(self.source_pieces(text), target_language)
+    def encode(self, text: str, target_language: str | None = None,
+               source_language: str | None = None) -> list[int]:
+        return self.encode_pieces(self.source_pieces(text), target_language, source_language)
+
+    @property
+    def source_suffix_length(self) -> int:
+        """Ids encode_pieces appends after the pieces (kept when a source is truncated)."""
+        return int(self.add_source_eos) + int(bool(self.language_codes) and
+                                              self.source_language_last)
 
     # -- target -------------------------------------------------------------------------------
 

@@ -17,6 +17,12 @@ Input rules:
   an empty list gives [];
 - a text whose ids exceed the model's `max_positions` is truncated to fit (the source EOS and a
   target-language token are kept) and a UserWarning says so;
+- NLLB-200 and M2M100 models (converted by pytransformer.convert_m2m100) read the source
+  language as well as the target: both are required (source_language, target_language: the
+  model's code such as "zho_Hans" / "__zh__", or a short one such as "zh"). The target
+  language's code is forced as the first target token, as transformers' forced_bos_token_id
+  does, and is left out of the text and the tokens; max_length and min_length count the
+  tokens after it;
 - text that is not valid Unicode (bytes, or a str holding lone surrogates, which is what
   undecodable input read with errors='surrogateescape' becomes) raises ValueError.
 """
@@ -32,7 +38,7 @@ from pytransformer import _core, model_files
 from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, ModelNotFoundError,
                                        default_model_path, resolve_model, tensor_dtypes)
 from pytransformer.devices import cuda_backend, parse_device
-from pytransformer.languages import target_by_script
+from pytransformer.languages import describe_languages, target_by_script
 from pytransformer.streaming import TokenStream
 from pytransformer.tokenizer import Tokenizer, check_text
 
@@ -49,7 +55,8 @@ class Hypothesis:
     """One candidate translation."""
 
     text: str
-    tokens: list[str]        # target pieces, without the final EOS
+    tokens: list[str]        # target pieces, without the final EOS (and without the forced
+                             # target-language code of NLLB-200 / M2M100 models)
     score: float | None      # as the model's reference reports it; None unless return_scores
     finished: bool           # ended with EOS (False: stopped by max_length)
 
@@ -75,8 +82,9 @@ class Attention:
     text: str                 # the translation
     source_pieces: list[str]  # what the encoder read, as the vocabulary spells it (language
                               # token, pieces, unknown pieces as the unk piece, source EOS)
-    target_pieces: list[str]  # the generated pieces, with the final EOS when the search ended
-                              # with one
+    target_pieces: list[str]  # the generated pieces (after the forced target-language code
+                              # of NLLB-200 / M2M100 models, which leads), with the final EOS
+                              # when the search ended with one
     # float32 [decoder layers, heads, len(target_pieces), len(source_pieces)]: row t holds the
     # cross-attention probabilities (summing to 1 over the source) of the decoder step that
     # produced target_pieces[t].
@@ -126,9 +134,14 @@ class Translator:
         self._tensor_dtypes = tensor_dtypes(model_file)
         try:
             self._tokenizer = Tokenizer(self._metadata)
+            self._shortlist = None
+            if "shortlist.targets" in self._metadata:
+                from pytransformer.shortlist import Shortlist  # numpy: only where needed
+                self._shortlist = Shortlist.from_metadata(self._metadata)
         except ValueError as error:
             raise _core.ModelFormatError(f"{path}: {error}") from None
         self._max_positions = int(self._metadata["model.max_positions"])
+        self._target_vocab_size = int(self._metadata["model.target_vocab_size"])
 
     # -- properties ---------------------------------------------------------------------------
 
@@ -149,8 +162,15 @@ class Translator:
 
     @property
     def target_languages(self) -> list[str]:
-        """Target-language tokens a multilingual model accepts (e.g. `>>fra<<`), else []."""
-        return list(self._tokenizer.target_languages)
+        """Target-language tokens a multilingual model accepts (e.g. `>>fra<<`; an NLLB-200 or
+        M2M100 model's language codes, e.g. `zho_Hans`, `__zh__`), else []."""
+        return list(self._tokenizer.languages)
+
+    @property
+    def source_languages(self) -> list[str]:
+        """The language codes of a model that reads the source language too (NLLB-200,
+        M2M100: then translate() needs source_language), else []."""
+        return list(self._tokenizer.language_codes)
 
     @property
     def max_positions(self) -> int:
@@ -173,7 +193,8 @@ class Translator:
                   target_language: str | None = None, length_penalty: float | None = None,
                   min_length: int | None = None, sampling: bool = False,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
-                  max_batch_tokens: int = 0) -> list[Translation]:
+                  max_batch_tokens: int = 0,
+                  source_language: str | None = None) -> list[Translation]:
         """Translates each text; returns one Translation per text, in order.
 
         beam_size, max_length (generated tokens), length_penalty, min_length: None takes the
@@ -182,12 +203,17 @@ class Translator:
         target_language: for multilingual models, e.g. "fra" or ">>fra<<"; None chooses it per
         text by pytransformer.languages' script rule, as the CLI does (the en<->zh default model:
         Chinese text into English, any other into Chinese), and raises ValueError for a model
-        with several target languages that the rule cannot choose between.
+        with several target languages that the rule cannot choose between. A language may be
+        named by any ISO 639 form of its code ("fr" for ">>fra<<", "zh" for "zho_Hans").
+        source_language: the language of the texts, for models that read it (NLLB-200,
+        M2M100: required there, ValueError without it; see source_languages); ignored by other
+        models.
         """
         texts = _as_text_list(texts)
         pieces = [self._tokenizer.source_pieces(text) if text.strip() else None
                   for text in texts]
-        return self._translate_pieces(pieces, target_language, self._search_options(
+        return self._translate_pieces(pieces, target_language, source_language,
+                                      self._search_options(
             beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
             top_k, top_p, seed, max_batch_tokens), return_scores)
 
@@ -198,7 +224,8 @@ class Translator:
                          length_penalty: float | None = None, min_length: int | None = None,
                          sampling: bool = False, temperature: float = 1.0, top_k: int = 0,
                          top_p: float = 1.0, seed: int = 0,
-                         max_batch_tokens: int = 0) -> list[Translation]:
+                         max_batch_tokens: int = 0,
+                         source_language: str | None = None) -> list[Translation]:
         """Like translate() for pre-tokenized input: one list of source pieces per sentence
         (the model's EOS and language token are still added as the model requires)."""
         if isinstance(pieces, (str, bytes)):
@@ -211,7 +238,8 @@ class Translator:
             for piece in sentence:
                 check_text(piece)
             checked.append(sentence if sentence else None)
-        return self._translate_pieces(checked, target_language, self._search_options(
+        return self._translate_pieces(checked, target_language, source_language,
+                                      self._search_options(
             beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
             top_k, top_p, seed, max_batch_tokens), return_scores)
 
@@ -219,7 +247,7 @@ class Translator:
                target_language: str | None = None, length_penalty: float | None = None,
                min_length: int | None = None, sampling: bool = False,
                temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-               seed: int = 0) -> TranslationStream:
+               seed: int = 0, source_language: str | None = None) -> TranslationStream:
         """The translation of `text` in increments as tokens are decoded: an iterator of str
         whose concatenation equals translate([text], same options)[0].text, and whose
         `token_count` says how many target tokens have been generated so far.
@@ -230,19 +258,21 @@ class Translator:
         iterating) stops the generation.
         """
         check_text(text)
-        if target_language is not None:
-            self._tokenizer.language_token(target_language)  # fail now, not while iterating
+        self._check_languages(target_language, source_language)  # now, not while iterating
         options = self._search_options(beam_size, max_length, 1, length_penalty, min_length,
                                        sampling, temperature, top_k, top_p, seed, 0)
         if not text.strip():
             return TranslationStream(self._model, self._tokenizer, None, options)
-        ids = self._source_ids(self._tokenizer.source_pieces(text), target_language)
-        return TranslationStream(self._model, self._tokenizer, ids, options)
+        ids, prefix = self._source_ids(self._tokenizer.source_pieces(text), target_language,
+                                       source_language)
+        return TranslationStream(self._model, self._tokenizer, ids, options,
+                                 target_prefix=prefix)
 
     def attention(self, text: str, *, target_language: str | None = None,
                   beam_size: int | None = None, max_length: int | None = None,
                   length_penalty: float | None = None,
-                  min_length: int | None = None) -> Attention:
+                  min_length: int | None = None,
+                  source_language: str | None = None) -> Attention:
         """Translates `text` (as translate() with the same options) and returns the decoder's
         cross-attention over the source for each piece of that translation, in every layer and
         head. ValueError for an empty text.
@@ -250,14 +280,16 @@ class Translator:
         check_text(text)
         if not text.strip():
             raise ValueError("the text is empty: there is nothing to attend to")
-        if target_language is not None:
-            self._tokenizer.language_token(target_language)
-        ids = self._source_ids(self._tokenizer.source_pieces(text), target_language)
+        self._check_languages(target_language, source_language)
+        ids, prefix = self._source_ids(self._tokenizer.source_pieces(text), target_language,
+                                       source_language)
         options = self._search_options(beam_size, max_length, 1, length_penalty, min_length,
                                        False, 1.0, 0, 1.0, 0, 0)
-        tokens, _, finished = _core.generate(self._model, [ids], options)[0][0]
+        tokens, _, finished = _core.generate(
+            self._model, [ids], options, target_prefix=[prefix] if prefix else None)[0][0]
         tokenizer = self._tokenizer
         produced = list(tokens) + ([tokenizer.eos_id] if finished else [])
+        tokens = tokens[len(prefix):]
         # The decoder reads the start token then each produced token but the last.
         decoder_inputs = [tokenizer.decoder_start_id] + produced[:-1]
         [weights] = self._model.cross_attention([ids], [decoder_inputs])
@@ -267,26 +299,39 @@ class Translator:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _check_languages(self, target_language: str | None,
+                         source_language: str | None) -> None:
+        """ValueError for an unknown target language, or for a missing or unknown source
+        language where the model reads it, before any work is done."""
+        if target_language is not None:
+            self._tokenizer.language_token(target_language)
+        if self._tokenizer.needs_source_language:
+            self._tokenizer.source_language_token(source_language)
+
     def _target_for(self, text: str, target_language: str | None) -> str | None:
         """target_language, else the one the script rule gives `text` (see translate())."""
-        if target_language is not None or not self._tokenizer.target_languages:
+        languages = self._tokenizer.languages
+        if target_language is not None or not languages:
             return target_language
-        chosen = target_by_script(self._tokenizer.target_languages, text)
+        chosen = target_by_script(languages, text)
         if chosen is None:
             raise ValueError("this model translates into several languages ("
-                             + ", ".join(self._tokenizer.target_languages)
-                             + "): pass target_language")
+                             + describe_languages(languages) + "): pass target_language")
         return chosen
 
-    def _source_ids(self, pieces: list[str], target_language: str | None) -> list[int]:
+    def _source_ids(self, pieces: list[str], target_language: str | None,
+                    source_language: str | None) -> tuple[list[int], list[int]]:
+        """The source ids of `pieces` and the target prefix (the forced target-language code of
+        models with language codes, else [])."""
         target_language = self._target_for("".join(pieces), target_language)
-        ids = self._tokenizer.encode_pieces(pieces, target_language)
+        ids = self._tokenizer.encode_pieces(pieces, target_language, source_language)
+        prefix = self._tokenizer.target_prefix(target_language)
         if len(ids) <= self._max_positions:
-            return ids
+            return ids, prefix
         warnings.warn(f"input of {len(ids)} tokens exceeds the model's limit of "
                       f"{self._max_positions}: truncated", UserWarning, stacklevel=4)
-        keep_end = 1 if self._tokenizer.add_source_eos else 0
-        return ids[:self._max_positions - keep_end] + ids[len(ids) - keep_end:]
+        keep_end = self._tokenizer.source_suffix_length
+        return ids[:self._max_positions - keep_end] + ids[len(ids) - keep_end:], prefix
 
     def _search_options(self, beam_size: int | None, max_length: int | None, n_best: int,
                         length_penalty: float | None, min_length: int | None, sampling: bool,
@@ -306,23 +351,55 @@ class Translator:
         return _core.SearchOptions(self._model, **given)
 
     def _translate_pieces(self, pieces: list[list[str] | None], target_language: str | None,
-                          options: _core.SearchOptions,
+                          source_language: str | None, options: _core.SearchOptions,
                           return_scores: bool) -> list[Translation]:
-        if target_language is not None:
-            self._tokenizer.language_token(target_language)  # fail early on unknown ones
-        ids = [self._source_ids(p, target_language) for p in pieces if p is not None]
-        results = iter(_core.generate(self._model, ids, options) if ids else [])
+        self._check_languages(target_language, source_language)  # fail early on unknown ones
+        encoded = [self._source_ids(p, target_language, source_language)
+                   for p in pieces if p is not None]
+        ids = [source for source, _ in encoded]
+        prefixes = [prefix for _, prefix in encoded]
+        # The core returns a prefix followed by the generated tokens: the prefix is cut off.
+        target_prefix = prefixes if any(prefixes) else None
+        results = iter(self._generate(ids, options, target_prefix) if ids else [])
+        prefix_lengths = iter(len(prefix) for prefix in prefixes)
         translations = []
         for sentence in pieces:
             if sentence is None:
                 translations.append(Translation.empty())
                 continue
-            hypotheses = [self._hypothesis(tokens, score, finished, return_scores)
+            cut = next(prefix_lengths)
+            hypotheses = [self._hypothesis(tokens[cut:], score, finished, return_scores)
                           for tokens, score, finished in next(results)]
             best = hypotheses[0]
             translations.append(Translation(text=best.text, tokens=best.tokens,
                                             score=best.score, hypotheses=hypotheses))
         return translations
+
+    def _generate(self, ids: list[list[int]], options: _core.SearchOptions,
+                  target_prefix: list[list[int]] | None) -> list:
+        """_core.generate; for a model with a lexical shortlist, one sentence at a time with
+        every target id outside its shortlist suppressed (pytransformer.shortlist). Marian
+        restricts a whole batch to the union of its sentences' lists; per sentence, a
+        translation does not depend on the sentences beside it in a call, and equals what
+        Bergamot's engine gives a sentence translated alone."""
+        if self._shortlist is None:
+            return _core.generate(self._model, ids, options, target_prefix=target_prefix)
+        import numpy as np
+
+        given = options.suppressed_ids
+        results = []
+        try:
+            for index, sentence in enumerate(ids):
+                outside = np.ones(self._target_vocab_size, bool)
+                outside[self._shortlist.allowed_ids(sentence, self._target_vocab_size)] = False
+                options.suppressed_ids = sorted(set(given)
+                                                | set(np.flatnonzero(outside).tolist()))
+                prefix = [target_prefix[index]] if target_prefix else None
+                results.extend(_core.generate(self._model, [sentence], options,
+                                              target_prefix=prefix))
+        finally:
+            options.suppressed_ids = given
+        return results
 
     def _hypothesis(self, ids: Sequence[int], score: float, finished: bool,
                     return_scores: bool) -> Hypothesis:

@@ -14,7 +14,7 @@ from pytransformer.cli.languages import LanguageChoice, same_language
 from pytransformer.cli import text
 from pytransformer.cli.text import (MAX_SEGMENT_BYTES, join_sentences, segment_size,
                                     split_sentences)
-from pytransformer.languages import dominant_script
+from pytransformer.languages import dominant_script, find_language
 from pytransformer.cli.translate_command import InputErrors, InputLines, decode_input
 
 
@@ -160,6 +160,26 @@ def test_language_codes_match_across_iso_639_forms() -> None:
     assert same_language("EN", "eng")
     assert same_language("zh", "zh_Hant")
     assert not same_language("en", "zh")
+
+
+def test_nllb_and_m2m100_codes_are_found_from_any_iso_639_form() -> None:
+    nllb = ["eng_Latn", "zho_Hans", "zho_Hant", "arb_Arab", "ary_Arab", "kas_Arab", "kas_Deva"]
+    assert find_language("zh", nllb) == "zho_Hans"  # Simplified unless asked otherwise
+    assert find_language("zh-TW", nllb) == find_language("zho_hant", nllb) == "zho_Hant"
+    assert find_language("ar", nllb) == "arb_Arab"  # Modern Standard Arabic, not Moroccan
+    assert find_language("ary", nllb) == "ary_Arab"
+    assert find_language("__en__", nllb) == find_language("EN", nllb) == "eng_Latn"
+    assert find_language("fr", nllb) is None
+    with pytest.raises(ValueError, match="kas_Arab, kas_Deva"):
+        find_language("ks", nllb)
+    assert find_language("zh", ["__en__", "__zh__"]) == "__zh__"
+    assert find_language("zho_Hans", ["__en__", "__zh__"]) == "__zh__"
+    assert not same_language("zho_Hans", "zho_Hant")
+    choice = LanguageChoice(selectable=tuple(nllb), sources=tuple(nllb), needs_source=True)
+    with pytest.raises(CliError, match="needs the source language: pass --from"):
+        choice.resolve_fixed(None, "zh")
+    assert choice.resolve_fixed("en", "zh") == "zho_Hans"
+    assert choice.source_token("en") == "eng_Latn"
 
 
 def test_two_language_model_targets_the_other_script() -> None:

@@ -323,7 +323,7 @@ def test_detect_model_format(built, tmp_path: Path) -> None:
     assert detect_model_format(built["qwen2_gqa"][0]) == "llama_hf"
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(ConversionError, match="model_type 'bert'; only Marian \\(OPUS-MT\\), "
-                       "Llama and Qwen2"):
+                       "M2M100 / NLLB-200, Llama and Qwen2"):
         detect_model_format(tmp_path)
 
 

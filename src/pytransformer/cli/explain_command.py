@@ -61,7 +61,8 @@ def explain(
         help="Attention head to show, counted from 1 (default 'all': the mean over the "
         "heads)."),
     source_language: Optional[str] = typer.Option(
-        None, "--from", help="Source language (for models with several directions)."),
+        None, "--from", help="Source language (for models with several directions; "
+        "required by NLLB-200 / M2M100 models)."),
     target_language: Optional[str] = typer.Option(
         None, "--to", help="Target language (default: as for translate)."),
     beam: Optional[int] = typer.Option(
@@ -93,6 +94,7 @@ def explain(
 
     target = session.languages.target_for(sentence, source_language, target_language)
     options: dict[str, Any] = {"target_language": target} if target is not None else {}
+    options.update(session.source_options(settings))
     if beam is not None:
         options["beam_size"] = beam
     if max_length is not None:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytransformer.cli.errors import CliError
-from pytransformer.languages import dominant_script, same_language, script_pair
+from pytransformer.languages import (describe_languages, dominant_script, find_language,
+                                     same_language, script_pair)
 
 def bare(code: str) -> str:
     """A language token such as `>>zho<<` as its code, `zho`."""
@@ -21,18 +22,34 @@ class LanguageChoice:
     per request; empty for a model with a single direction.
     sources / targets: the languages the model reads and writes, when it says so (may be
     empty: unknown), used to check --from/--to.
+    needs_source: the model reads the source language as well (NLLB-200, M2M100: `sources`
+    are its language codes), so --from is required.
     """
 
     selectable: tuple[str, ...]
     sources: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    needs_source: bool = False
 
     def _find(self, code: str, known: Sequence[str], role: str) -> str:
-        for name in known:
-            if same_language(code, name):
-                return name
-        raise CliError(f"unknown {role} language '{code}' for this model "
-                       f"(it knows: {', '.join(bare(name) for name in known)})")
+        try:
+            found = find_language(code, known)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        if found is None:
+            raise CliError(f"unknown {role} language '{code}' for this model (it knows: "
+                           f"{describe_languages([bare(name) for name in known])})")
+        return found
+
+    def source_token(self, source: str | None) -> str | None:
+        """The model's code for --from, for a model that reads the source language (None for
+        other models). CliError when it is missing or unknown."""
+        if not self.needs_source:
+            return None
+        if source is None:
+            raise CliError("this model (NLLB-200 / M2M100) needs the source language: pass "
+                           f"--from (e.g. --from en or --from {bare(self.sources[0])})")
+        return self._find(source, self.sources, "source")
 
     def knows_languages(self) -> bool:
         """Whether --from/--to can be checked (the model names its languages)."""
@@ -42,6 +59,8 @@ class LanguageChoice:
         """For --from/--to: the language token to request, None when the model has a single
         direction, or False when it must be decided per sentence from the script.
         Raises CliError for a language the model does not know."""
+        if self.needs_source:
+            self.source_token(source)
         known_sources = self.sources or self.selectable
         if source is not None and known_sources:
             source = self._find(source, known_sources, "source")
@@ -59,10 +78,12 @@ class LanguageChoice:
             if len(others) == 1:
                 return others[0]
             raise CliError(f"--from {bare(source)} leaves several target languages "
-                           f"({', '.join(bare(name) for name in others)}): pass --to")
+                           f"({describe_languages([bare(name) for name in others])}): "
+                           "pass --to")
         if self._script_pair() is None:
-            raise CliError("this model translates into several languages "
-                           f"({', '.join(bare(name) for name in self.selectable)}): pass --to")
+            raise CliError("this model translates into several languages ("
+                           + describe_languages([bare(name) for name in self.selectable])
+                           + "): pass --to")
         return False
 
     def _script_pair(self) -> tuple[str, str] | None:

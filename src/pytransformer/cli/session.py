@@ -115,9 +115,13 @@ _DIRECTION_IN_NAME = re.compile(
 
 
 def language_choice(translator: Any) -> LanguageChoice:
-    """What the model says about its languages: its target-language tokens, and for a
-    single-direction model the direction its name states, if any."""
+    """What the model says about its languages: its target-language tokens (or, for NLLB-200 /
+    M2M100, the language codes it reads and writes), and for a single-direction model the
+    direction its name states, if any. `translator` is a Translator or a ModelInfo."""
     selectable = tuple(translator.target_languages)
+    codes = tuple(getattr(translator, "source_languages", ()))
+    if codes:
+        return LanguageChoice(selectable=selectable, sources=codes, needs_source=True)
     metadata = translator.metadata
     sources: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
@@ -167,8 +171,9 @@ class Session:
                                    style="yellow", highlight=False, soft_wrap=True)
 
     def check_max_length(self, value: int, option: str = "--max-length") -> None:
-        """CliError unless the model can generate `value` tokens (its position limit)."""
-        limit = self.translator.max_positions
+        """CliError unless the model can generate `value` tokens (its position limit, less the
+        forced target-language code of NLLB-200 / M2M100 models)."""
+        limit = self.translator.max_positions - self.translator.tokenizer.target_prefix_length
         if value > limit:
             raise CliError(f"{option} {value}: this model generates at most {limit} tokens "
                            "per sentence")
@@ -245,6 +250,12 @@ class Session:
             options["max_length"] = settings.max_length
         return options
 
+    def source_options(self, settings: Settings) -> dict[str, Any]:
+        """{"source_language": code} for a model that reads the source language (NLLB-200,
+        M2M100; CliError without --from), else {}."""
+        source = self.languages.source_token(settings.source_language)
+        return {"source_language": source} if source is not None else {}
+
     def translate_sentences(self, sentences: Sequence[str], settings: Settings,
                             with_scores: bool = False) -> list[SentenceResult]:
         """Translates sentences (each a single model input), grouping them by target language."""
@@ -254,7 +265,7 @@ class Session:
         for index, text in enumerate(sentences):
             if self.already_in_target(text, settings) is not None:
                 results[index] = SentenceResult(text, targets[index], [text], [None], 0)
-        options = self._options(settings, with_scores)
+        options = {**self._options(settings, with_scores), **self.source_options(settings)}
         for target in dict.fromkeys(target for index, target in enumerate(targets)
                                     if results[index] is None):
             indices = [i for i, t in enumerate(targets) if t == target and results[i] is None]
@@ -306,7 +317,8 @@ class Session:
         with a beam. The last item carries the final token count."""
         target = self.languages.target_for(text, settings.source_language,
                                            settings.target_language)
-        options: dict[str, Any] = {"beam_size": settings.beam_size or 1}
+        options: dict[str, Any] = {"beam_size": settings.beam_size or 1,
+                                   **self.source_options(settings)}
         if settings.max_length is not None:
             options["max_length"] = settings.max_length
         if target is not None:

@@ -132,11 +132,14 @@ def translate(
         "atomically, only when complete (through symlinks: the file they point to); a device "
         "or FIFO is written directly; a read-only file is refused."),
     source_language: Optional[str] = typer.Option(
-        None, "--from", help="Source language (for models with several directions)."),
+        None, "--from", help="Source language (for models with several directions; "
+        "required by NLLB-200 / M2M100 models). A short code (en, zh, pt) or the model's "
+        "own (eng_Latn, zho_Hans, __zh__)."),
     target_language: Optional[str] = typer.Option(
         None, "--to", help="Target language (default: for a two-language model such as the "
         "default en<->zh one, the language the text is not written in). Text already in it "
-        "is copied unchanged, with a warning."),
+        "is copied unchanged, with a warning. A short code (zh) or the model's own "
+        "(>>zho<<, zho_Hans, __zh__)."),
     beam: Optional[int] = typer.Option(
         None, "--beam", "-b", min=1, help="Beam size (default: the model's)."),
     n_best: int = typer.Option(

@@ -33,7 +33,10 @@ def model_summary(path: Path) -> dict[str, Any]:
         "source": info.source,
         "size_bytes": info.size_bytes,
         "target_languages": [bare(code) for code in languages.selectable],
-        "source_language": languages.sources[0] if languages.sources else None,
+        # NLLB-200 / M2M100: from any of target_languages into any other (--from required).
+        "any_to_any": languages.needs_source,
+        "source_language": (languages.sources[0] if languages.sources
+                            and not languages.needs_source else None),
         "target_language": languages.targets[0] if languages.targets else None,
         "dtypes": info.tensor_dtypes,
         "d_model": info.d_model,
@@ -50,6 +53,8 @@ def _languages(summary: dict[str, Any]) -> str:
     if summary.get("architecture") == "llama":
         return "language model"
     targets = summary.get("target_languages") or []
+    if summary.get("any_to_any"):
+        return f"any ↔ any of {len(targets)}"
     if targets:
         return " ↔ ".join(targets) if len(targets) == 2 else "→ " + ", ".join(targets)
     source, target = summary.get("source_language"), summary.get("target_language")
