@@ -477,8 +477,11 @@ def finish(args, log, model, state, config, sp_model, processor,
     shipped_path = args.weights_dir / "model.ptm"
     models = {"candidate": candidate}
     if shipped_path.exists():
+        # The model this run would replace: the shipped one, unless this run shipped it (a
+        # --finish-only rerun), whose predecessor previous.ptm kept. A previous.ptm left by
+        # another run (a copied run directory) is replaced.
         previous = args.run_dir / "previous.ptm"
-        if not previous.exists():
+        if not previous.exists() or not _shipped_by(args.weights_dir, args.run_dir.name):
             shutil.copyfile(shipped_path, previous)
         models["shipped"] = previous
     scores: dict[str, dict] = {}
@@ -531,6 +534,15 @@ def finish(args, log, model, state, config, sp_model, processor,
         log(f"not shipped: mean dev chrF {record['quality']} <= {previous_quality}")
     with (args.weights_dir / "training_log.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
+
+
+def _shipped_by(weights_dir: Path, run: str) -> bool:
+    """Whether weights_dir's model was shipped by the run named `run` (its scores.json)."""
+    scores = weights_dir / "scores.json"
+    try:
+        return json.loads(scores.read_text(encoding="utf-8")).get("run") == run
+    except (OSError, ValueError):
+        return False
 
 
 def main(argv: list[str] | None = None) -> None:
