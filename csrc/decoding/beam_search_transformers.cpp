@@ -107,8 +107,9 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
           selector.best(rows, beam_scores, vocab, 2 * beam_size);
 
       const bool at_max_length = generated + 1 >= options.max_length;
+      const int64_t counted = generated + 1 + (options.count_prefix ? prefix_length : 0);
       const float normaliser =
-          static_cast<float>(std::pow(static_cast<double>(generated + 1), length_penalty));
+          static_cast<float>(std::pow(static_cast<double>(counted), length_penalty));
       // Only the best `beam_size` candidates may finish; later ones only refill the beams.
       for (int64_t k = 0; k < std::min<int64_t>(beam_size, candidates.size()); ++k) {
         const Candidate& candidate = candidates[k];

@@ -46,6 +46,11 @@ struct SearchOptions {
   uint64_t seed = 0;
   // Optional forced start of each target (one per sentence, or empty).
   std::vector<std::vector<int32_t>> target_prefix;
+  // transformers beam search only: the prefix counts as generated in the length normalisation
+  // of beam scores (score / (prefix + generated) ^ length_penalty), as transformers counts a
+  // token forced by forced_bos_token_id (NLLB / M2M100's target language). false: it is a
+  // given prefix, not counted (decoder_input_ids).
+  bool count_prefix = false;
   int64_t max_batch_tokens = 0;  // 0: no limit on source tokens per sub-batch
 
   // The defaults recorded in the model file (generation.*).

@@ -125,6 +125,9 @@ name or a value of the wrong type). Values are checked against the model when ge
       .def_readwrite("no_repeat_ngram_size", &SearchOptions::no_repeat_ngram_size,
                      "no n-gram of this size twice in a hypothesis (transformers convention), "
                      "0: off")
+      .def_readwrite("count_prefix", &SearchOptions::count_prefix,
+                     "transformers beam search: the target prefix counts in the length "
+                     "normalisation (a token forced as transformers' forced_bos_token_id)")
       .def_property(
           "convention", [](const SearchOptions& o) { return convention_name(o.convention); },
           [](SearchOptions& o, const std::string& name) { o.convention = parse_convention(name); },

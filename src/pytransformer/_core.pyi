@@ -104,6 +104,7 @@ class SearchOptions:
     forced_eos: bool
     renormalize_logits: bool
     no_repeat_ngram_size: int
+    count_prefix: bool
     convention: str  # "transformers" or "ctranslate2"
     sampling: bool
     temperature: float

@@ -340,6 +340,10 @@ class Translator:
         """The model's defaults (resolved by the core) with the options given; sampling
         without a beam size uses beam size 1."""
         given: dict[str, Any] = {"n_best": n_best, "max_batch_tokens": max_batch_tokens}
+        # A model's forced target-language code (NLLB / M2M100) is transformers'
+        # forced_bos_token_id: it counts in the beams' length normalisation.
+        if self._tokenizer.target_prefix_length:
+            given["count_prefix"] = True
         for name, value in (("beam_size", beam_size), ("max_length", max_length),
                             ("length_penalty", length_penalty), ("min_length", min_length)):
             if value is not None:
