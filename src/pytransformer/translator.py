@@ -396,8 +396,8 @@ class Translator:
             for index, sentence in enumerate(ids):
                 outside = np.ones(self._target_vocab_size, bool)
                 outside[self._shortlist.allowed_ids(sentence, self._target_vocab_size)] = False
-                options.suppressed_ids = sorted(set(given)
-                                                | set(np.flatnonzero(outside).tolist()))
+                outside[given] = True
+                options.suppressed_ids = np.flatnonzero(outside).tolist()
                 prefix = [target_prefix[index]] if target_prefix else None
                 results.extend(_core.generate(self._model, [sentence], options,
                                               target_prefix=prefix))

@@ -44,12 +44,11 @@ from typing import Any
 import numpy as np
 
 from pytransformer.convert._common import ConversionError, converter_name, read_json
-from pytransformer.convert._safetensors import read_safetensors
-from pytransformer.convert.marian import (_ACTIVATIONS, _DECODER_MODULES, _ENCODER_MODULES,
-                                          _LAYER_NORM_PARAMS, _config_id, _config_int,
-                                          _embeddings, _generation_metadata, _read_bytes,
-                                          _read_optional_json, _read_required_json,
-                                          _special_token)
+from pytransformer.convert.marian import (_ACTIVATIONS, _LAYER_NORM_PARAMS, _config_id,
+                                          _config_int, _embeddings, _generation_metadata,
+                                          _layer_tensors, _read_bytes, _read_optional_json,
+                                          _read_required_json, _read_safetensors_checkpoint,
+                                          _special_token, _strip_prefix, _take)
 
 # transformers' M2M100Tokenizer language lists (FAIRSEQ_LANGUAGE_CODES): the i-th code's token
 # `__xx__` has id len(vocab.json) + i.
@@ -347,18 +346,8 @@ def _generation(generation: dict[str, Any], config: dict[str, Any],
 
 
 def _read_state_dict(model_dir: Path) -> dict[str, np.ndarray]:
-    safetensors_path = model_dir / "model.safetensors"
-    if safetensors_path.is_file():
-        return read_safetensors(safetensors_path)
-    index_path = model_dir / "model.safetensors.index.json"
-    if index_path.is_file():
-        index = _read_required_json(index_path)
-        weight_map = index.get("weight_map") if isinstance(index, dict) else None
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise ConversionError(f"{index_path}: no weight_map")
-        state: dict[str, np.ndarray] = {}
-        for shard in sorted(set(weight_map.values())):
-            state.update(read_safetensors(model_dir / shard))
+    state = _read_safetensors_checkpoint(model_dir)
+    if state is not None:
         return state
     if (model_dir / "pytorch_model.bin").is_file():
         raise ConversionError(
@@ -370,31 +359,14 @@ def _read_state_dict(model_dir: Path) -> dict[str, np.ndarray]:
 
 def _tensors(state: dict[str, np.ndarray], config: dict[str, Any], metadata: dict[str, Any],
              model_dir: Path) -> dict[str, np.ndarray]:
-    if any(name.startswith(("encoder.", "decoder.", "shared.")) for name in state):
-        # An M2M100Model (no lm_head) names tensors without the "model." prefix.
-        state = {("model." + name if name.startswith(("encoder.", "decoder.", "shared."))
-                  else name): value for name, value in state.items()}
+    # An M2M100Model (no lm_head) names tensors without the "model." prefix.
+    state = {_strip_prefix(name): value for name, value in state.items()}
     used: set[str] = set()
-
-    def take(name: str) -> np.ndarray:
-        if name not in state:
-            raise ConversionError(f"{model_dir}: the checkpoint has no tensor '{name}'")
-        used.add(name)
-        return state[name]
-
-    tensors: dict[str, np.ndarray] = {}
-    for stack, scope, modules in (("encoder", "enc", _ENCODER_MODULES),
-                                  ("decoder", "dec", _DECODER_MODULES)):
-        for layer in range(metadata[f"model.{stack}_layers"]):
-            for theirs, ours in modules.items():
-                norm = ours.endswith("_norm")
-                for param in ("weight", "bias"):
-                    our_param = _LAYER_NORM_PARAMS[param] if norm else param
-                    tensors[f"{scope}.{layer}.{ours}.{our_param}"] = \
-                        take(f"model.{stack}.layers.{layer}.{theirs}.{param}")
+    tensors = _layer_tensors(state, metadata, model_dir, used)
+    for stack, scope in (("encoder", "enc"), ("decoder", "dec")):
         for param in ("weight", "bias"):
-            tensors[f"{scope}.final_norm.{_LAYER_NORM_PARAMS[param]}"] = \
-                take(f"model.{stack}.layer_norm.{param}")
+            tensors[f"{scope}.final_norm.{_LAYER_NORM_PARAMS[param]}"] = _take(
+                state, f"model.{stack}.layer_norm.{param}", model_dir, used)
 
     # M2M100 always shares the encoder and decoder embeddings (model.shared).
     enc_embed, dec_embed, out_proj = _embeddings(

@@ -333,19 +333,32 @@ def _generation_metadata(generation: dict[str, Any], config: dict[str, Any],
 
 
 def _read_state_dict(model_dir: Path) -> dict[str, np.ndarray]:
-    safetensors_path = model_dir / "model.safetensors"
-    if safetensors_path.exists():
-        return read_safetensors(safetensors_path)
-    if (model_dir / "model.safetensors.index.json").exists():
-        index = _read_required_json(model_dir / "model.safetensors.index.json")
-        state: dict[str, np.ndarray] = {}
-        for shard in sorted(set(index.get("weight_map", {}).values())):
-            state.update(read_safetensors(model_dir / shard))
+    state = _read_safetensors_checkpoint(model_dir)
+    if state is not None:
         return state
     torch_path = model_dir / "pytorch_model.bin"
     if torch_path.exists():
         return _read_torch_checkpoint(torch_path)
     raise ConversionError(f"{model_dir}: no model.safetensors or pytorch_model.bin")
+
+
+def _read_safetensors_checkpoint(model_dir: Path) -> dict[str, np.ndarray] | None:
+    """The tensors of model.safetensors, or of the shards model.safetensors.index.json names;
+    None when the directory has neither."""
+    safetensors_path = model_dir / "model.safetensors"
+    if safetensors_path.is_file():
+        return read_safetensors(safetensors_path)
+    index_path = model_dir / "model.safetensors.index.json"
+    if not index_path.is_file():
+        return None
+    index = _read_required_json(index_path)
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ConversionError(f"{index_path}: no weight_map")
+    state: dict[str, np.ndarray] = {}
+    for shard in sorted(set(weight_map.values())):
+        state.update(read_safetensors(model_dir / shard))
+    return state
 
 
 def _read_torch_checkpoint(path: Path) -> dict[str, np.ndarray]:
@@ -364,23 +377,7 @@ def _tensors(state: dict[str, np.ndarray], config: dict[str, Any], metadata: dic
              model_dir: Path) -> dict[str, np.ndarray]:
     state = {_strip_prefix(name): value for name, value in state.items()}
     used: set[str] = set()
-
-    def take(name: str) -> np.ndarray:
-        if name not in state:
-            raise ConversionError(f"{model_dir}: the checkpoint has no tensor '{name}'")
-        used.add(name)
-        return state[name]
-
-    tensors: dict[str, np.ndarray] = {}
-    for stack, scope, modules in (("encoder", "enc", _ENCODER_MODULES),
-                                  ("decoder", "dec", _DECODER_MODULES)):
-        for layer in range(metadata[f"model.{stack}_layers"]):
-            for theirs, ours in modules.items():
-                norm = ours.endswith("_norm")
-                for param in ("weight", "bias"):
-                    our_param = _LAYER_NORM_PARAMS[param] if norm else param
-                    tensors[f"{scope}.{layer}.{ours}.{our_param}"] = \
-                        take(f"model.{stack}.layers.{layer}.{theirs}.{param}")
+    tensors = _layer_tensors(state, metadata, model_dir, used)
 
     enc_embed, dec_embed, out_proj = _embeddings(state, config, model_dir, used)
     tensors["enc.embed.weight"] = enc_embed
@@ -401,6 +398,32 @@ def _tensors(state: dict[str, np.ndarray], config: dict[str, Any], metadata: dic
         raise ConversionError(f"{model_dir}: unexpected tensors for a Marian model "
                               f"(an unsupported variant?): {', '.join(unknown[:8])}")
     return tensors
+
+
+def _layer_tensors(state: dict[str, np.ndarray], metadata: dict[str, Any], model_dir: Path,
+                  used: set[str]) -> dict[str, np.ndarray]:
+    """Every encoder and decoder layer's tensors under our names, from the checkpoint's
+    `model.{encoder,decoder}.layers.{i}.*` (Marian's and M2M100's layer modules are named
+    alike); the names taken are added to `used`. ConversionError for a missing one."""
+    tensors: dict[str, np.ndarray] = {}
+    for stack, scope, modules in (("encoder", "enc", _ENCODER_MODULES),
+                                  ("decoder", "dec", _DECODER_MODULES)):
+        for layer in range(metadata[f"model.{stack}_layers"]):
+            for theirs, ours in modules.items():
+                norm = ours.endswith("_norm")
+                for param in ("weight", "bias"):
+                    our_param = _LAYER_NORM_PARAMS[param] if norm else param
+                    tensors[f"{scope}.{layer}.{ours}.{our_param}"] = _take(
+                        state, f"model.{stack}.layers.{layer}.{theirs}.{param}", model_dir, used)
+    return tensors
+
+
+def _take(state: dict[str, np.ndarray], name: str, model_dir: Path, used: set[str]) -> np.ndarray:
+    """state[name], recorded in `used`; ConversionError when the checkpoint lacks it."""
+    if name not in state:
+        raise ConversionError(f"{model_dir}: the checkpoint has no tensor '{name}'")
+    used.add(name)
+    return state[name]
 
 
 def _strip_prefix(name: str) -> str:
