@@ -54,7 +54,7 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
   }
 
   const int64_t max_rows = n_sentences * beam_size;
-  StepRunner runner(model, encoded, max_rows, options.max_length);
+  StepRunner runner(model, encoded, batch, max_rows, options.max_length);
   const int64_t vocab = runner.vocab();
 
   BeamRows step_rows(encoded, config, max_rows);

@@ -66,7 +66,7 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
   }
 
   const int64_t max_rows = n_sentences * beam_size;
-  StepRunner runner(model, encoded, max_rows, max_steps);
+  StepRunner runner(model, encoded, batch, max_rows, max_steps);
   const int64_t vocab = runner.vocab();
 
   BeamRows step_rows(encoded, config, max_rows);

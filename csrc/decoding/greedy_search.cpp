@@ -63,7 +63,7 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
     }
   }
 
-  StepRunner runner(model, encoded, static_cast<int64_t>(rows.size()), max_steps);
+  StepRunner runner(model, encoded, batch, static_cast<int64_t>(rows.size()), max_steps);
   const int64_t vocab = runner.vocab();
   // Buffers of one step, reused by the next and sized for every row, so no step allocates.
   // active: the rows decoded this step, in order.

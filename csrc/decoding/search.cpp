@@ -71,6 +71,19 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
     require(options.n_best == 1, "a token callback requires n_best 1");
   }
 
+  if (!options.allowed_ids.empty()) {
+    require(options.allowed_ids.size() == n_sentences,
+            "allowed_ids has " + std::to_string(options.allowed_ids.size()) + " entries for " +
+                std::to_string(n_sentences) + " sentences");
+    for (const auto& ids : options.allowed_ids) {
+      for (int32_t id : ids)
+        require(id >= 0 && id < config.target_vocab_size,
+                "allowed_ids: id " + std::to_string(id) +
+                    " is outside the target vocabulary (size " +
+                    std::to_string(config.target_vocab_size) + ")");
+    }
+  }
+
   if (!options.target_prefix.empty()) {
     require(options.target_prefix.size() == n_sentences,
             "target_prefix has " + std::to_string(options.target_prefix.size()) +
@@ -138,6 +151,22 @@ std::vector<std::vector<int64_t>> split_batches(const std::vector<std::vector<in
   return batches;
 }
 
+// Sentence `index`'s shortlist as the strategies take it (SubBatch::allowed): its allowed ids
+// with EOS, the stop ids and its target prefix, ascending and unique.
+std::vector<int32_t> sentence_shortlist(const SearchOptions& options,
+                                        const format::ModelConfig& config, int64_t index) {
+  std::vector<int32_t> ids = options.allowed_ids[static_cast<size_t>(index)];
+  ids.push_back(static_cast<int32_t>(config.eos_id));
+  for (const int64_t stop : config.stop_ids) ids.push_back(static_cast<int32_t>(stop));
+  if (!options.target_prefix.empty()) {
+    const auto& prefix = options.target_prefix[static_cast<size_t>(index)];
+    ids.insert(ids.end(), prefix.begin(), prefix.end());
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
 }  // namespace
 
 SearchOptions SearchOptions::from_config(const format::ModelConfig& config) {
@@ -189,6 +218,8 @@ std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
       batch.sources.push_back(&source_ids[index]);
       batch.prefix.push_back(options.target_prefix.empty() ? std::vector<int32_t>()
                                                             : options.target_prefix[index]);
+      if (!options.allowed_ids.empty())
+        batch.allowed.push_back(sentence_shortlist(options, config, index));
     }
     const models::EncoderOutput encoded = model.encode(batch_source);
 

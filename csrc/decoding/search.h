@@ -51,6 +51,14 @@ struct SearchOptions {
   // token forced by forced_bos_token_id (NLLB / M2M100's target language). false: it is a
   // given prefix, not counted (decoder_input_ids).
   bool count_prefix = false;
+  // Optional vocabulary shortlist (one list per sentence, or empty): sentence i may generate
+  // only the ids of allowed_ids[i] (any order; EOS, the stop ids and its target prefix are
+  // always allowed). Its scores are normalised over those ids, as Marian's output layer
+  // restricted to a shortlist: the logits of every other id are -infinity before any
+  // processor. The model computes the output layer only for the union of a sub-batch's lists
+  // where it can (EncoderDecoderModel::restrict_output); the tokens and scores are the same
+  // either way, and do not depend on the other sentences of the call.
+  std::vector<std::vector<int32_t>> allowed_ids;
   int64_t max_batch_tokens = 0;  // 0: no limit on source tokens per sub-batch
 
   // The defaults recorded in the model file (generation.*).

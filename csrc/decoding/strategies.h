@@ -25,6 +25,9 @@ struct SubBatch {
   // Whether any sentence of the whole request has a target prefix (CTranslate2 then treats the
   // first free step of every sentence specially, see docs/decoding.md).
   bool request_has_prefix = false;
+  // SearchOptions::allowed_ids of each sentence, ascending and unique with EOS, the stop ids
+  // and the prefix added; empty: no shortlist.
+  std::vector<std::vector<int32_t>> allowed;
 };
 
 // What the caller observes between and after steps.
@@ -87,12 +90,15 @@ struct BeamRows {
 // One decoding loop over the model: owns the cache and the logits of the current step.
 class StepRunner {
  public:
+  // With a shortlist (batch.allowed), the model's output layer is restricted to the union of
+  // the sentences' lists where it can be, and step() masks what remains outside each row's own.
   StepRunner(const models::EncoderDecoderModel& model, const models::EncoderOutput& encoded,
-             int64_t max_hypotheses, int64_t max_steps);
+             const SubBatch& batch, int64_t max_hypotheses, int64_t max_steps);
   ~StepRunner();
 
   // Runs one decoder step (see EncoderDecoderModel::decode_step) and returns the logits
-  // [tokens.size(), vocab()], writable, valid until the next call.
+  // [tokens.size(), vocab()], writable, valid until the next call: -infinity for the ids the
+  // row's sentence may not generate.
   float* step(const std::vector<int32_t>& tokens, const std::vector<int32_t>& sentence,
               const std::vector<int32_t>& parent);
   int64_t vocab() const { return vocab_; }
@@ -102,6 +108,9 @@ class StepRunner {
   std::unique_ptr<models::DecoderState> state_;
   int64_t vocab_;
   std::vector<float> logits_;
+  // Shortlist: per sentence, the ids to mask after each step (outside its own list: those of
+  // the union only where the model restricted its output to the union, else all of them).
+  std::vector<std::vector<int32_t>> masked_;
 };
 
 }  // namespace pytransformer::decoding

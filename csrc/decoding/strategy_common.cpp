@@ -1,14 +1,36 @@
 #include "decoding/strategies.h"
 
+#include <algorithm>
+#include <iterator>
+#include <limits>
+#include <numeric>
+
 namespace pytransformer::decoding {
 
 StepRunner::StepRunner(const models::EncoderDecoderModel& model,
-                       const models::EncoderOutput& encoded,
+                       const models::EncoderOutput& encoded, const SubBatch& batch,
                        int64_t max_hypotheses, int64_t max_steps)
     : model_(model),
       state_(model.start_decoding(encoded, max_hypotheses, max_steps)),
       vocab_(model.config().target_vocab_size) {
   logits_.resize(static_cast<size_t>(max_hypotheses * vocab_));
+  if (batch.allowed.empty()) return;
+  std::vector<int32_t> all;
+  for (const auto& ids : batch.allowed) {
+    std::vector<int32_t> merged;
+    std::set_union(all.begin(), all.end(), ids.begin(), ids.end(), std::back_inserter(merged));
+    all.swap(merged);
+  }
+  std::vector<int32_t> vocabulary(static_cast<size_t>(vocab_));
+  std::iota(vocabulary.begin(), vocabulary.end(), 0);
+  const std::vector<int32_t>& candidates =
+      static_cast<int64_t>(all.size()) < vocab_ && model.restrict_output(*state_, all)
+          ? all : vocabulary;
+  for (const auto& ids : batch.allowed) {
+    masked_.emplace_back();
+    std::set_difference(candidates.begin(), candidates.end(), ids.begin(), ids.end(),
+                        std::back_inserter(masked_.back()));
+  }
 }
 
 StepRunner::~StepRunner() = default;
@@ -17,6 +39,13 @@ float* StepRunner::step(const std::vector<int32_t>& tokens, const std::vector<in
                         const std::vector<int32_t>& parent) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   model_.decode_step(*state_, tokens.data(), sentence.data(), parent.data(), n, logits_.data());
+  if (!masked_.empty()) {
+    constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i) {
+      float* row = logits_.data() + i * vocab_;
+      for (const int32_t id : masked_[static_cast<size_t>(sentence[i])]) row[id] = kNegativeInfinity;
+    }
+  }
   return logits_.data();
 }
 

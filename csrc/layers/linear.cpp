@@ -1,5 +1,7 @@
 #include "layers/linear.h"
 
+#include <utility>
+
 #include "format/tensor_names.h"
 
 namespace pytransformer::layers {
@@ -15,6 +17,23 @@ Linear::Linear(const format::ModelFile& file, const std::string& scope, const st
         tensor::vector_from_file(file, format::tensor_name(scope, module, "bias"), rows),
         sizeof(float) * static_cast<size_t>(rows)));
   }
+}
+
+Linear::Linear(ops::LinearWeight weight, std::vector<float> bias)
+    : weight_(std::move(weight)), selected_bias_(std::move(bias)) {
+  if (!selected_bias_.empty()) bias_ = selected_bias_.data();
+}
+
+std::unique_ptr<Linear> Linear::select_rows(const std::vector<int32_t>& ids,
+                                            const ops::Device& device) const {
+  if (!device.allocator().host_accessible()) return nullptr;
+  std::unique_ptr<ops::LinearWeight> weight = weight_.select_rows(ids, device);
+  if (!weight) return nullptr;
+  std::vector<float> bias;
+  if (bias_) {
+    for (const int32_t id : ids) bias.push_back(bias_[id]);
+  }
+  return std::unique_ptr<Linear>(new Linear(std::move(*weight), std::move(bias)));
 }
 
 void Linear::forward(const tensor::Tensor& x, tensor::Tensor& y, const ops::Device& device,

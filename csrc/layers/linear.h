@@ -5,7 +5,9 @@
 // (ModelFile::release_pages), so the process holds one copy.
 #pragma once
 
+#include <memory>
 #include <optional>
+#include <vector>
 #include <string>
 
 #include "format/model_config.h"
@@ -34,12 +36,21 @@ class Linear {
   void forward_to_host(const tensor::Tensor& x, float* host, tensor::Tensor& staging,
                        const ops::Device& device) const;
 
+  // The linear map of output features ids (each < out_features, in that order): the rows of
+  // the weight and the entries of the bias (a vocabulary shortlist's output layer); nullptr
+  // where the device does not select rows or its memory is not the host's.
+  std::unique_ptr<Linear> select_rows(const std::vector<int32_t>& ids,
+                                      const ops::Device& device) const;
+
   int64_t out_features() const { return weight_.matrix().rows; }
   int64_t in_features() const { return weight_.matrix().cols; }
 
  private:
+  Linear(ops::LinearWeight weight, std::vector<float> bias);
+
   ops::LinearWeight weight_;
   const float* bias_ = nullptr;  // device memory
+  std::vector<float> selected_bias_;  // a selection's bias (host memory is device memory)
 };
 
 }  // namespace pytransformer::layers

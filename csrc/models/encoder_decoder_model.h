@@ -91,6 +91,16 @@ class EncoderDecoderModel {
   virtual void decode_step(DecoderState& state, const int32_t* tokens, const int32_t* sentence,
                            const int32_t* parent, int64_t n, float* logits,
                            CrossAttentionRecord* attention = nullptr) const = 0;
+
+  // A vocabulary shortlist: restricts the logits of the state's later steps to the target ids
+  // `ids` (sorted, unique, each < target_vocab_size; InvalidArgument otherwise), computing only
+  // those rows of the output layer; decode_step then writes -infinity for every other id.
+  // Returns false, leaving the state as it was, where the model cannot (the default, and a
+  // device that does not select weight rows): the caller masks the logits itself.
+  virtual bool restrict_output(DecoderState& state, const std::vector<int32_t>& ids) const {
+    (void)state, (void)ids;
+    return false;
+  }
 };
 
 }  // namespace pytransformer::models

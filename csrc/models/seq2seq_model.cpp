@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ struct DecoderCache {
   tensor::Tensor logits;           // [n, vocab] where the device's memory is not the host's
   std::vector<tensor::Tensor> cross_probabilities;  // per decoder layer, when recorded
   std::vector<float> host_probabilities;            // one layer's, copied from a device
+  // restrict_output(): the output layer of the allowed ids (ascending) and its logits [n, ids].
+  std::unique_ptr<layers::Linear> restricted_output;
+  std::vector<int32_t> output_ids;
+  std::vector<float> restricted_logits;
 };
 
 struct Seq2SeqDecoderState final : DecoderState {
@@ -240,6 +245,29 @@ std::unique_ptr<DecoderState> Seq2SeqModel::start_decoding(const EncoderOutput& 
   return decoder_state;
 }
 
+bool Seq2SeqModel::restrict_output(DecoderState& decoder_state,
+                                   const std::vector<int32_t>& ids) const {
+  auto* own_state = dynamic_cast<Seq2SeqDecoderState*>(&decoder_state);
+  if (!own_state || own_state->owner != impl_.get()) {
+    invalid("restrict_output: the state was not made by this model's start_decoding()");
+  }
+  const int64_t vocab = impl_->output_projection.out_features();
+  for (size_t c = 0; c < ids.size(); ++c) {
+    if (ids[c] < 0 || ids[c] >= vocab || (c > 0 && ids[c] <= ids[c - 1])) {
+      invalid("restrict_output: the ids must be ascending, unique and below the target "
+              "vocabulary size " + std::to_string(vocab));
+    }
+  }
+  const auto call = impl_->device.begin_call();
+  std::unique_ptr<layers::Linear> selected =
+      impl_->output_projection.select_rows(ids, impl_->device);
+  if (!selected) return false;
+  DecoderCache& state = own_state->cache;
+  state.restricted_output = std::move(selected);
+  state.output_ids = ids;
+  return true;
+}
+
 void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* tokens, const int32_t* sentence,
                                const int32_t* parent, int64_t n, float* logits,
                                CrossAttentionRecord* attention) const {
@@ -297,7 +325,20 @@ void Seq2SeqModel::decode_step(DecoderState& decoder_state, const int32_t* token
   state.cells.swap(state.next_cells);  // this step's cells are the next one's previous
   if (impl_->decoder_final_norm) impl_->decoder_final_norm->forward(x, nullptr, x, device);
   const int64_t vocab = impl_->output_projection.out_features();
-  impl_->output_projection.forward_to_host(x, logits, state.logits, device);
+  if (state.restricted_output) {
+    // Only the allowed ids' logits are computed; every other id gets -infinity.
+    const int64_t count = static_cast<int64_t>(state.output_ids.size());
+    state.restricted_logits.resize(static_cast<size_t>(n * count));
+    state.restricted_output->forward(x, state.restricted_logits.data(), device);
+    std::fill(logits, logits + n * vocab, -std::numeric_limits<float>::infinity());
+    for (int64_t i = 0; i < n; ++i) {
+      const float* restricted = state.restricted_logits.data() + i * count;
+      float* row = logits + i * vocab;
+      for (int64_t c = 0; c < count; ++c) row[state.output_ids[c]] = restricted[c];
+    }
+  } else {
+    impl_->output_projection.forward_to_host(x, logits, state.logits, device);
+  }
   if (dumping) {
     tensor::Tensor scores;
     scores.resize({n, vocab});

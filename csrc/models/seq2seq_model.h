@@ -59,6 +59,8 @@ class Seq2SeqModel final : public EncoderDecoderModel {
   void decode_step(DecoderState& state, const int32_t* tokens, const int32_t* sentence,
                    const int32_t* parent, int64_t n, float* logits,
                    CrossAttentionRecord* attention = nullptr) const override;
+  // On a device whose memory is the host's and that selects weight rows (the CPU).
+  bool restrict_output(DecoderState& state, const std::vector<int32_t>& ids) const override;
 
  private:
   struct Impl;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <vector>
@@ -28,10 +29,7 @@ class CpuMatrix final : public DeviceMatrix {
     const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
     const int64_t bytes = kernels.packed_weight_bytes(matrix.dtype, matrix.rows, matrix.cols);
     if (bytes == 0) return;
-    constexpr size_t kAlignment = 64;
-    const size_t size = (static_cast<size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
-    packed_.reset(std::aligned_alloc(kAlignment, size));
-    if (!packed_) throw std::bad_alloc();
+    allocate(bytes);
     // Slices of whole panels of about kSliceBytes of the stored matrix each.
     constexpr int64_t kSliceBytes = int64_t{1} << 22;
     const int64_t stored_row = row_bytes(matrix.dtype, matrix.cols);
@@ -47,6 +45,27 @@ class CpuMatrix final : public DeviceMatrix {
     }
   }
 
+  // Rows ids[0..count) of `whole` (prepared from `matrix`): selected from its packed panels,
+  // or, for variants that read the stored layout, copied from the stored rows.
+  CpuMatrix(const CpuMatrix& whole, const tensor::WeightMatrix& matrix, const int32_t* ids,
+            int64_t count) : stored_(nullptr) {
+    const kernels::cpu::KernelTable& kernels = kernels::cpu::kernels();
+    if (!whole.packed_) {
+      const int64_t stored_row = row_bytes(matrix.dtype, matrix.cols);
+      const auto* stored = static_cast<const unsigned char*>(whole.stored_);
+      owned_rows_.resize(static_cast<size_t>(count * stored_row));
+      for (int64_t c = 0; c < count; ++c) {
+        std::memcpy(owned_rows_.data() + c * stored_row, stored + ids[c] * stored_row,
+                    static_cast<size_t>(stored_row));
+      }
+      stored_ = owned_rows_.data();
+      return;
+    }
+    allocate(kernels.packed_weight_bytes(matrix.dtype, count, matrix.cols));
+    kernels.select_packed_rows(whole.packed_.get(), matrix.dtype, matrix.rows, matrix.cols, ids,
+                               count, packed_.get());
+  }
+
   // What the kernels read: the packed copy, or the stored matrix.
   const void* kernel_data() const { return packed_ ? packed_.get() : stored_; }
 
@@ -54,8 +73,16 @@ class CpuMatrix final : public DeviceMatrix {
   struct Free {
     void operator()(void* p) const { std::free(p); }
   };
+  void allocate(int64_t bytes) {
+    constexpr size_t kAlignment = 64;
+    const size_t size = (static_cast<size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
+    packed_.reset(std::aligned_alloc(kAlignment, std::max(size, kAlignment)));
+    if (!packed_) throw std::bad_alloc();
+  }
+
   const void* stored_;
   std::unique_ptr<void, Free> packed_;
+  std::vector<unsigned char> owned_rows_;  // selected stored rows (variants without packing)
 };
 
 }  // namespace
@@ -72,6 +99,12 @@ std::string CpuDevice::description() const {
 std::unique_ptr<DeviceMatrix> CpuDevice::prepare_matrix(const tensor::WeightMatrix& matrix,
                                                         const ReleaseSlice& release) const {
   return std::make_unique<CpuMatrix>(matrix, release);
+}
+
+std::unique_ptr<DeviceMatrix> CpuDevice::select_rows(const tensor::WeightMatrix& matrix,
+                                                     const DeviceMatrix& prepared,
+                                                     const int32_t* ids, int64_t count) const {
+  return std::make_unique<CpuMatrix>(static_cast<const CpuMatrix&>(prepared), matrix, ids, count);
 }
 
 int64_t CpuDevice::max_attention_keys(int64_t) const { return std::numeric_limits<int64_t>::max(); }

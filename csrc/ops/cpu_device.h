@@ -26,6 +26,9 @@ class CpuDevice final : public Device {
   std::string description() const override;
   std::unique_ptr<Call> begin_call() const override { return nullptr; }
 
+  std::unique_ptr<DeviceMatrix> select_rows(const tensor::WeightMatrix& matrix,
+                                            const DeviceMatrix& prepared, const int32_t* ids,
+                                            int64_t count) const override;
   std::unique_ptr<DeviceMatrix> prepare_matrix(const tensor::WeightMatrix& matrix,
                                                const ReleaseSlice& release) const override;
   const void* weight(const void* host, size_t) const override { return host; }

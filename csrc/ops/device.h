@@ -68,6 +68,16 @@ class Device {
   // (never called by a device that reads the stored bytes in place).
   virtual std::unique_ptr<DeviceMatrix> prepare_matrix(const tensor::WeightMatrix& matrix,
                                                        const ReleaseSlice& release) const = 0;
+  // The rows ids[0..count) (each < matrix.rows, host) of a matrix prepared by prepare_matrix,
+  // in that order, as a prepared matrix of `count` rows that linear() reads with a view of
+  // count rows (a vocabulary shortlist's output layer, made per batch); nullptr where the
+  // device does not select rows (the default; the caller then uses the whole matrix).
+  virtual std::unique_ptr<DeviceMatrix> select_rows(const tensor::WeightMatrix& matrix,
+                                                    const DeviceMatrix& prepared,
+                                                    const int32_t* ids, int64_t count) const {
+    (void)matrix, (void)prepared, (void)ids, (void)count;
+    return nullptr;
+  }
   // A weight the other kernels read in place (embedding tables, their int8 scales, biases,
   // LayerNorm parameters), `bytes` of host memory: the same pointer on the CPU, a copy (made once
   // per distinct host range, so tied weights are shared) on a GPU. Valid while the device is.

@@ -22,6 +22,29 @@ LinearWeight::LinearWeight(const tensor::WeightMatrix& matrix, const Device& dev
                            const ReleaseSlice& release)
     : matrix_(matrix), prepared_(device.prepare_matrix(matrix, release)) {}
 
+std::unique_ptr<LinearWeight> LinearWeight::select_rows(const std::vector<int32_t>& ids,
+                                                       const Device& device) const {
+  for (const int32_t id : ids) {
+    if (id < 0 || id >= matrix_.rows) {
+      throw std::logic_error("LinearWeight::select_rows: row " + std::to_string(id) +
+                             " outside a matrix of " + std::to_string(matrix_.rows) + " rows");
+    }
+  }
+  const int64_t count = static_cast<int64_t>(ids.size());
+  std::unique_ptr<DeviceMatrix> prepared = device.select_rows(matrix_, *prepared_, ids.data(), count);
+  if (!prepared) return nullptr;
+  std::unique_ptr<LinearWeight> selected(new LinearWeight());
+  selected->prepared_ = std::move(prepared);
+  selected->matrix_ = matrix_;
+  selected->matrix_.data = nullptr;
+  selected->matrix_.rows = count;
+  if (matrix_.row_scales) {
+    for (const int32_t id : ids) selected->selected_scales_.push_back(matrix_.row_scales[id]);
+    selected->matrix_.row_scales = selected->selected_scales_.data();
+  }
+  return selected;
+}
+
 void linear(const tensor::Tensor& x, const LinearWeight& weight, const float* bias,
             tensor::Tensor& y, const Device& device, std::optional<format::Activation> activation,
             const tensor::Tensor* residual) {

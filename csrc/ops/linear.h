@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "format/model_config.h"
 #include "ops/device.h"
@@ -28,12 +29,21 @@ class LinearWeight {
   LinearWeight(const tensor::WeightMatrix& matrix, const Device& device,
                const ReleaseSlice& release = {});
 
+  // The rows ids (each < rows) of this weight, in that order, as a weight of its own
+  // (Device::select_rows; int8 row scales copied), or nullptr where the device does not
+  // select rows. Its matrix() has no stored bytes (data is null).
+  std::unique_ptr<LinearWeight> select_rows(const std::vector<int32_t>& ids,
+                                            const Device& device) const;
+
   const tensor::WeightMatrix& matrix() const { return matrix_; }
   const DeviceMatrix& prepared() const { return *prepared_; }
 
  private:
+  LinearWeight() = default;
+
   tensor::WeightMatrix matrix_;
   std::unique_ptr<DeviceMatrix> prepared_;
+  std::vector<float> selected_scales_;  // row scales of a selection (int8)
 };
 
 void linear(const tensor::Tensor& x, const LinearWeight& weight, const float* bias,

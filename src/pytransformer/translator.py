@@ -381,29 +381,18 @@ class Translator:
 
     def _generate(self, ids: list[list[int]], options: _core.SearchOptions,
                   target_prefix: list[list[int]] | None) -> list:
-        """_core.generate; for a model with a lexical shortlist, one sentence at a time with
-        every target id outside its shortlist suppressed (pytransformer.shortlist). Marian
-        restricts a whole batch to the union of its sentences' lists; per sentence, a
-        translation does not depend on the sentences beside it in a call, and equals what
-        Bergamot's engine gives a sentence translated alone."""
+        """_core.generate; for a model with a lexical shortlist (pytransformer.shortlist), each
+        sentence restricted to its own list (allowed_ids: scores normalised over it, the output
+        layer computed for the union of a batch's lists). Marian restricts a whole batch to the
+        union of its sentences' lists; per sentence, a translation does not depend on the
+        sentences beside it in a call, and equals what Bergamot's engine gives a sentence
+        translated alone."""
         if self._shortlist is None:
             return _core.generate(self._model, ids, options, target_prefix=target_prefix)
-        import numpy as np
-
-        given = options.suppressed_ids
-        results = []
-        try:
-            for index, sentence in enumerate(ids):
-                outside = np.ones(self._target_vocab_size, bool)
-                outside[self._shortlist.allowed_ids(sentence, self._target_vocab_size)] = False
-                outside[given] = True
-                options.suppressed_ids = np.flatnonzero(outside).tolist()
-                prefix = [target_prefix[index]] if target_prefix else None
-                results.extend(_core.generate(self._model, [sentence], options,
-                                              target_prefix=prefix))
-        finally:
-            options.suppressed_ids = given
-        return results
+        allowed = [self._shortlist.allowed_ids(sentence, self._target_vocab_size).tolist()
+                   for sentence in ids]
+        return _core.generate(self._model, ids, options, target_prefix=target_prefix,
+                              allowed_ids=allowed)
 
     def _hypothesis(self, ids: Sequence[int], score: float, finished: bool,
                     return_scores: bool) -> Hypothesis:

@@ -326,6 +326,49 @@ void test_packing_in_slices(const cpu::KernelTable& table) {
   report(table, s);
 }
 
+// Rows selected from a packed matrix (a shortlist's output layer) are byte-identical to those
+// rows of the stored matrix packed on their own, in the selected order: repeats, descending
+// order and the last, padded panel's rows included.
+void test_select_packed_rows(const cpu::KernelTable& table) {
+  Stats s{"select_packed_rows"};
+  const int64_t panel = table.panel_columns;
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::INT8, DType::Q8_0, DType::Q4_1}) {
+    for (int64_t k : {1, 5, 64, 67}) {
+      if (pytransformer::is_block_dtype(dtype) && k % 32 != 0) continue;
+      const int64_t n = 3 * panel + 5;
+      const Weights w = random_weights(dtype, n, k);
+      if (table.packed_weight_bytes(dtype, n, k) == 0) continue;  // the stored layout
+      std::vector<unsigned char> whole(static_cast<size_t>(table.packed_weight_bytes(dtype, n, k)));
+      table.pack_weight(w.data(), dtype, n, k, whole.data());
+      const int64_t row_bytes = pytransformer::row_bytes(dtype, k);
+      for (const std::vector<int32_t>& rows :
+           {std::vector<int32_t>{0}, std::vector<int32_t>{static_cast<int32_t>(n - 1), 3, 3, 0},
+            [&] {
+              std::vector<int32_t> every_third;
+              for (int32_t j = 1; j < n; j += 3) every_third.push_back(j);
+              return every_third;
+            }()}) {
+        const int64_t count = static_cast<int64_t>(rows.size());
+        std::vector<unsigned char> stored(static_cast<size_t>(count * row_bytes));
+        for (int64_t c = 0; c < count; ++c) {
+          std::memcpy(stored.data() + c * row_bytes,
+                      static_cast<const unsigned char*>(w.data()) + rows[c] * row_bytes,
+                      static_cast<size_t>(row_bytes));
+        }
+        const size_t bytes = static_cast<size_t>(table.packed_weight_bytes(dtype, count, k));
+        std::vector<unsigned char> want(bytes), got(bytes, 0xAB);
+        table.pack_weight(stored.data(), dtype, count, k, want.data());
+        table.select_packed_rows(whole.data(), dtype, n, k, rows.data(), count, got.data());
+        compare_exact(s, got.data(), want.data(), bytes,
+                      std::string(pytransformer::dtype_name(dtype)) + " " + shape(0, k, count));
+        s.values += count * k;
+        ++s.cases;
+      }
+    }
+  }
+  report(table, s);
+}
+
 void test_int8(const cpu::KernelTable& table) {
   Stats quantize{"quantize_rows"}, product{"linear_int8"};
   for (int64_t m : kRows) {
@@ -836,6 +879,7 @@ int main(int argc, char** argv) {
     test_linear_float(table, DType::Q8_0);
     test_linear_float(table, DType::Q4_1);
     test_packing_in_slices(table);
+    test_select_packed_rows(table);
     test_int8(table);
     test_elementwise(table);
     test_log_softmax(table);

@@ -77,6 +77,7 @@ const KernelTable& scalar_table() {
     t.panel_columns = 16;
     t.packed_weight_bytes = [](DType, int64_t, int64_t) -> int64_t { return 0; };
     t.pack_weight = nullptr;
+    t.select_packed_rows = nullptr;
     t.linear_float = &scalar_linear_float;
     t.quantize_rows = &ref::quantize_rows;
     t.quantize_rows_fixed = &ref::quantize_rows_fixed;

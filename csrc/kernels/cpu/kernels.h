@@ -41,6 +41,12 @@ struct KernelTable {
   int64_t panel_columns;
   int64_t (*packed_weight_bytes)(DType dtype, int64_t n, int64_t k);
   void (*pack_weight)(const void* weight, DType dtype, int64_t n, int64_t k, void* packed);
+  // The packed matrix of rows rows[0..count) (each < n) of the packed [n, k] matrix `packed`,
+  // into `out` (packed_weight_bytes(dtype, count, k) bytes): byte for byte what pack_weight
+  // writes for those rows of the stored matrix, in that order (a vocabulary shortlist's output
+  // layer). Null where packed_weight_bytes is 0.
+  void (*select_packed_rows)(const void* packed, DType dtype, int64_t n, int64_t k,
+                             const int32_t* rows, int64_t count, void* out);
 
   // y[i, j] = epilogue(sum_c x[i, c] W[j, c]) for i < m, j in [column_begin, column_end).
   // x: [m, k] f32; weight: packed W [n, k] of dtype F32, F16 or BF16; y: [m, n].

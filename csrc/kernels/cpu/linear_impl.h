@@ -142,6 +142,62 @@ void pack_weight(const void* weight, DType dtype, int64_t n, int64_t k, void* pa
   }
 }
 
+// The packed matrix of rows `rows[0..count)` of the [n, k] matrix that `packed` holds (each
+// row < n): the bytes pack_weight would write for those rows gathered in that order, copied
+// from their panels (every byte of a column, and its int8 compensation, moves with it).
+template <class S>
+void select_packed_rows(const void* packed, DType dtype, int64_t n, int64_t k,
+                        const int32_t* rows, int64_t count, void* out) {
+  (void)n;
+  constexpr int64_t P = kPanelColumns<S>;
+  const int64_t stride = panel_bytes<S>(dtype, k);
+  const auto* in = static_cast<const unsigned char*>(packed);
+  auto* selected = static_cast<unsigned char*>(out);
+  std::memset(selected, 0, static_cast<size_t>(ceil_div(count, P) * stride));
+  for (int64_t c = 0; c < count; ++c) {
+    const int64_t j = rows[c];
+    const unsigned char* from_panel = in + (j / P) * stride;
+    unsigned char* to_panel = selected + (c / P) * stride;
+    const int64_t from = j % P, to = c % P;
+    if (is_block_dtype(dtype)) {
+      const int64_t block = static_cast<int64_t>(block_bytes(dtype));
+      const int64_t scale_halves = dtype == DType::Q4_1 ? 2 : 1;
+      const int64_t integer_rows = block - 2 * scale_halves;
+      for (int64_t b = 0; b < k / kBlockValues; ++b) {
+        const unsigned char* from_block = from_panel + b * P * block;
+        unsigned char* to_block = to_panel + b * P * block;
+        for (int64_t h = 0; h < scale_halves; ++h) {
+          std::memcpy(to_block + h * 2 * P + 2 * to, from_block + h * 2 * P + 2 * from, 2);
+        }
+        const unsigned char* from_integers = from_block + scale_halves * 2 * P;
+        unsigned char* to_integers = to_block + scale_halves * 2 * P;
+        for (int64_t t = 0; t < integer_rows; ++t) to_integers[t * P + to] = from_integers[t * P + from];
+      }
+    } else if (dtype != DType::INT8) {
+      const int64_t size = static_cast<int64_t>(dtype_size(dtype));
+      for (int64_t p = 0; p < k; ++p) {
+        std::memcpy(to_panel + (p * P + to) * size, from_panel + (p * P + from) * size,
+                    static_cast<size_t>(size));
+      }
+    } else {
+      const int64_t groups = int8_groups(k);
+      const int64_t from_vector = from / S::kLanes, to_vector = to / S::kLanes;
+      const int from_lane = static_cast<int>(from % S::kLanes);
+      const int to_lane = static_cast<int>(to % S::kLanes);
+      for (int64_t g = 0; g < groups; ++g) {
+        for (int b = 0; b < 4; ++b) {
+          to_panel[(g * S::kPanelVectors + to_vector) * S::kBytes + S::packed_byte(to_lane, b)] =
+              from_panel[(g * S::kPanelVectors + from_vector) * S::kBytes +
+                         S::packed_byte(from_lane, b)];
+        }
+      }
+      if constexpr (S::kCompensated) {
+        std::memcpy(to_panel + P * groups * 4 + to * 4, from_panel + P * groups * 4 + from * 4, 4);
+      }
+    }
+  }
+}
+
 // Rows of x kept in cache while the panels of the column range stream past them: about
 // 128 KiB of activations, a whole number of tiles.
 template <int R>

@@ -22,6 +22,7 @@ KernelTable make_table(Isa isa) {
   table.panel_columns = kPanelColumns<S>;
   table.packed_weight_bytes = &packed_weight_bytes<S>;
   table.pack_weight = &pack_weight<S>;
+  table.select_packed_rows = &select_packed_rows<S>;
   table.linear_float = &linear_float<S>;
   table.quantize_rows = &quantize_rows<S>;
   table.quantize_rows_fixed = &ref::quantize_rows_fixed;
