@@ -91,6 +91,13 @@ class Attention:
     weights: np.ndarray
 
 
+# Padded source tokens per decoding sub-batch of a translate() call: small enough that the KV
+# cache stays small and the union of a batch's shortlists (Bergamot models) stays close to each
+# sentence's list, large enough that the matrix products are compute-bound. A 400-sentence call
+# as one batch was slower and held about three times the memory (docs/benchmarks.md).
+DEFAULT_MAX_BATCH_TOKENS = 1024
+
+
 class Translator:
     """Translates with one pytransformer model file.
 
@@ -193,7 +200,7 @@ class Translator:
                   target_language: str | None = None, length_penalty: float | None = None,
                   min_length: int | None = None, sampling: bool = False,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
-                  max_batch_tokens: int = 0,
+                  max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
                   source_language: str | None = None) -> list[Translation]:
         """Translates each text; returns one Translation per text, in order.
 
@@ -207,7 +214,8 @@ class Translator:
         named by any ISO 639 form of its code ("fr" for ">>fra<<", "zh" for "zho_Hans").
         source_language: the language of the texts, for models that read it (NLLB-200,
         M2M100: required there, ValueError without it; see source_languages); ignored by other
-        models.
+        models. max_batch_tokens: padded source tokens per sub-batch of the texts, sorted by
+        length (0: all in one; the results are the same either way).
         """
         texts = _as_text_list(texts)
         pieces = [self._tokenizer.source_pieces(text) if text.strip() else None
@@ -224,7 +232,7 @@ class Translator:
                          length_penalty: float | None = None, min_length: int | None = None,
                          sampling: bool = False, temperature: float = 1.0, top_k: int = 0,
                          top_p: float = 1.0, seed: int = 0,
-                         max_batch_tokens: int = 0,
+                         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
                          source_language: str | None = None) -> list[Translation]:
         """Like translate() for pre-tokenized input: one list of source pieces per sentence
         (the model's EOS and language token are still added as the model requires)."""
