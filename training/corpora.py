@@ -271,3 +271,31 @@ def load(data_dir: Path, cedict_entries: int = CEDICT_ENTRIES,
         for reason, count in dropped.items():
             report[f"{name}.dropped_{reason}"] = count
     return Corpora(train, dev, test, report)
+
+
+def write_pairs(data_dir: Path, out_dir: Path) -> None:
+    """Writes the cleaned training pairs as line-aligned train.en / train.zh and each test set
+    as test.<set>.<direction>.src / .ref under out_dir (the input of `pytransformer shortlist`
+    and of timed `translate --file` runs)."""
+    loaded = load(data_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pairs = [pair for pairs in loaded.train.values() for pair in pairs]
+    for language in ("en", "zh"):
+        lines = (getattr(pair, language).replace("\n", " ") for pair in pairs)
+        (out_dir / f"train.{language}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for evalset in loaded.test:
+        stem = f"test.{evalset.name}.{evalset.direction}"
+        (out_dir / f"{stem}.src").write_text("\n".join(evalset.sources) + "\n", encoding="utf-8")
+        (out_dir / f"{stem}.ref").write_text("\n".join(evalset.references) + "\n",
+                                             encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=write_pairs.__doc__)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--data-dir", type=Path,
+                        default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    arguments = parser.parse_args()
+    write_pairs(arguments.data_dir, arguments.out_dir)

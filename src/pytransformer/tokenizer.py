@@ -186,6 +186,14 @@ class Tokenizer:
     def target_id(self, piece: str) -> int:
         return self.target_ids.get(piece, self.target_unk_id)
 
+    def target_text_ids(self, text: str) -> list[int]:
+        """The target ids of the pieces of a target-language text (a reference translation),
+        as the decoder would generate them: no EOS, no language code."""
+        check_text(text)
+        if self.type == "none" or self._target_model is None:
+            return [self.target_id(piece) for piece in text.split()]
+        return [self.target_id(piece) for piece in self._target_model.encode(text, out_type=str)]
+
     def target_pieces(self, ids: Sequence[int]) -> list[str]:
         return [self.target_vocab[i] for i in ids]
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from pytransformer import _core, model_files
 from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, ModelNotFoundError,
@@ -105,7 +105,7 @@ class Translator:
     """
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 0,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", shortlist: bool = True) -> None:
         """model_path: a .ptm file, or the name of one in the user models directory, as the
         CLI's --model takes it (pytransformer.resolve_model); None: the default model
         (pytransformer.default_model_path(): the model $PYTRANSFORMER_MODEL names, else the
@@ -113,6 +113,9 @@ class Translator:
         threads: compute threads for the CPU core, 0 for its default.
         device: "cpu", or "cuda" / "cuda:N" to run on CUDA GPU 0 / N with the optional CUDA
         backend (docs/cuda.md); the search and the results are the same.
+        shortlist: use the model's lexical shortlist when it has one (pytransformer.shortlist:
+        each sentence restricted to the target ids its source ids allow); False: the whole
+        vocabulary.
 
         Raises ModelNotFoundError (a FileNotFoundError) saying what was looked for when no
         model file is named, ModelFormatError (a ValueError) naming the file when it is not a
@@ -142,7 +145,7 @@ class Translator:
         try:
             self._tokenizer = Tokenizer(self._metadata)
             self._shortlist = None
-            if "shortlist.targets" in self._metadata:
+            if shortlist and "shortlist.targets" in self._metadata:
                 from pytransformer.shortlist import Shortlist  # numpy: only where needed
                 self._shortlist = Shortlist.from_metadata(self._metadata)
         except ValueError as error:
@@ -315,6 +318,26 @@ class Translator:
             self._tokenizer.language_token(target_language)
         if self._tokenizer.needs_source_language:
             self._tokenizer.source_language_token(source_language)
+
+    def shortlist_from_pairs(self, pairs: Iterable[tuple[str, str]], *,
+                             target_language: str | None = None,
+                             source_language: str | None = None, always: int = 1000,
+                             best: int = 100) -> Any:
+        """A lexical shortlist for this model from parallel text (pairs of a source and its
+        translation): pytransformer.shortlist.build_shortlist over the source ids this
+        translator gives the core (the target language chosen per text as translate() does)
+        and the target pieces of the translations. Returns a Shortlist; its metadata() added
+        to the model file (pytransformer.format.rewrite_metadata, or the `pytransformer
+        shortlist` command) makes translations use it."""
+        from pytransformer.shortlist import build_shortlist  # numpy: only where needed
+
+        def source_ids(text: str) -> list[int]:
+            return self._source_ids(self._tokenizer.source_pieces(text), target_language,
+                                    source_language)[0]
+
+        return build_shortlist(pairs, source_ids, self._tokenizer.target_text_ids,
+                               len(self._tokenizer.source_vocab),
+                               self._target_vocab_size, always=always, best=best)
 
     def _target_for(self, text: str, target_language: str | None) -> str | None:
         """target_language, else the one the script rule gives `text` (see translate())."""

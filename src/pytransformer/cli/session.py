@@ -100,11 +100,13 @@ class Settings:
     max_length: int | None = None
 
 
-def load_translator(model: str | None, threads: int, device: str = "cpu") -> tuple[Any, Path]:
-    """Loads the model named by --model (None: the default) on --device. Returns (translator,
-    path)."""
+def load_translator(model: str | None, threads: int, device: str = "cpu",
+                    shortlist: bool = True) -> tuple[Any, Path]:
+    """Loads the model named by --model (None: the default) on --device (with its lexical
+    shortlist unless --no-shortlist). Returns (translator, path)."""
     path = model_for_option(model) if model is not None else default_model_path()
-    return pytransformer.Translator(path, threads=threads, device=device), path
+    return pytransformer.Translator(path, threads=threads, device=device,
+                                    shortlist=shortlist), path
 
 
 # Model names that say their direction: "opus-mt-en-de" (OPUS-MT), "translate-en_de-1_0"
@@ -145,11 +147,12 @@ def _hypotheses(translation: Any) -> tuple[list[str], list[float | None], int]:
 class Session:
     """A translator plus settings; translates lines sentence by sentence."""
 
-    def __init__(self, model: str | None, threads: int = 0, device: str = "cpu") -> None:
+    def __init__(self, model: str | None, threads: int = 0, device: str = "cpu",
+                 shortlist: bool = True) -> None:
         started = time.perf_counter()
         self.threads = threads
         self.device = device
-        self.translator, self.model_path = load_translator(model, threads, device)
+        self.translator, self.model_path = load_translator(model, threads, device, shortlist)
         self.load_seconds = time.perf_counter() - started
         self.languages = language_choice(self.translator)
         self._known_letters: frozenset[str] | None = None

@@ -171,6 +171,11 @@ def translate(
         help="Lines that are not valid UTF-8: strict stops with an error naming the line; "
              "replace translates them with U+FFFD for each bad byte; skip leaves their output "
              "lines empty. replace and skip name every such line on stderr."),
+    shortlist: bool = typer.Option(
+        True, "--shortlist/--no-shortlist",
+        help="Use the model's lexical shortlist, if it has one (Bergamot models, or one added "
+             "by `pytransformer shortlist`): each sentence may only produce the target words "
+             "its source words allow, which is faster (docs/decoding.md)."),
     model: Optional[str] = MODEL_OPTION,
     threads: int = THREADS_OPTION,
     device: str = DEVICE_OPTION,
@@ -194,7 +199,7 @@ def translate(
         file is not None and stderr_console().is_terminal))
     settings = Settings(source_language, target_language, beam, n_best, max_length)
     if corpus:
-        _translate_file(file, output, errors, settings, lambda: Session(model, threads, device),
+        _translate_file(file, output, errors, settings, lambda: Session(model, threads, device, shortlist),
                         json_lines=json_lines, resume=resume, window_lines=window_lines,
                         show_progress=show_progress)
         return
@@ -202,7 +207,7 @@ def translate(
     if decoded.invalid:
         print_warning(decoded.warning(errors))
     lines = decoded.lines
-    session = Session(model, threads, device)
+    session = Session(model, threads, device, shortlist)
     session.check(settings)
     single = bool(text) and len(lines) == 1  # one text given as arguments
     for message in describe_notes(session.notes(lines, settings), single=single):

@@ -8,7 +8,8 @@ from pytransformer._core import ModelFormatError
 from pytransformer.format.constants import FORMAT_VERSION, MAGIC, DType, ValueType, stored_bytes
 from pytransformer.format.quantize import BlockMatrix, Int8Matrix
 from pytransformer.format.reader import read_model
-from pytransformer.format.writer import expected_tensors, normalize_metadata, write_model
+from pytransformer.format.writer import (expected_tensors, normalize_metadata, rewrite_metadata,
+                                         write_model)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -21,6 +22,7 @@ __all__ = [
     "expected_tensors",
     "normalize_metadata",
     "read_model",
+    "rewrite_metadata",
     "stored_bytes",
     "write_model",
 ]

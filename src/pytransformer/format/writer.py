@@ -97,6 +97,71 @@ def write_model(
         data_offset, data_size,
     )
 
+    def write(out: BinaryIO) -> None:
+        out.write(header)
+        for entry in encoded_metadata:
+            out.write(entry)
+        out.write(directory)
+        out.write(bytes(data_offset - header_end))
+        _write_blobs(out, blobs)
+        out.seek(checksums_offset)
+        out.write(struct.pack(f"<{len(entries)}q", *(entry.blob.crc32 for entry in entries)))
+
+    _write_atomically(path, write)
+
+
+def rewrite_metadata(source: str | os.PathLike[str], destination: str | os.PathLike[str],
+                     metadata: Mapping[str, Any]) -> None:
+    """Writes a copy of the model file `source` whose metadata is `metadata` (all of it, as
+    write_model takes it; the checksums are carried over), with the same tensor entries and the
+    same data bytes (no tensor is converted: an int8 or f16 file stays so). Raises
+    ModelFormatError when the result would not be a valid file (metadata that does not describe
+    these tensors), before touching `destination`; `destination` may be `source`."""
+    if CHECKSUM_KEY in metadata:
+        raise ValueError(f"metadata '{CHECKSUM_KEY}' is carried over from the source file")
+    model_file = _core.ModelFile(source)
+    names = {name: code for code, name in DTYPE_NAMES.items()}
+    entries = []
+    for name in model_file.tensor_names():
+        dtype, shape = model_file.tensor_info(name)
+        offset = model_file.tensor_offset(name)
+        entries.append(_Entry(name, names[dtype], tuple(shape),
+                              _Blob(name, None, names[dtype], False, offset,
+                                    stored_bytes(dtype, tuple(shape)))))
+    normalized = dict(normalize_metadata(metadata))
+    if CHECKSUM_KEY in model_file.metadata:
+        normalized[CHECKSUM_KEY] = list(model_file.metadata[CHECKSUM_KEY])
+    encoded_metadata = [_encode_entry(key, value) for key, value in normalized.items()]
+    directory = b"".join(_encode_tensor_entry(entry) for entry in entries)
+    header_end = 64 + sum(len(e) for e in encoded_metadata) + len(directory)
+    data_offset = _align(header_end)
+    with open(source, "rb") as original:
+        fields = struct.unpack("<8sIIQQQQ16x", original.read(64))
+        source_data_offset, data_size = fields[5], fields[6]
+        header = struct.pack("<8sIIQQQQ16x", MAGIC, FORMAT_VERSION, 0, len(encoded_metadata),
+                             len(entries), data_offset, data_size)
+
+        def write(out: BinaryIO) -> None:
+            out.write(header)
+            for entry in encoded_metadata:
+                out.write(entry)
+            out.write(directory)
+            out.write(bytes(data_offset - header_end))
+            original.seek(source_data_offset)
+            left = data_size
+            while left:
+                chunk = original.read(min(left, 1 << 24))
+                if not chunk:
+                    raise _core.ModelFormatError(f"{os.fspath(source)}: shorter than its header says")
+                out.write(chunk)
+                left -= len(chunk)
+
+        _write_atomically(destination, write, check=True)
+
+
+def _write_atomically(path: str | os.PathLike[str], write: Any, check: bool = False) -> None:
+    """write(out) into a temporary file beside `path`, synced, then renamed over it (so `path`
+    is never seen half written); check: the C++ reader must accept the file first."""
     destination = os.fspath(path)
     directory_name = os.path.dirname(os.path.abspath(destination))
     descriptor, temporary = tempfile.mkstemp(
@@ -104,16 +169,11 @@ def write_model(
     )
     try:
         with os.fdopen(descriptor, "wb") as out:
-            out.write(header)
-            for entry in encoded_metadata:
-                out.write(entry)
-            out.write(directory)
-            out.write(bytes(data_offset - header_end))
-            _write_blobs(out, blobs)
-            out.seek(checksums_offset)
-            out.write(struct.pack(f"<{len(entries)}q", *(entry.blob.crc32 for entry in entries)))
+            write(out)
             out.flush()
             os.fsync(out.fileno())
+        if check:
+            _core.ModelFile(temporary)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
