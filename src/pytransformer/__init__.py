@@ -1,7 +1,7 @@
 """pytransformer: exact, fast encoder-decoder Transformer translation from the terminal.
 
-The public API: Translator (translate, translate_tokens, stream, attention) and what it returns
-(Translation, Hypothesis, TranslationStream, Attention); LanguageModel (complete, stream,
+The public API: Translator (translate, translate_tokens, stream, attention, score) and what it
+returns (Translation, Hypothesis, TranslationStream, Attention, Score); LanguageModel (complete, stream,
 chat_prompt) for decoder-only language models, with Completion and TextTokenizer; describe_model() and ModelInfo (a model
 file's description without loading it); resolve_model() (a model named by path, or by name in
 the user models directory, as everywhere: Translator, --model, $PYTRANSFORMER_MODEL);
@@ -26,8 +26,8 @@ from pytransformer._core import ModelFormatError
 from pytransformer.language_model import Completion, LanguageModel, TextTokenizer
 from pytransformer.model_files import (ModelInfo, ModelNotFoundError, default_model_path,
                                        describe_model, resolve_model)
-from pytransformer.translator import (Attention, Hypothesis, Translation, TranslationStream,
-                                      Translator)
+from pytransformer.translator import (Attention, Hypothesis, Score, Translation,
+                                      TranslationStream, Translator)
 
 try:
     __version__ = version("pytransformer")
@@ -90,6 +90,7 @@ __all__ = [
     "ModelInfo",
     "ModelNotFoundError",
     "TextTokenizer",
+    "Score",
     "Translation",
     "TranslationStream",
     "Translator",

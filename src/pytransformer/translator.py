@@ -91,6 +91,25 @@ class Attention:
     weights: np.ndarray
 
 
+@dataclass(frozen=True)
+class Score:
+    """How likely the model finds one given translation of a source (Translator.score)."""
+
+    tokens: list[str]       # the target pieces scored, then the end token
+    log_probs: list[float]  # natural log-probability of each, over the whole vocabulary
+
+    @property
+    def log_prob(self) -> float:
+        """The translation's log-probability: the sum over its tokens."""
+        return float(sum(self.log_probs))
+
+    @property
+    def normalized(self) -> float:
+        """The mean log-probability per token (a confidence comparable between translations of
+        different lengths, within one model)."""
+        return self.log_prob / len(self.log_probs)
+
+
 # Padded source tokens per decoding sub-batch of a translate() call: small enough that the KV
 # cache stays small and the union of a batch's shortlists (Bergamot models) stays close to each
 # sentence's list, large enough that the matrix products are compute-bound. A 400-sentence call
@@ -318,6 +337,51 @@ class Translator:
             self._tokenizer.language_token(target_language)
         if self._tokenizer.needs_source_language:
             self._tokenizer.source_language_token(source_language)
+
+    def score(self, sources: Sequence[str], targets: Sequence[str], *,
+              target_language: str | None = None,
+              source_language: str | None = None) -> list[Score]:
+        """Forced decoding: the log-probability of each target piece of targets[i] (and of the
+        end token after them) given sources[i], as CTranslate2's score_batch reports them
+        (tests/python/test_translator_score.py). The decoder reads the start token, the
+        model's forced target-language code if it has one (not scored) and the target's
+        pieces; scores are over the whole vocabulary (no shortlist, no suppressed ids).
+        target_language / source_language as for translate(). ValueError for an empty source,
+        different list lengths, or a pair longer than the model's positions."""
+        sources, targets = _as_text_list(sources), _as_text_list(targets)
+        if len(sources) != len(targets):
+            raise ValueError(f"{len(sources)} sources and {len(targets)} targets: give one "
+                             "target per source")
+        if not sources:
+            return []
+        import numpy as np  # only where scores are computed
+
+        self._check_languages(target_language, source_language)
+        source_ids, decoder_inputs, scored = [], [], []
+        eos = self._tokenizer.eos_id
+        for index, (source, target) in enumerate(zip(sources, targets)):
+            if not source.strip():
+                raise ValueError(f"source {index} is empty")
+            ids, prefix = self._source_ids(self._tokenizer.source_pieces(source),
+                                           target_language, source_language)
+            target_ids = self._tokenizer.target_text_ids(target) if target.strip() else []
+            inputs = [self._tokenizer.decoder_start_id] + prefix + target_ids
+            if len(inputs) > self._max_positions:
+                raise ValueError(f"target {index} has {len(target_ids)} pieces: more than the "
+                                 f"model's {self._max_positions} positions allow")
+            source_ids.append(ids)
+            decoder_inputs.append(inputs)
+            scored.append((len(prefix), target_ids + [eos]))
+        logits = self._model.teacher_forced_logits(source_ids, decoder_inputs)
+        results = []
+        for rows, (skip, ids) in zip(logits, scored):
+            rows = np.asarray(rows[skip:], dtype=np.float64)
+            shifted = rows - rows.max(axis=1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            picked = log_probs[np.arange(len(ids)), ids]
+            results.append(Score(tokens=self._tokenizer.target_pieces(ids),
+                                 log_probs=[float(value) for value in picked]))
+        return results
 
     def shortlist_from_pairs(self, pairs: Iterable[tuple[str, str]], *,
                              target_language: str | None = None,

@@ -20,6 +20,7 @@ from pytransformer.cli.errors import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMI
 from pytransformer.cli.explain_command import explain
 from pytransformer.cli.generate_command import generate
 from pytransformer.cli.info_commands import info, models
+from pytransformer.cli.score_command import score
 from pytransformer.cli.shortlist_command import shortlist
 from pytransformer.cli.translate_command import translate
 
@@ -107,6 +108,7 @@ app.command()(generate)
 app.command()(explain)
 app.command()(convert)
 app.command()(models)
+app.command()(score)
 app.command()(shortlist)
 app.command()(info)
 app.command("bench")(bench_command)

@@ -24,6 +24,16 @@ def _read_lines(path: Path) -> list[str]:
         raise CliError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
+def read_parallel_lines(source: Path, target: Path) -> list[tuple[str, str]]:
+    """The (source, target) line pairs of two line-aligned UTF-8 files; CliError when they
+    cannot be read or their line counts differ."""
+    sources, targets = _read_lines(source), _read_lines(target)
+    if len(sources) != len(targets):
+        raise CliError(f"{source} has {len(sources)} lines and {target} {len(targets)}: the "
+                       "files must be line-aligned translations")
+    return list(zip(sources, targets))
+
+
 @reports_errors
 def shortlist(
     output: Path = typer.Argument(..., metavar="OUTPUT",
@@ -56,11 +66,7 @@ def shortlist(
     from pytransformer import _core
     from pytransformer.format import rewrite_metadata
 
-    sources, targets = _read_lines(source), _read_lines(target)
-    if len(sources) != len(targets):
-        raise CliError(f"{source} has {len(sources)} lines and {target} {len(targets)}: the "
-                       "files must be line-aligned translations")
-    pairs = [(s, t) for s, t in zip(sources, targets) if s.strip() and t.strip()]
+    pairs = [(s, t) for s, t in read_parallel_lines(source, target) if s.strip() and t.strip()]
     if not pairs:
         raise CliError(f"{source} and {target} hold no pair of non-empty lines")
     translator, path = load_translator(model, threads=1, shortlist=False)
