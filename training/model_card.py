@@ -1,6 +1,6 @@
 """Writes weights/README.md, the model card, from the runs in weights/training_log.jsonl.
 
-    python -m training.model_card            # after a run has finished
+    python -m training.model_card            # after a run has finished (examples included)
 
 Every number in the card comes from the log the trainer appends to, so the card cannot drift
 from the shipped model. Runs before run3 used an older protocol (one Tatoeba dev split, scored
@@ -298,14 +298,40 @@ def recase_measurement(data_dir: Path) -> tuple[str, str]:
     return f"{100 * recased / words:.1f}%", f"{100 * lowered / words:.1f}%"
 
 
+def examples_table(model: Path, data_dir: Path, per_set: int = 2) -> str:
+    """The examples section: the first `per_set` test sentences of each set and direction, as
+    `model` translates them with its generation defaults, beside their references (Markdown)."""
+    from pytransformer import Translator
+    from training import corpora
+
+    translator = Translator(model, threads=1)
+    rows = ["The first two test sentences of each set and direction, as the shipped model "
+            "translates them (not chosen: the test rows above score all of them).", "",
+            "| set | source | shipped model | reference |", "| --- | --- | --- | --- |"]
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    for evalset in corpora.load(data_dir).test:
+        sources = evalset.sources[:per_set]
+        outputs = translator.translate(sources, target_language=evalset.target_language)
+        for source, output, reference in zip(sources, outputs, evalset.references):
+            rows.append(f"| {evalset.name} {evalset.direction} | {cell(source)} | "
+                        f"{cell(output.text)} | {cell(reference)} |")
+    return "\n".join(rows) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights-dir", type=Path, default=REPO_ROOT / "weights")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     parser.add_argument("--examples", type=Path, default=None,
-                        help="a Markdown file of example outputs to quote under Limits")
+                        help="a Markdown file of example outputs to quote under Limits "
+                             "(default: the first test sentences of each set, translated by "
+                             "weights/model.ptm now)")
     args = parser.parse_args()
-    examples = args.examples.read_text(encoding="utf-8") if args.examples else ""
+    examples = (args.examples.read_text(encoding="utf-8") if args.examples
+                else examples_table(args.weights_dir / "model.ptm", args.data_dir))
     card = render(args.weights_dir / "training_log.jsonl", examples,
                   recase_measurement(args.data_dir))
     (args.weights_dir / "README.md").write_text(card, encoding="utf-8")
