@@ -130,11 +130,6 @@ void ban_repeated_ngrams(float* scores, int32_t start_token, const std::vector<i
 
 void log_softmax(float* scores, int64_t vocab) { ops::log_softmax(scores, 1, vocab); }
 
-int64_t argmax(const float* scores, int64_t vocab) {
-  int64_t best = 0;
-  for (int64_t i = 1; i < vocab; ++i)
-    if (scores[i] > scores[best]) best = i;
-  return best;
-}
+int64_t argmax(const float* scores, int64_t vocab) { return ops::argmax(scores, vocab); }
 
 }  // namespace pytransformer::decoding

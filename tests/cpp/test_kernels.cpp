@@ -479,6 +479,38 @@ void test_log_softmax(const cpu::KernelTable& table) {
   report(table, s);
 }
 
+// argmax equals the reference's index exactly: ties (the lowest index), -infinity rows, a
+// maximum in the tail past the last whole vector, NaNs anywhere (never chosen unless first).
+void test_argmax(const cpu::KernelTable& table) {
+  Stats s{"argmax"};
+  const float negative_infinity = -std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t count : {1, 2, 7, 8, 9, 16, 17, 33, 100, 1031, 58101}) {
+    for (int variant = 0; variant < 8; ++variant) {
+      std::vector<float> x = random_floats(count, 8.0f);
+      if (variant == 1) std::fill(x.begin(), x.end(), negative_infinity);
+      if (variant == 2) std::fill(x.begin(), x.end(), 0.5f);            // all tied
+      if (variant == 3) x[count - 1] = 100.0f;                          // in the tail
+      if (variant == 4 && count > 3) x[count / 2] = x[count / 3] = 50.0f;  // a tie: the first
+      if (variant == 5) x[count / 2] = nan, x[count - 1] = 70.0f;
+      if (variant == 6) x[0] = nan;
+      if (variant == 7 && count > 4) {                 // NaN beside the maximum in one vector
+        x[count - 3] = 90.0f;
+        x[count - 2] = nan;
+        x[count / 4] = nan;
+      }
+      const int64_t want = ref::argmax(x.data(), count), got = table.argmax(x.data(), count);
+      if (got != want) {
+        fail(s, "count " + std::to_string(count) + " variant " + std::to_string(variant) +
+                    ": index " + std::to_string(got) + ", want " + std::to_string(want));
+      }
+      s.values += count;
+      ++s.cases;
+    }
+  }
+  report(table, s);
+}
+
 void test_layer_norm(const cpu::KernelTable& table) {
   Stats s{"layer_norm"};
   for (int64_t rows : {1, 3, 8}) {
@@ -883,6 +915,7 @@ int main(int argc, char** argv) {
     test_int8(table);
     test_elementwise(table);
     test_log_softmax(table);
+    test_argmax(table);
     test_layer_norm(table);
     test_rms_norm(table);
     test_gated_activation(table);

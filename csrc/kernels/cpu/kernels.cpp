@@ -87,6 +87,7 @@ const KernelTable& scalar_table() {
     t.ssru_step = &ref::ssru_step;
     t.add = &ref::add;
     t.log_softmax = &ref::log_softmax;
+    t.argmax = &ref::argmax;
     t.layer_norm = &ref::layer_norm;
     t.rms_norm = &ref::rms_norm;
     t.apply_rotary = &ref::apply_rotary;

@@ -65,7 +65,7 @@ struct KernelTable {
                       int64_t column_begin, int64_t column_end, const LinearEpilogue& epilogue,
                       float* y);
 
-  // kernels/ref/activation.h, ssru.h, add.h, softmax.h (log_softmax), layer_norm.h,
+  // kernels/ref/activation.h, ssru.h, add.h, softmax.h (log_softmax, argmax), layer_norm.h,
   // rms_norm.h, rotary.h, attention.h.
   void (*activation)(format::Activation kind, float* x, int64_t count);
   void (*gated_activation)(format::Activation kind, const float* x, int64_t rows, int64_t width,
@@ -74,6 +74,7 @@ struct KernelTable {
                     int64_t d, bool accumulate, float* cells, float* out);
   void (*add)(const float* x, float* y, int64_t count);
   void (*log_softmax)(float* x, int64_t rows, int64_t cols);
+  int64_t (*argmax)(const float* x, int64_t count);
   void (*layer_norm)(const float* x, const float* residual, const float* gamma, const float* beta,
                      int64_t rows, int64_t dim, double epsilon, float* y);
   void (*rms_norm)(const float* x, const float* gamma, int64_t rows, int64_t dim, double epsilon,

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "kernels/cpu/activation_impl.h"
+#include "kernels/ref/softmax.h"
 
 namespace pytransformer::kernels::cpu {
 namespace {
@@ -49,6 +50,32 @@ void log_softmax(float* x, int64_t rows, int64_t cols) {
     }
     for (int64_t p = vector_end; p < cols; ++p) xr[p] = (xr[p] - max_value) - log_total;
   }
+}
+
+// kernels/ref/softmax.h's argmax: the maximum by vectors (S::max(value, running) keeps the
+// running lane where the value is a NaN on x86; NEON's propagates it, and the scan below then
+// finds nothing and the reference decides), then the first index holding it.
+template <class S>
+int64_t argmax(const float* x, int64_t count) {
+  using V = typename S::V;
+  constexpr int L = S::kLanes;
+  if (count <= 1 || x[0] != x[0]) return 0;  // a NaN first: no value compares greater
+  V high = S::set1(x[0]);
+  int64_t c = 0;
+  for (; c + L <= count; c += L) high = S::max(S::load(x + c), high);
+  float best = S::reduce_max(high);
+  for (; c < count; ++c) best = x[c] > best ? x[c] : best;
+  // The first vector that may hold it: its NaN lanes count as -infinity (x86) or stop the
+  // skipping (NEON), so the scan below starts no later than the first occurrence.
+  const V lowest = S::set1(-std::numeric_limits<float>::infinity());
+  c = 0;
+  for (; c + L <= count; c += L) {
+    if (!(S::reduce_max(S::max(S::load(x + c), lowest)) < best)) break;
+  }
+  for (; c < count; ++c) {
+    if (x[c] == best) return c;
+  }
+  return ref::argmax(x, count);
 }
 
 }  // namespace

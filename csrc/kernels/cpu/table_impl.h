@@ -32,6 +32,7 @@ KernelTable make_table(Isa isa) {
   table.ssru_step = &ssru_step<S>;
   table.add = &add<S>;
   table.log_softmax = &log_softmax<S>;
+  table.argmax = &argmax<S>;
   table.layer_norm = &layer_norm<S>;
   table.rms_norm = &rms_norm<S>;
   table.apply_rotary = &ref::apply_rotary;  // O(head_dim) per row: the reference suffices

@@ -35,4 +35,11 @@ void log_softmax(float* x, int64_t rows, int64_t cols) {
   }
 }
 
+int64_t argmax(const float* x, int64_t count) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < count; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
 }  // namespace pytransformer::kernels::ref

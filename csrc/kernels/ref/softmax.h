@@ -14,4 +14,9 @@ void softmax(float* x, int64_t rows, int64_t cols);
 // computed in double and rounded once; a row of only -infinity stays so. cols >= 1.
 void log_softmax(float* x, int64_t rows, int64_t cols);
 
+// Reference argmax: the lowest index i < count whose x[i] no later value exceeds (a scan that
+// moves on only to a strictly greater value from index 0; NaNs are never greater, so a NaN at
+// index 0 stays the answer). 0 for count <= 0.
+int64_t argmax(const float* x, int64_t count);
+
 }  // namespace pytransformer::kernels::ref
