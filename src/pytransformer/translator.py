@@ -352,6 +352,27 @@ class Translator:
         if len(sources) != len(targets):
             raise ValueError(f"{len(sources)} sources and {len(targets)} targets: give one "
                              "target per source")
+        pieces = [self._target_text_pieces(target) for target in targets]
+        return self._score_pieces(sources, pieces, target_language, source_language)
+
+    def confidence(self, sources: Sequence[str], translations: Sequence[Translation], *,
+                   target_language: str | None = None,
+                   source_language: str | None = None) -> list[float | None]:
+        """The confidence of each translation of sources[i]: the mean log-probability per
+        token of its pieces and end token (score() of exactly the pieces generated); None for
+        an empty translation of an empty source. Comparable within one model only."""
+        pairs = [(source, list(translation.tokens)) for source, translation
+                 in zip(sources, translations) if source.strip()]
+        scores = iter(self._score_pieces([s for s, _ in pairs], [p for _, p in pairs],
+                                         target_language, source_language))
+        return [next(scores).normalized if source.strip() else None for source in sources]
+
+    def _target_text_pieces(self, text: str) -> list[str]:
+        ids = self._tokenizer.target_text_ids(text) if text.strip() else []
+        return self._tokenizer.target_pieces(ids)
+
+    def _score_pieces(self, sources: list[str], pieces: list[list[str]],
+                      target_language: str | None, source_language: str | None) -> list[Score]:
         if not sources:
             return []
         import numpy as np  # only where scores are computed
@@ -359,12 +380,12 @@ class Translator:
         self._check_languages(target_language, source_language)
         source_ids, decoder_inputs, scored = [], [], []
         eos = self._tokenizer.eos_id
-        for index, (source, target) in enumerate(zip(sources, targets)):
+        for index, (source, target_pieces) in enumerate(zip(sources, pieces)):
             if not source.strip():
                 raise ValueError(f"source {index} is empty")
             ids, prefix = self._source_ids(self._tokenizer.source_pieces(source),
                                            target_language, source_language)
-            target_ids = self._tokenizer.target_text_ids(target) if target.strip() else []
+            target_ids = [self._tokenizer.target_id(piece) for piece in target_pieces]
             inputs = [self._tokenizer.decoder_start_id] + prefix + target_ids
             if len(inputs) > self._max_positions:
                 raise ValueError(f"target {index} has {len(target_ids)} pieces: more than the "

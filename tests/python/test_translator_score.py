@@ -104,3 +104,49 @@ def test_score_command_prints_what_the_api_returns(marian: Path, tmp_path: Path)
     (tmp_path / "t.txt").write_text("only one line\n", encoding="utf-8")
     refused = runner.invoke(app, arguments)
     assert refused.exit_code != 0 and "line-aligned" in refused.output
+
+
+def test_confidence_is_the_score_of_the_generated_pieces(marian: Path) -> None:
+    translator = Translator(marian, threads=1)
+    sources = ["a small test", "", "hello world again"]
+    translations = translator.translate(sources)
+    confidences = translator.confidence(sources, translations)
+    assert confidences[1] is None
+    for source, translation, confidence in zip(sources, translations, confidences):
+        if not source:
+            continue
+        ids = [translator.tokenizer.target_id(p) for p in translation.tokens]
+        logits = translator._model.teacher_forced_logits(
+            [translator.tokenizer.encode(source)],
+            [[translator.tokenizer.decoder_start_id] + ids])[0].astype(np.float64)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        wanted = ids + [translator.tokenizer.eos_id]
+        assert confidence == pytest.approx(
+            log_probs[np.arange(len(wanted)), wanted].mean(), abs=1e-9)
+
+
+def test_min_confidence_leaves_low_sentences_untranslated(marian: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from pytransformer.cli.main import app
+
+    runner = CliRunner()
+    text = "a small test"
+    normal = runner.invoke(app, ["translate", "-m", str(marian), text], catch_exceptions=False)
+    confidence = Translator(marian, threads=1).confidence(
+        [text], Translator(marian, threads=1).translate([text]))[0]
+    below = runner.invoke(app, ["translate", "-m", str(marian), "--min-confidence",
+                                str(confidence + 0.01), text], catch_exceptions=False)
+    assert below.stdout.strip() == text
+    assert "line 1: a sentence left untranslated" in below.stderr
+    above = runner.invoke(app, ["translate", "-m", str(marian), "--min-confidence",
+                                str(confidence - 0.01), text], catch_exceptions=False)
+    assert above.stdout == normal.stdout and "untranslated" not in above.stderr
+    as_json = runner.invoke(app, ["translate", "-m", str(marian), "--json", "--min-confidence",
+                                  "-1000", text], catch_exceptions=False)
+    sentence = json.loads(as_json.stdout)["translations"][0]["sentences"][0]
+    assert sentence["confidence"] == pytest.approx(confidence)
+    assert sentence["untranslated"] is False

@@ -36,6 +36,9 @@ class SentenceResult:
     hypotheses: list[str]  # n_best, best first
     scores: list[float | None]  # None unless scores were asked for
     tokens: int  # generated tokens of the best hypothesis
+    # Translator.confidence of the best hypothesis, when --min-confidence asked for it.
+    confidence: float | None = None
+    untranslated: bool = False  # left as its source: the confidence was below the minimum
 
 
 @dataclass
@@ -98,6 +101,7 @@ class Settings:
     beam_size: int | None = None  # None: the model's default
     n_best: int = 1
     max_length: int | None = None
+    min_confidence: float | None = None  # below it a sentence is left untranslated
 
 
 def load_translator(model: str | None, threads: int, device: str = "cpu",
@@ -275,9 +279,19 @@ class Session:
             extra = {"target_language": target} if target is not None else {}
             translations = self.translator.translate([sentences[i] for i in indices],
                                                      **options, **extra)
-            for index, translation in zip(indices, translations):
+            confidences: list[float | None] = [None] * len(indices)
+            if settings.min_confidence is not None:
+                confidences = self.translator.confidence(
+                    [sentences[i] for i in indices], translations, **extra,
+                    **self.source_options(settings))
+            for index, translation, confidence in zip(indices, translations, confidences):
                 texts, scores, tokens = _hypotheses(translation)
-                results[index] = SentenceResult(sentences[index], target, texts, scores, tokens)
+                result = SentenceResult(sentences[index], target, texts, scores, tokens,
+                                        confidence)
+                if confidence is not None and confidence < settings.min_confidence:
+                    result.hypotheses = [sentences[index]] * len(texts)
+                    result.untranslated = True
+                results[index] = result
         return [result for result in results if result is not None]
 
     def translate_lines(self, lines: Sequence[str], settings: Settings, with_scores: bool = False,

@@ -22,8 +22,8 @@ from pytransformer.cli.corpus import (WINDOW_LINES, InputErrors, ResumableOutput
                                       read_windows, resumable_output, resume_path, scan_file)
 from pytransformer.cli.errors import CliError, print_warning, reports_errors
 from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
-from pytransformer.cli.session import (LineResult, Session, Settings, count_sentences,
-                                       describe_notes)
+from pytransformer.cli.session import (LineResult, SentenceResult, Session, Settings,
+                                       count_sentences, describe_notes)
 
 
 @dataclass
@@ -101,21 +101,21 @@ def read_input(texts: list[str] | None, file: Path | None,
     return decode_input(data, "stdin", errors)
 
 
+def _json_sentence(sentence: SentenceResult) -> dict[str, Any]:
+    record = {"source": sentence.source, "target_language": sentence.target_language,
+              "hypotheses": sentence.hypotheses, "scores": sentence.scores}
+    if sentence.confidence is not None:  # --min-confidence asked for it
+        record.update(confidence=sentence.confidence, untranslated=sentence.untranslated)
+    return record
+
+
 def _json_line(result: LineResult, n_best: int) -> dict[str, Any]:
     hypotheses = result.hypotheses(n_best)
     return {
         "source": result.source,
         "translation": hypotheses[0],
         "hypotheses": hypotheses,
-        "sentences": [
-            {
-                "source": sentence.source,
-                "target_language": sentence.target_language,
-                "hypotheses": sentence.hypotheses,
-                "scores": sentence.scores,
-            }
-            for sentence in result.sentences
-        ],
+        "sentences": [_json_sentence(sentence) for sentence in result.sentences],
     }
 
 
@@ -171,6 +171,12 @@ def translate(
         help="Lines that are not valid UTF-8: strict stops with an error naming the line; "
              "replace translates them with U+FFFD for each bad byte; skip leaves their output "
              "lines empty. replace and skip name every such line on stderr."),
+    min_confidence: Optional[float] = typer.Option(
+        None, "--min-confidence",
+        help="Leave a sentence untranslated (its source copied, the line named on stderr) when "
+             "its translation's confidence, the mean log-probability per token the model gives "
+             "it (`pytransformer score`), is below this, e.g. -1.5. Comparable within one "
+             "model only; --json reports each sentence's confidence."),
     shortlist: bool = typer.Option(
         True, "--shortlist/--no-shortlist",
         help="Use the model's lexical shortlist, if it has one (Bergamot models, or one added "
@@ -197,7 +203,8 @@ def translate(
                        "--resume run; continue it with --resume, or delete it")
     show_progress = not quiet and (progress if progress is not None else (
         file is not None and stderr_console().is_terminal))
-    settings = Settings(source_language, target_language, beam, n_best, max_length)
+    settings = Settings(source_language, target_language, beam, n_best, max_length,
+                        min_confidence)
     if corpus:
         _translate_file(file, output, errors, settings, lambda: Session(model, threads, device, shortlist),
                         json_lines=json_lines, resume=resume, window_lines=window_lines,
@@ -225,9 +232,18 @@ def translate(
                 _write_line(sink, number, result, n_best, json_lines)
 
 
+def _warn_untranslated(number: int, result: LineResult) -> None:
+    for sentence in result.sentences:
+        if sentence.untranslated:
+            print_warning(f"line {number}: a sentence left untranslated (confidence "
+                          f"{sentence.confidence:.2f} below --min-confidence): "
+                          f"{sentence.source[:60]}")
+
+
 def _write_line(sink: NamedOutput, number: int, result: LineResult, n_best: int,
                 json_lines: bool) -> None:
     """One input line's output line, flushed at once (pipes, `tail -f`)."""
+    _warn_untranslated(number, result)
     hypotheses = result.hypotheses(n_best)
     if json_lines:
         record = {"line": number, "source": result.source, "translation": hypotheses[0],
@@ -338,7 +354,8 @@ def _write_json(sink: NamedOutput, session: Session, lines: list[str],
     started = time.perf_counter()
     records = []
     sentences = tokens = 0
-    for result in results:
+    for number, result in enumerate(results, start=1):
+        _warn_untranslated(number, result)
         records.append(_json_line(result, n_best))
         sentences += len(result.sentences)
         tokens += sum(sentence.tokens for sentence in result.sentences)
