@@ -57,6 +57,16 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
   StepRunner runner(model, encoded, batch, max_rows, options.max_length);
   const int64_t vocab = runner.vocab();
 
+  // What the repetition penalty sees before the generated tokens (as in greedy search).
+  std::vector<std::vector<int32_t>> repetition_context(static_cast<size_t>(n_sentences));
+  if (options.repetition_penalty != 1.0) {
+    for (int64_t i = 0; i < n_sentences; ++i) {
+      repetition_context[i] = config.decoder_only()
+                                  ? *batch.sources[i]
+                                  : std::vector<int32_t>{models::start_token(encoded, config, i)};
+    }
+  }
+
   BeamRows step_rows(encoded, config, max_rows);
   std::vector<float> beam_scores;
   beam_scores.reserve(beam_size);
@@ -77,6 +87,16 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
 
       beam_scores.resize(beams);
       for (int64_t b = 0; b < beams; ++b) {
+        // CTranslate2 applies its repetition penalty and n-gram ban to the logits, before the
+        // other processors and the log-softmax, over the decoder start token and each beam's
+        // tokens (a language model: its prompt and them).
+        const std::vector<int32_t>& history = sentence.beams[b].tokens;
+        if (options.repetition_penalty != 1.0) {
+          penalize_repetitions(rows + b * vocab, vocab, repetition_context[s], history,
+                               options.repetition_penalty);
+        }
+        ban_repeated_ngrams(rows + b * vocab, models::start_token(encoded, config, s), history,
+                            options.no_repeat_ngram_size);
         processors.apply(rows + b * vocab, vocab, step);
         log_softmax(rows + b * vocab, vocab);
         beam_scores[b] = sentence.beams[b].score;

@@ -40,13 +40,13 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
                 std::to_string(config.target_vocab_size) + ")");
   require(options.no_repeat_ngram_size >= 0, "no_repeat_ngram_size must be >= 0, got " +
                                                  std::to_string(options.no_repeat_ngram_size));
-  require(options.no_repeat_ngram_size == 0 ||
-              options.convention == format::SearchConvention::TRANSFORMERS,
-          "no_repeat_ngram_size is implemented for the transformers convention only");
+
   require(std::isfinite(options.repetition_penalty) && options.repetition_penalty > 0.0,
           "repetition_penalty must be > 0, got " + std::to_string(options.repetition_penalty));
-  require(options.repetition_penalty == 1.0 || options.beam_size == 1,
-          "repetition_penalty is implemented for greedy search and sampling (beam_size 1)");
+  require(options.repetition_penalty == 1.0 || options.beam_size == 1 ||
+              options.convention == format::SearchConvention::CTRANSLATE2,
+          "repetition_penalty with beam search is implemented for the ctranslate2 convention "
+          "only (this search is the transformers convention's): use beam_size 1");
   require(options.max_batch_tokens >= 0,
           "max_batch_tokens must be >= 0, got " + std::to_string(options.max_batch_tokens));
 

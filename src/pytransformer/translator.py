@@ -223,7 +223,8 @@ class Translator:
                   min_length: int | None = None, sampling: bool = False,
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
                   max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-                  source_language: str | None = None) -> list[Translation]:
+                  source_language: str | None = None, repetition_penalty: float = 1.0,
+                  no_repeat_ngram_size: int | None = None) -> list[Translation]:
         """Translates each text; returns one Translation per text, in order.
 
         beam_size, max_length (generated tokens), length_penalty, min_length: None takes the
@@ -237,7 +238,10 @@ class Translator:
         source_language: the language of the texts, for models that read it (NLLB-200,
         M2M100: required there, ValueError without it; see source_languages); ignored by other
         models. max_batch_tokens: padded source tokens per sub-batch of the texts, sorted by
-        length (0: all in one; the results are the same either way).
+        length (0: all in one; the results are the same either way). repetition_penalty
+        (1: off) and no_repeat_ngram_size (None: the model's default, 0: off): repetition
+        controls as the model's search convention defines them (docs/decoding.md);
+        transformers-convention beam search has no repetition penalty (ValueError).
         """
         texts = _as_text_list(texts)
         pieces = [self._tokenizer.source_pieces(text) if text.strip() else None
@@ -245,7 +249,8 @@ class Translator:
         return self._translate_pieces(pieces, target_language, source_language,
                                       self._search_options(
             beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
-            top_k, top_p, seed, max_batch_tokens), return_scores)
+            top_k, top_p, seed, max_batch_tokens, repetition_penalty, no_repeat_ngram_size),
+            return_scores)
 
     def translate_tokens(self, pieces: Sequence[Sequence[str]], *,
                          beam_size: int | None = None, max_length: int | None = None,
@@ -255,7 +260,8 @@ class Translator:
                          sampling: bool = False, temperature: float = 1.0, top_k: int = 0,
                          top_p: float = 1.0, seed: int = 0,
                          max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-                         source_language: str | None = None) -> list[Translation]:
+                         source_language: str | None = None, repetition_penalty: float = 1.0,
+                         no_repeat_ngram_size: int | None = None) -> list[Translation]:
         """Like translate() for pre-tokenized input: one list of source pieces per sentence
         (the model's EOS and language token are still added as the model requires)."""
         if isinstance(pieces, (str, bytes)):
@@ -271,7 +277,8 @@ class Translator:
         return self._translate_pieces(checked, target_language, source_language,
                                       self._search_options(
             beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
-            top_k, top_p, seed, max_batch_tokens), return_scores)
+            top_k, top_p, seed, max_batch_tokens, repetition_penalty, no_repeat_ngram_size),
+            return_scores)
 
     def stream(self, text: str, *, beam_size: int | None = 1, max_length: int | None = None,
                target_language: str | None = None, length_penalty: float | None = None,
@@ -452,10 +459,14 @@ class Translator:
     def _search_options(self, beam_size: int | None, max_length: int | None, n_best: int,
                         length_penalty: float | None, min_length: int | None, sampling: bool,
                         temperature: float, top_k: int, top_p: float, seed: int,
-                        max_batch_tokens: int) -> _core.SearchOptions:
+                        max_batch_tokens: int, repetition_penalty: float = 1.0,
+                        no_repeat_ngram_size: int | None = None) -> _core.SearchOptions:
         """The model's defaults (resolved by the core) with the options given; sampling
         without a beam size uses beam size 1."""
-        given: dict[str, Any] = {"n_best": n_best, "max_batch_tokens": max_batch_tokens}
+        given: dict[str, Any] = {"n_best": n_best, "max_batch_tokens": max_batch_tokens,
+                                 "repetition_penalty": float(repetition_penalty)}
+        if no_repeat_ngram_size is not None:
+            given["no_repeat_ngram_size"] = int(no_repeat_ngram_size)
         # A model's forced target-language code (NLLB / M2M100) is transformers'
         # forced_bos_token_id: it counts in the beams' length normalisation.
         if self._tokenizer.target_prefix_length:

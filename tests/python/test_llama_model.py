@@ -151,5 +151,5 @@ def test_min_p_keeps_the_tokens_near_the_best(pair):
         run(sampling=True, min_p=1.5)
     with pytest.raises(ValueError, match="repetition_penalty must be > 0"):
         run(repetition_penalty=0.0)
-    with pytest.raises(ValueError, match="repetition_penalty is implemented for greedy"):
+    with pytest.raises(ValueError, match="repetition_penalty with beam search is implemented"):
         run(repetition_penalty=1.2, beam_size=2)

@@ -102,6 +102,8 @@ class Settings:
     n_best: int = 1
     max_length: int | None = None
     min_confidence: float | None = None  # below it a sentence is left untranslated
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int | None = None  # None: the model's default
 
 
 def load_translator(model: str | None, threads: int, device: str = "cpu",
@@ -255,6 +257,10 @@ class Session:
             options["beam_size"] = beam
         if settings.max_length is not None:
             options["max_length"] = settings.max_length
+        if settings.repetition_penalty != 1.0:
+            options["repetition_penalty"] = settings.repetition_penalty
+        if settings.no_repeat_ngram_size is not None:
+            options["no_repeat_ngram_size"] = settings.no_repeat_ngram_size
         return options
 
     def source_options(self, settings: Settings) -> dict[str, Any]:

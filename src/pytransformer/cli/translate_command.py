@@ -171,6 +171,14 @@ def translate(
         help="Lines that are not valid UTF-8: strict stops with an error naming the line; "
              "replace translates them with U+FFFD for each bad byte; skip leaves their output "
              "lines empty. replace and skip name every such line on stderr."),
+    repetition_penalty: float = typer.Option(
+        1.0, "--repetition-penalty", min=0.0,
+        help="Penalise tokens already generated (> 1; 1: off), as the model's search "
+             "convention defines it (transformers: beam 1 only; CTranslate2: any beam)."),
+    no_repeat_ngram: Optional[int] = typer.Option(
+        None, "--no-repeat-ngram", min=0,
+        help="No n-gram of this many tokens twice in a translation (0: off; default: the "
+             "model's)."),
     min_confidence: Optional[float] = typer.Option(
         None, "--min-confidence",
         help="Leave a sentence untranslated (its source copied, the line named on stderr) when "
@@ -204,7 +212,7 @@ def translate(
     show_progress = not quiet and (progress if progress is not None else (
         file is not None and stderr_console().is_terminal))
     settings = Settings(source_language, target_language, beam, n_best, max_length,
-                        min_confidence)
+                        min_confidence, repetition_penalty, no_repeat_ngram)
     if corpus:
         _translate_file(file, output, errors, settings, lambda: Session(model, threads, device, shortlist),
                         json_lines=json_lines, resume=resume, window_lines=window_lines,
