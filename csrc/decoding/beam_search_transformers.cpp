@@ -69,6 +69,16 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
   StepRunner runner(model, encoded, batch, max_rows, max_steps);
   const int64_t vocab = runner.vocab();
 
+  // What the repetition penalty sees before the generated tokens (as in greedy search).
+  std::vector<std::vector<int32_t>> repetition_context(static_cast<size_t>(n_sentences));
+  if (options.repetition_penalty != 1.0) {
+    for (int64_t i = 0; i < n_sentences; ++i) {
+      repetition_context[i] = config.decoder_only()
+                                  ? *batch.sources[i]
+                                  : std::vector<int32_t>{models::start_token(encoded, config, i)};
+    }
+  }
+
   BeamRows step_rows(encoded, config, max_rows);
   std::vector<float> beam_scores;
   beam_scores.reserve(beam_size);
@@ -97,6 +107,12 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
       beam_scores.resize(beams);
       for (int64_t b = 0; b < beams; ++b) {
         log_softmax(rows + b * vocab, vocab);
+        // transformers' processors act on the log-probabilities, the repetition penalty
+        // first: over the context (prompt or decoder start) and the beam's tokens.
+        if (options.repetition_penalty != 1.0) {
+          penalize_repetitions(rows + b * vocab, vocab, repetition_context[s],
+                               sentence.beams[b].tokens, options.repetition_penalty);
+        }
         ban_repeated_ngrams(rows + b * vocab, models::start_token(encoded, config, s),
                             sentence.beams[b].tokens, options.no_repeat_ngram_size);
         processors.apply(rows + b * vocab, vocab, generated);

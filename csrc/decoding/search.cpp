@@ -43,10 +43,6 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
 
   require(std::isfinite(options.repetition_penalty) && options.repetition_penalty > 0.0,
           "repetition_penalty must be > 0, got " + std::to_string(options.repetition_penalty));
-  require(options.repetition_penalty == 1.0 || options.beam_size == 1 ||
-              options.convention == format::SearchConvention::CTRANSLATE2,
-          "repetition_penalty with beam search is implemented for the ctranslate2 convention "
-          "only (this search is the transformers convention's): use beam_size 1");
   require(options.max_batch_tokens >= 0,
           "max_batch_tokens must be >= 0, got " + std::to_string(options.max_batch_tokens));
 

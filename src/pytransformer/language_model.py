@@ -190,7 +190,7 @@ class LanguageModel:
         top_k (0: all), top_p (1: all) and min_p (0: all; tokens below min_p times the best
         token's probability are dropped) filters, reproducible for a given seed (None: a
         random one). repetition_penalty: transformers' (1: off; > 1 discourages tokens already
-        in the prompt or the output; beam_size 1). max_new_tokens: None for the model's generation.max_length; either is cut
+        in the prompt or the output; in beam search on the log-probabilities). max_new_tokens: None for the model's generation.max_length; either is cut
         to what the context leaves after the prompt."""
         ids = self.prompt_ids(prompt)
         if not ids:

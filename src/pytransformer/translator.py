@@ -240,8 +240,7 @@ class Translator:
         models. max_batch_tokens: padded source tokens per sub-batch of the texts, sorted by
         length (0: all in one; the results are the same either way). repetition_penalty
         (1: off) and no_repeat_ngram_size (None: the model's default, 0: off): repetition
-        controls as the model's search convention defines them (docs/decoding.md);
-        transformers-convention beam search has no repetition penalty (ValueError).
+        controls as the model's search convention defines them (docs/decoding.md).
         """
         texts = _as_text_list(texts)
         pieces = [self._tokenizer.source_pieces(text) if text.strip() else None

@@ -319,7 +319,6 @@ def test_a_signal_interrupts_a_long_decode_without_callback(model):
     (dict(beam_size=2, callback=lambda s, t: None), "callback"),
     (dict(max_batch_tokens=-1), "max_batch_tokens"),
     (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size"),
-    (dict(repetition_penalty=1.2, beam_size=2, convention="transformers"), "repetition_penalty"),
 ])
 def test_invalid_options_raise_value_error(model, options, message):
     options = dict(options)

@@ -66,7 +66,8 @@ class MarianPair:
     def hf_generate(self, sources: list[list[int]], *, beam_size: int, n_best: int = 1,
                     max_length: int, min_length: int = 0, length_penalty: float = 1.0,
                     forced_eos: bool = True, renormalize: bool = False,
-                    prefix: list[list[int]] | None = None, no_repeat_ngram_size: int = 0):
+                    prefix: list[list[int]] | None = None, no_repeat_ngram_size: int = 0,
+                    repetition_penalty: float = 1.0):
         longest = max(len(s) for s in sources)
         input_ids = torch.tensor([s + [self.pad] * (longest - len(s)) for s in sources])
         mask = torch.tensor([[1] * len(s) + [0] * (longest - len(s)) for s in sources])
@@ -76,7 +77,8 @@ class MarianPair:
             bad_words_ids=[[self.pad]], forced_eos_token_id=EOS if forced_eos else None,
             eos_token_id=EOS, pad_token_id=self.pad, decoder_start_token_id=self.pad,
             early_stopping=False, do_sample=False, renormalize_logits=renormalize,
-            no_repeat_ngram_size=no_repeat_ngram_size or None, output_scores=True,
+            no_repeat_ngram_size=no_repeat_ngram_size or None,
+            repetition_penalty=repetition_penalty, output_scores=True,
             return_dict_in_generate=True)
         kwargs = {}
         if prefix is not None:
@@ -129,17 +131,19 @@ def pairs(tmp_path_factory) -> dict[str, MarianPair]:
 def compare(pair: MarianPair, sources, *, beam_size: int, n_best: int = 1, max_length: int,
             min_length: int = 0, length_penalty: float = 1.0, forced_eos: bool = True,
             renormalize: bool = False, prefix=None, max_batch_tokens: int = 0,
-            no_repeat_ngram_size: int = 0) -> dict:
+            no_repeat_ngram_size: int = 0, repetition_penalty: float = 1.0) -> dict:
     expected = pair.hf_generate(sources, beam_size=beam_size, n_best=n_best,
                                 max_length=max_length, min_length=min_length,
                                 length_penalty=length_penalty, forced_eos=forced_eos,
                                 renormalize=renormalize, prefix=prefix,
-                                no_repeat_ngram_size=no_repeat_ngram_size)
+                                no_repeat_ngram_size=no_repeat_ngram_size,
+                                repetition_penalty=repetition_penalty)
     options = _core.SearchOptions(
         pair.ours, beam_size=beam_size, n_best=n_best, max_length=max_length,
         min_length=min_length, length_penalty=length_penalty, suppressed_ids=[pair.pad],
         forced_eos=forced_eos, renormalize_logits=renormalize, convention="transformers",
-        max_batch_tokens=max_batch_tokens, no_repeat_ngram_size=no_repeat_ngram_size)
+        max_batch_tokens=max_batch_tokens, no_repeat_ngram_size=no_repeat_ngram_size,
+        repetition_penalty=repetition_penalty)
     ours = _core.generate(pair.ours, sources, options, target_prefix=prefix)
     skip = 1 + (len(prefix[0]) if prefix else 0)
     sequences = expected.sequences.tolist()
@@ -250,6 +254,21 @@ def test_no_repeat_ngram_matches_transformers(pairs, beam_size, size, prefix):
         no_repeat_ngram_size=size), target_prefix=prefixes)
     assert not any(repeats_an_ngram(hypotheses[0][0], size, pair.pad) for hypotheses in banned
                    if size > 1)
+
+
+@pytest.mark.parametrize("beam_size,penalty", [(1, 1.5), (4, 1.5), (3, 0.8), (4, 3.0)])
+def test_repetition_penalty_matches_transformers(pairs, beam_size, penalty):
+    """transformers' RepetitionPenaltyLogitsProcessor: on the scores in greedy search, on the
+    beams' log-probabilities in beam search; the outputs change, and equal transformers'."""
+    pair = pairs["long"]
+    sources = pair.sources(seed=41, count=12)
+    plain = _core.generate(pair.ours, sources, _core.SearchOptions(
+        pair.ours, beam_size=beam_size, max_length=16, suppressed_ids=[pair.pad]))
+    penalised = _core.generate(pair.ours, sources, _core.SearchOptions(
+        pair.ours, beam_size=beam_size, max_length=16, suppressed_ids=[pair.pad],
+        repetition_penalty=penalty))
+    assert any(a[0][0] != b[0][0] for a, b in zip(plain, penalised))
+    compare(pair, sources, beam_size=beam_size, max_length=16, repetition_penalty=penalty)
 
 
 @pytest.mark.parametrize("beam_size", [1, 4])

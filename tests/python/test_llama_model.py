@@ -136,6 +136,18 @@ def test_repetition_penalty_matches_transformers(pair):
                                             repetition_penalty=1.3)
 
 
+def test_repetition_penalty_in_beam_search_matches_transformers(pair):
+    """The penalty on the beams' log-probabilities, with a language model's prompt as context
+    (test_decoding_transformers.py checks that it changes translations)."""
+    reference, model = pair
+    prompt = prompts(model.config["target_vocab_size"], (9,), seed=6)[0]
+    options = _core.SearchOptions(model, max_length=MAX_NEW_TOKENS, beam_size=3,
+                                  repetition_penalty=3.0)
+    tokens = _core.generate(model, [prompt], options)[0][0][0]
+    assert tokens == reference_continuation(reference, prompt, do_sample=False, num_beams=3,
+                                            repetition_penalty=3.0)
+
+
 def test_min_p_keeps_the_tokens_near_the_best(pair):
     _reference, model = pair
     prompt = prompts(model.config["target_vocab_size"], (4,), seed=5)[0]
@@ -151,5 +163,3 @@ def test_min_p_keeps_the_tokens_near_the_best(pair):
         run(sampling=True, min_p=1.5)
     with pytest.raises(ValueError, match="repetition_penalty must be > 0"):
         run(repetition_penalty=0.0)
-    with pytest.raises(ValueError, match="repetition_penalty with beam search is implemented"):
-        run(repetition_penalty=1.2, beam_size=2)

@@ -174,7 +174,7 @@ def translate(
     repetition_penalty: float = typer.Option(
         1.0, "--repetition-penalty", min=0.0,
         help="Penalise tokens already generated (> 1; 1: off), as the model's search "
-             "convention defines it (transformers: beam 1 only; CTranslate2: any beam)."),
+             "convention (transformers or CTranslate2) defines it."),
     no_repeat_ngram: Optional[int] = typer.Option(
         None, "--no-repeat-ngram", min=0,
         help="No n-gram of this many tokens twice in a translation (0: off; default: the "
