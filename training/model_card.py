@@ -98,7 +98,10 @@ Trainer: `training/train.py` (PyTorch, `pip install .[train]`), run from the rep
 on a 2-core CPU machine shared with other jobs. Adam (0.9, 0.98), linear warmup then
 inverse-square-root decay, label smoothing 0.1, dropout 0.1, token-bucketed batches, gradient
 clipping at 1.0; the exported weights are the average of the last checkpoints (every 5
-minutes). Each run continues from the shipped model. run3 moved to a 16k vocabulary trained
+minutes). Each run continues from the shipped model: from its run's last checkpoint with the
+optimizer's state where that checkpoint is at hand (run9 from run8's), else from the shipped
+weights with a fresh optimizer and a 200-step re-warmup on the same learning-rate schedule
+(run10: run9's checkpoint did not reach its session). run3 moved to a 16k vocabulary trained
 on the new data (the 8k Tatoeba vocabulary fell back to bytes for 5-9% of the Chinese pieces of
 MSCTD, 3AM and WMT and 25% of CC-CEDICT's): the layers and the embeddings of the 5,882 pieces
 both vocabularies share were kept, the other pieces started from the mean of their old pieces.
@@ -188,6 +191,15 @@ def _replaced(runs: list[dict], current: dict) -> str | None:
     return earlier[-1]["run"] if earlier else None
 
 
+def _everyday_notes(runs: list[dict]) -> str:
+    """Below the runs table: the runs not shipped because everyday input failed
+    (training/everyday.py), with what they answered."""
+    notes = [f"- {run['run']} was not shipped although its dev score was higher: everyday "
+             "input failed (" + "; ".join(run["everyday_failures"]) + ")."
+             for run in runs if run.get("everyday_failures") and not run.get("shipped")]
+    return ("\n\n" + "\n".join(notes)) if notes else ""
+
+
 def _target_limit(test: dict, baseline: tuple[str, dict] | None) -> str:
     """The Limits line on issue 9's target, from the pooled ("all") test BLEU gains."""
     if baseline is None or "all" not in test:
@@ -195,7 +207,11 @@ def _target_limit(test: dict, baseline: tuple[str, dict] | None) -> str:
     name, before = baseline
     parts = []
     for direction, label in (("en-zh", "en->zh"), ("zh-en", "zh->en")):
-        gain = test["all"][direction]["bleu"] - before["all"][direction]["bleu"]
+        now, then = test["all"].get(direction), before.get("all", {}).get(direction)
+        if not (now and then):
+            parts.append(f"{label} not scored")
+            continue
+        gain = now["bleu"] - then["bleu"]
         parts.append(f"{label} {gain:+.2f} ({'met' if gain >= 8 else 'not met'})")
     return (f"- Issue 9's target, +8 test BLEU in each direction over `{name}`, pooled over the "
             f"sets: {', '.join(parts)}; per set in the gains table above. News (WMT) gains "
@@ -294,7 +310,7 @@ def render(log_path: Path, examples: str = "", recase: tuple[str, str] = ("-", "
         encoder_layers=config["encoder_layers"], decoder_layers=config["decoder_layers"],
         parameters=_parameters(config), vocab_size=config["vocab_size"],
         max_positions=config["max_positions"], cpu_minutes=round(cpu_minutes, 1),
-        gpu_minutes=round(gpu_minutes, 1), training_rows=training_rows,
+        gpu_minutes=round(gpu_minutes, 1), training_rows=training_rows + _everyday_notes(runs),
         test_comparison=test_comparison, target_check=target_check, dev_rows="\n\n".join(dev_parts), limits=limits)
 
 

@@ -26,10 +26,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytransformer.format
+from pytransformer import Translator
 import torch
 from torch.nn import functional as F
 
-from training import corpora, data, evaluate
+from training import corpora, data, evaluate, everyday
 from training.model import (ModelConfig, Seq2SeqTransformer, export_tensors,
                             load_exported_tensors)
 
@@ -522,6 +523,9 @@ def finish(args, log, model, state, config, sp_model, processor,
     previous_quality = (evaluate.quality(scores["shipped"]["dev"]) if "shipped" in scores
                         else None)
     record["shipped"] = previous_quality is None or record["quality"] > previous_quality
+    if record["shipped"]:
+        record["everyday_failures"] = everyday.failures(Translator(candidate, threads=1))
+        record["shipped"] = not record["everyday_failures"]
     (args.run_dir / "scores.json").write_text(json.dumps(record, indent=2) + "\n")
     if record["shipped"]:
         args.weights_dir.mkdir(parents=True, exist_ok=True)
@@ -530,6 +534,9 @@ def finish(args, log, model, state, config, sp_model, processor,
         os.replace(temporary, shipped_path)
         (args.weights_dir / "scores.json").write_text(json.dumps(record, indent=2) + "\n")
         log(f"shipped: mean dev chrF {record['quality']} beats {previous_quality}")
+    elif record.get("everyday_failures"):
+        log(f"not shipped: mean dev chrF {record['quality']} beats {previous_quality}, but "
+            f"everyday input fails (training/everyday.py): {record['everyday_failures']}")
     else:
         log(f"not shipped: mean dev chrF {record['quality']} <= {previous_quality}")
     with (args.weights_dir / "training_log.jsonl").open("a", encoding="utf-8") as handle:
