@@ -4,14 +4,14 @@ core (a translation model's Translator.stream, a LanguageModel's stream).
 
 from __future__ import annotations
 
-import queue
+import collections
+import os
 import threading
 from types import TracebackType
 from typing import Any, Iterator, Protocol, Sequence
 
 from pytransformer import _core
 
-_QUEUE_POLL_SECONDS = 0.1
 _REPLACEMENT = "\ufffd"  # what a decoder gives for the first bytes of an unfinished character
 _WINDOW_CONTEXT = 4  # tokens kept before the new one when decoding a step's text
 
@@ -93,20 +93,29 @@ class TokenStream(Iterator[str]):
     def _tokenwise(self, source_ids: list[int],
                    options: _core.SearchOptions) -> Iterator[str]:
         tokenizer = self._tokenizer
-        tokens: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # The decoding thread hands items over through a deque (appends and pops need no lock)
+        # and wakes this thread with a byte on a pipe. A queue.Queue would not do: Ctrl-C
+        # raised inside its get() can leave its lock held, and the decoding thread's next
+        # put() then waits for ever while this thread waits for it to finish (seen once, in CI).
+        items: collections.deque[tuple[str, Any]] = collections.deque()
+        wake_read, wake_write = os.pipe()
         stop = threading.Event()
 
+        def hand_over(kind: str, value: Any) -> None:
+            items.append((kind, value))
+            os.write(wake_write, b"\0")
+
         def on_token(_sentence: int, token: int) -> bool:
-            tokens.put(("token", token))
+            hand_over("token", token)
             return not stop.is_set()
 
         def run() -> None:
             try:
                 result = _core.generate(self._model, [source_ids], options, callback=on_token,
                                         **self._prefix_option())
-                tokens.put(("done", result))
+                hand_over("done", result)
             except BaseException as error:  # handed to the consumer thread
-                tokens.put(("error", error))
+                hand_over("error", error)
 
         worker = threading.Thread(target=run, name="pytransformer-stream", daemon=True)
         worker.start()
@@ -118,10 +127,10 @@ class TokenStream(Iterator[str]):
         window_start, window_text = 0, ""
         try:
             while True:
-                try:
-                    kind, value = tokens.get(timeout=_QUEUE_POLL_SECONDS)
-                except queue.Empty:
+                if not items:
+                    os.read(wake_read, 4096)  # blocks until the next hand-over; Ctrl-C ends it
                     continue
+                kind, value = items.popleft()
                 if kind == "error":
                     raise value
                 if kind == "done":
@@ -150,3 +159,5 @@ class TokenStream(Iterator[str]):
         finally:
             stop.set()
             worker.join()
+            os.close(wake_read)
+            os.close(wake_write)
