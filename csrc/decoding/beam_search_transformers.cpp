@@ -69,15 +69,8 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
   StepRunner runner(model, encoded, batch, max_rows, max_steps);
   const int64_t vocab = runner.vocab();
 
-  // What the repetition penalty sees before the generated tokens (as in greedy search).
-  std::vector<std::vector<int32_t>> repetition_context(static_cast<size_t>(n_sentences));
-  if (options.repetition_penalty != 1.0) {
-    for (int64_t i = 0; i < n_sentences; ++i) {
-      repetition_context[i] = config.decoder_only()
-                                  ? *batch.sources[i]
-                                  : std::vector<int32_t>{models::start_token(encoded, config, i)};
-    }
-  }
+  const std::vector<std::vector<int32_t>> repetition_context =
+      repetition_contexts(options, config, encoded, batch);
 
   BeamRows step_rows(encoded, config, max_rows);
   std::vector<float> beam_scores;

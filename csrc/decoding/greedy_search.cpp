@@ -52,16 +52,8 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
     }
   }
 
-  // What transformers' repetition penalty sees before the generated tokens: a language model's
-  // prompt, a translation model's decoder start token.
-  std::vector<std::vector<int32_t>> repetition_context(static_cast<size_t>(n_sentences));
-  if (options.repetition_penalty != 1.0) {
-    for (int64_t i = 0; i < n_sentences; ++i) {
-      repetition_context[i] = config.decoder_only()
-                                  ? *batch.sources[i]
-                                  : std::vector<int32_t>{models::start_token(encoded, config, i)};
-    }
-  }
+  const std::vector<std::vector<int32_t>> repetition_context =
+      repetition_contexts(options, config, encoded, batch);
 
   StepRunner runner(model, encoded, batch, static_cast<int64_t>(rows.size()), max_steps);
   const int64_t vocab = runner.vocab();

@@ -18,6 +18,22 @@ void require(bool condition, const std::string& message) {
   if (!condition) throw InvalidArgument(message);
 }
 
+// A per-sentence option (allowed_ids, target_prefix): empty, or one list of target ids per
+// sentence, each id in the target vocabulary.
+void require_target_id_lists(const std::vector<std::vector<int32_t>>& lists, const std::string& name,
+                             const format::ModelConfig& config, size_t n_sentences) {
+  if (lists.empty()) return;
+  require(lists.size() == n_sentences, name + " has " + std::to_string(lists.size()) +
+                                           " entries for " + std::to_string(n_sentences) +
+                                           " sentences");
+  for (const auto& ids : lists) {
+    for (int32_t id : ids)
+      require(id >= 0 && id < config.target_vocab_size,
+              name + ": id " + std::to_string(id) + " is outside the target vocabulary (size " +
+                  std::to_string(config.target_vocab_size) + ")");
+  }
+}
+
 void validate(const SearchOptions& options, const format::ModelConfig& config,
               size_t n_sentences, bool has_callback) {
   require(options.beam_size >= 1,
@@ -67,39 +83,17 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
     require(options.n_best == 1, "a token callback requires n_best 1");
   }
 
-  if (!options.allowed_ids.empty()) {
-    require(options.allowed_ids.size() == n_sentences,
-            "allowed_ids has " + std::to_string(options.allowed_ids.size()) + " entries for " +
-                std::to_string(n_sentences) + " sentences");
-    for (const auto& ids : options.allowed_ids) {
-      for (int32_t id : ids)
-        require(id >= 0 && id < config.target_vocab_size,
-                "allowed_ids: id " + std::to_string(id) +
-                    " is outside the target vocabulary (size " +
-                    std::to_string(config.target_vocab_size) + ")");
-    }
-  }
-
-  if (!options.target_prefix.empty()) {
-    require(options.target_prefix.size() == n_sentences,
-            "target_prefix has " + std::to_string(options.target_prefix.size()) +
-                " entries for " + std::to_string(n_sentences) + " sentences");
-    for (const auto& prefix : options.target_prefix) {
-      for (int32_t id : prefix)
-        require(id >= 0 && id < config.target_vocab_size,
-                "target_prefix: id " + std::to_string(id) +
-                    " is outside the target vocabulary (size " +
-                    std::to_string(config.target_vocab_size) + ")");
-      // transformers counts max_length after the prefix, ctranslate2 from the decoder start.
-      const int64_t steps =
-          options.convention == format::SearchConvention::TRANSFORMERS
-              ? static_cast<int64_t>(prefix.size()) + options.max_length
-              : options.max_length;
-      require(steps <= config.max_positions,
-              "target_prefix of length " + std::to_string(prefix.size()) +
-                  " plus max_length exceeds the model's max_positions " +
-                  std::to_string(config.max_positions));
-    }
+  require_target_id_lists(options.allowed_ids, "allowed_ids", config, n_sentences);
+  require_target_id_lists(options.target_prefix, "target_prefix", config, n_sentences);
+  for (const auto& prefix : options.target_prefix) {
+    // transformers counts max_length after the prefix, ctranslate2 from the decoder start.
+    const int64_t steps = options.convention == format::SearchConvention::TRANSFORMERS
+                              ? static_cast<int64_t>(prefix.size()) + options.max_length
+                              : options.max_length;
+    require(steps <= config.max_positions,
+            "target_prefix of length " + std::to_string(prefix.size()) +
+                " plus max_length exceeds the model's max_positions " +
+                std::to_string(config.max_positions));
   }
 }
 

@@ -69,6 +69,14 @@ inline bool ends_sentence(const format::ModelConfig& config, int32_t token) {
 // (temperature, top-k, top-p).
 LogitsProcessorList model_processors(const SearchOptions& options,
                                      const format::ModelConfig& config);
+
+// Per sentence of `batch`, what the repetition penalty sees before the generated tokens: a
+// language model's prompt, a translation model's decoder start token; all empty when
+// options.repetition_penalty is 1 (off).
+std::vector<std::vector<int32_t>> repetition_contexts(const SearchOptions& options,
+                                                      const format::ModelConfig& config,
+                                                      const models::EncoderOutput& encoded,
+                                                      const SubBatch& batch);
 LogitsProcessorList sampling_warpers(const SearchOptions& options);
 
 // The rows of a beam-search step (input token, sentence and parent row of each, as

@@ -65,6 +65,21 @@ LogitsProcessorList model_processors(const SearchOptions& options,
   return processors;
 }
 
+std::vector<std::vector<int32_t>> repetition_contexts(const SearchOptions& options,
+                                                      const format::ModelConfig& config,
+                                                      const models::EncoderOutput& encoded,
+                                                      const SubBatch& batch) {
+  std::vector<std::vector<int32_t>> contexts(batch.input_index.size());
+  if (options.repetition_penalty == 1.0) return contexts;
+  for (size_t i = 0; i < contexts.size(); ++i) {
+    contexts[i] = config.decoder_only()
+                      ? *batch.sources[i]
+                      : std::vector<int32_t>{models::start_token(encoded, config,
+                                                                 static_cast<int64_t>(i))};
+  }
+  return contexts;
+}
+
 LogitsProcessorList sampling_warpers(const SearchOptions& options) {
   LogitsProcessorList warpers;
   if (options.temperature != 1.0) warpers.add(std::make_unique<Temperature>(options.temperature));
