@@ -88,21 +88,11 @@ def write_model(
     encoded_metadata.append(_encode_entry(CHECKSUM_KEY, [0] * len(entries)))
     checksums_offset = 64 + sum(len(e) for e in encoded_metadata) - 8 * len(entries)
 
-    directory = b"".join(_encode_tensor_entry(entry) for entry in entries)
-    header_end = 64 + sum(len(e) for e in encoded_metadata) + len(directory)
-    data_offset = _align(header_end)
     data_size = (blobs[-1].offset + blobs[-1].size) if blobs else 0
-    header = struct.pack(
-        "<8sIIQQQQ16x", MAGIC, FORMAT_VERSION, 0, len(encoded_metadata), len(entries),
-        data_offset, data_size,
-    )
+    header_region = _header_region(encoded_metadata, entries, data_size)
 
     def write(out: BinaryIO) -> None:
-        out.write(header)
-        for entry in encoded_metadata:
-            out.write(entry)
-        out.write(directory)
-        out.write(bytes(data_offset - header_end))
+        out.write(header_region)
         _write_blobs(out, blobs)
         out.seek(checksums_offset)
         out.write(struct.pack(f"<{len(entries)}q", *(entry.blob.crc32 for entry in entries)))
@@ -132,21 +122,13 @@ def rewrite_metadata(source: str | os.PathLike[str], destination: str | os.PathL
     if CHECKSUM_KEY in model_file.metadata:
         normalized[CHECKSUM_KEY] = list(model_file.metadata[CHECKSUM_KEY])
     encoded_metadata = [_encode_entry(key, value) for key, value in normalized.items()]
-    directory = b"".join(_encode_tensor_entry(entry) for entry in entries)
-    header_end = 64 + sum(len(e) for e in encoded_metadata) + len(directory)
-    data_offset = _align(header_end)
     with open(source, "rb") as original:
-        fields = struct.unpack("<8sIIQQQQ16x", original.read(64))
+        fields = struct.unpack(_HEADER_LAYOUT, original.read(64))
         source_data_offset, data_size = fields[5], fields[6]
-        header = struct.pack("<8sIIQQQQ16x", MAGIC, FORMAT_VERSION, 0, len(encoded_metadata),
-                             len(entries), data_offset, data_size)
+        header_region = _header_region(encoded_metadata, entries, data_size)
 
         def write(out: BinaryIO) -> None:
-            out.write(header)
-            for entry in encoded_metadata:
-                out.write(entry)
-            out.write(directory)
-            out.write(bytes(data_offset - header_end))
+            out.write(header_region)
             original.seek(source_data_offset)
             left = data_size
             while left:
@@ -157,6 +139,22 @@ def rewrite_metadata(source: str | os.PathLike[str], destination: str | os.PathL
                 left -= len(chunk)
 
         _write_atomically(destination, write, check=True)
+
+
+# The 64-byte file header (docs/format.md): magic, version, flags, metadata count, tensor
+# count, data offset, data size, reserved.
+_HEADER_LAYOUT = "<8sIIQQQQ16x"
+
+
+def _header_region(encoded_metadata: list[bytes], entries: list[_Entry], data_size: int) -> bytes:
+    """The bytes before the data section: the header, the metadata entries, the tensor
+    entries and the zero padding up to the aligned data offset."""
+    directory = b"".join(_encode_tensor_entry(entry) for entry in entries)
+    body = b"".join(encoded_metadata) + directory
+    data_offset = _align(64 + len(body))
+    header = struct.pack(_HEADER_LAYOUT, MAGIC, FORMAT_VERSION, 0, len(encoded_metadata),
+                         len(entries), data_offset, data_size)
+    return header + body + bytes(data_offset - 64 - len(body))
 
 
 def _write_atomically(path: str | os.PathLike[str], write: Any, check: bool = False) -> None:
