@@ -181,6 +181,10 @@ def make_examples(processor, pairs: list[Pair], max_length: int) -> list[Example
 
 # What people type: a lowercase word or phrase without a full stop ("hello", "thank you").
 CASUAL_MAX_WORDS = 6
+# The corpora of everyday sentences whose short pairs also train casual input: Tatoeba alone
+# (run10) still answered "hello" with 招呼 and "hi" with 藏; MSCTD's dialogue turns are what
+# people type to a chat partner.
+CASUAL_CORPORA = ("tatoeba", "msctd")
 _FINAL_PUNCTUATION = ".!?。！？"
 
 

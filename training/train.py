@@ -269,10 +269,12 @@ def prepare(args: argparse.Namespace, log: RunLog, shipped: tuple[dict, dict] | 
         log(f"trained SentencePiece model, {args.vocab_size} pieces")
     processor = data.load_sentencepiece(sp_model)
     examples = data.make_examples(processor, train_pairs, args.max_length)
-    casual = data.make_casual_examples(processor, loaded.train["tatoeba"], args.max_length)
+    casual = data.make_casual_examples(
+        processor, [pair for name in data.CASUAL_CORPORA for pair in loaded.train[name]],
+        args.max_length)
     examples += casual
-    log(f"{len(casual)} casual-input examples (short Tatoeba sources lowercased, without "
-        "final punctuation)")
+    log(f"{len(casual)} casual-input examples (short {', '.join(data.CASUAL_CORPORA)} sources "
+        "lowercased, without final punctuation)")
     # The dev loss watched during training: 100 pairs of each dev set, in its direction(s).
     dev_pairs = []
     for evalset in loaded.dev:
