@@ -7,6 +7,8 @@
 #include <new>
 #include <vector>
 
+#include <sys/mman.h>
+
 #include "kernels/cpu/cpu_isa.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/ref/embedding.h"
@@ -74,10 +76,17 @@ class CpuMatrix final : public DeviceMatrix {
     void operator()(void* p) const { std::free(p); }
   };
   void allocate(int64_t bytes) {
-    constexpr size_t kAlignment = 64;
-    const size_t size = (static_cast<size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
-    packed_.reset(std::aligned_alloc(kAlignment, std::max(size, kAlignment)));
+    // Matrices of a huge page or more (an output layer) start on one and may use transparent
+    // huge pages: faulting in 4 KB pages is much of the time of a cold load (the default
+    // model's 16 MB output layer). Advice only.
+    constexpr size_t kHugePage = size_t{1} << 21;
+    const size_t alignment = static_cast<size_t>(bytes) >= kHugePage ? kHugePage : 64;
+    const size_t size = (static_cast<size_t>(bytes) + alignment - 1) / alignment * alignment;
+    packed_.reset(std::aligned_alloc(alignment, std::max(size, alignment)));
     if (!packed_) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    if (alignment == kHugePage) madvise(packed_.get(), size, MADV_HUGEPAGE);
+#endif
   }
 
   const void* stored_;
