@@ -20,14 +20,16 @@ import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytransformer._core import ModelFormatError
-from pytransformer.language_model import Completion, LanguageModel, TextTokenizer
 from pytransformer.model_files import (ModelInfo, ModelNotFoundError, default_model_path,
                                        describe_model, resolve_model)
 from pytransformer.translator import (Attention, Hypothesis, Score, Translation,
                                       TranslationStream, Translator)
+
+if TYPE_CHECKING:  # loaded on first use (__getattr__)
+    from pytransformer.language_model import Completion, LanguageModel, TextTokenizer
 
 try:
     __version__ = version("pytransformer")
@@ -73,10 +75,16 @@ _CONVERTERS = ("ConversionError", "convert_ctranslate2", "convert_gguf", "conver
                "convert_marian_native")
 
 
+# The language-model API loads on first use too: a translation never needs it.
+_LANGUAGE_MODEL = ("Completion", "LanguageModel", "TextTokenizer")
+
+
 def __getattr__(name: str) -> Any:
     if name in _CONVERTERS:
         convert = importlib.import_module("pytransformer.convert")
         return getattr(convert, name)
+    if name in _LANGUAGE_MODEL:
+        return getattr(importlib.import_module("pytransformer.language_model"), name)
     raise AttributeError(f"module 'pytransformer' has no attribute {name!r}")
 
 

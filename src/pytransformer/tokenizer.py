@@ -51,7 +51,8 @@ class Tokenizer:
         self.source_vocab: list[str] = list(metadata["vocab.source"])
         self.target_vocab: list[str] = list(metadata["vocab.target"])
         self.source_ids = _first_ids(self.source_vocab)
-        self.target_ids = _first_ids(self.target_vocab)
+        self.target_ids = (self.source_ids if self.target_vocab == self.source_vocab
+                           else _first_ids(self.target_vocab))
         # tokens.unk_id is a target id; tokens.source_unk_id (written by our converters) the
         # source one, which files without it share.
         self.target_unk_id = int(metadata["tokens.unk_id"])
@@ -78,7 +79,11 @@ class Tokenizer:
         self._target_model: sentencepiece.SentencePieceProcessor | None = None
         if self.type == "sentencepiece":
             self._source_model = _load_model(metadata["tokenizer.source_model"], "source")
-            self._target_model = _load_model(metadata["tokenizer.target_model"], "target")
+            # One model for both sides (the default model's joint vocabulary) is loaded once.
+            self._target_model = (
+                self._source_model
+                if metadata["tokenizer.target_model"] == metadata["tokenizer.source_model"]
+                else _load_model(metadata["tokenizer.target_model"], "target"))
         self._hidden_target_ids = {self.eos_id, self.pad_id, self.decoder_start_id,
                                    self.target_unk_id}
         self._hidden_target_ids.update(self.target_ids[language]
@@ -245,10 +250,8 @@ def check_text(text: object) -> None:
 
 
 def _first_ids(vocab: Sequence[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for index, piece in enumerate(vocab):
-        ids.setdefault(piece, index)
-    return ids
+    """piece -> the first id that has it (filled from the end, so earlier ids overwrite)."""
+    return dict(zip(reversed(vocab), range(len(vocab) - 1, -1, -1)))
 
 
 def _load_model(blob: bytes, side: str) -> sentencepiece.SentencePieceProcessor:

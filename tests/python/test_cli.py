@@ -782,19 +782,97 @@ def test_usage_errors_exit_2() -> None:
 
 def test_translating_loads_no_converter_and_no_numpy(tmp_path: Path, marian: Path) -> None:
     """A cold `translate` imports neither the converters (a tenth of a second of start-up,
-    issue 17) nor numpy (~0.15 s here: it is imported where it is used); checked on what is
-    imported, not on a clock (`python -X importtime -m pytransformer translate hello` shows
-    the costs). `pytransformer.convert_marian` still works, loaded on first use."""
+    issue 17), nor numpy (~0.15 s here: it is imported where it is used), nor the modules of
+    the other commands (the bench, the chat REPL: main() registers only the command invoked);
+    checked on what is imported, not on a clock (`python -X importtime -m pytransformer
+    translate hello` shows the costs). `pytransformer.convert_marian` still works, loaded on
+    first use."""
     code = ("import sys\nfrom pytransformer.cli.main import main\n"
             "sys.argv = ['pytransformer', 'translate', '-m', sys.argv[1], 'Hi.']\n"
             "try:\n    main()\n"
             "except SystemExit as done:\n    assert done.code in (0, None), done.code\n"
             "print('pytransformer.convert' in sys.modules)\n"
             "print(any(name == 'numpy' or name.startswith('numpy.') for name in sys.modules))\n"
+            "print(sorted(name for name in sys.modules if name.startswith(("
+            "'pytransformer.bench', 'pytransformer.cli.chat', 'pytransformer.cli.lm_chat', "
+            "'pytransformer.cli.bench'))))\n"
             "import pytransformer\nprint(pytransformer.convert_marian.__module__)\n")
     completed = subprocess.run([sys.executable, "-c", code, str(marian)], capture_output=True,
                                text=True, timeout=PATIENCE_SECONDS, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
-    *_, converters_loaded, numpy_loaded, module = completed.stdout.splitlines()
+    *_, converters_loaded, numpy_loaded, other_commands, module = completed.stdout.splitlines()
     assert converters_loaded == "False" and numpy_loaded == "False"
+    assert other_commands == "[]"
     assert module.startswith("pytransformer.convert")
+
+
+def test_invoked_commands_registers_the_named_command_or_all() -> None:
+    from pytransformer.cli.main import COMMANDS, invoked_commands
+
+    assert invoked_commands(["translate", "hello"]) == ["translate"]
+    assert invoked_commands(["--debug", "bench", "x"]) == ["bench"]
+    for arguments in ([], ["--help"], ["--version"], ["tranlate"], ["--debug"]):
+        assert invoked_commands(arguments) == list(COMMANDS)
+
+
+def test_a_lone_command_still_runs_as_a_subcommand(tmp_path: Path, marian: Path) -> None:
+    """With only `translate` registered, the app stays a group: the name is still required
+    and its own help is the command's."""
+    from pytransformer.cli.main import build_app
+
+    lone = build_app(["translate"])
+    result = runner.invoke(lone, ["translate", "-m", str(marian), "Hi."])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip()
+    assert "--beam" in runner.invoke(lone, ["translate", "--help"]).output
+
+
+def test_a_prefetched_translator_is_taken_only_by_the_same_load(marian: Path) -> None:
+    from pytransformer.cli import session
+
+    session.prefetch_translator(str(marian))
+    prefetch = session._prefetches[-1]
+    prefetch.join()
+    other, _ = session.load_translator(str(marian), threads=1)  # other settings: a new load
+    assert prefetch.result is not None and other is not prefetch.result[0]
+    taken, path = session.load_translator(str(marian), threads=0)
+    assert taken is prefetch.result[0] and path == prefetch.result[1]
+    again, _ = session.load_translator(str(marian), threads=0)  # taken once only
+    assert again is not taken and not session._prefetches
+
+
+@pytest.mark.parametrize("model", ["broken", "missing"])
+def test_a_failed_prefetch_leaves_the_error_to_the_command(tmp_path: Path, model: str) -> None:
+    """main() prefetches the default model for a plain `translate`; a default model that cannot
+    load is still reported as before, once, as a one-line error."""
+    path = tmp_path / "model.ptm"
+    if model == "broken":
+        path.write_bytes(b"PTM1 but not a model")
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytransformer", "translate", "hello"], capture_output=True,
+        text=True, timeout=PATIENCE_SECONDS, stdin=subprocess.DEVNULL,
+        env=dict(os.environ, PYTRANSFORMER_MODEL=str(path)))
+    assert completed.returncode == 1 and completed.stdout == ""
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(path) in lines[0], lines
+
+
+@pytest.mark.parametrize("arguments, prefetched", [
+    (["translate", "hello"], True),
+    (["--debug", "translate", "--beam", "2", "hello"], True),
+    (["translate", "-m", "other", "hello"], False),
+    (["translate", "--model=other", "hello"], False),
+    (["translate", "-t2", "hello"], False),
+    (["translate", "--threads", "1", "hello"], False),
+    (["translate", "--device", "cuda", "hello"], False),
+    (["translate", "--no-shortlist", "hello"], False),
+    (["explain", "hello"], False),
+])
+def test_main_prefetches_only_a_default_translate(arguments: list[str], prefetched: bool,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytransformer.cli import main as cli_main, session
+
+    started = []
+    monkeypatch.setattr(session, "prefetch_translator", lambda *key: started.append(key))
+    cli_main._prefetch_default_model(arguments, cli_main.invoked_commands(arguments))
+    assert started == ([(None,)] if prefetched else [])

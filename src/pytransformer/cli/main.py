@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from pytransformer.cli.bench_command import bench_command
-from pytransformer.cli.chat_command import chat
-from pytransformer.cli.convert_command import convert
 from pytransformer.cli.errors import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED,
                                      Terminated, print_usage_error, set_debug)
-from pytransformer.cli.explain_command import explain
-from pytransformer.cli.generate_command import generate
-from pytransformer.cli.info_commands import info, models
-from pytransformer.cli.score_command import score
-from pytransformer.cli.shortlist_command import shortlist
-from pytransformer.cli.translate_command import translate
 
+# The command table, in the order `--help` lists it: name -> (module, function). A command's
+# module is imported only when the command is registered, and main() registers only the one
+# invoked (all of them for the top-level help or an unknown name), so `translate` does not pay
+# for importing the converters, the bench or the chat REPL (issue 17: start-up).
+COMMANDS = {
+    "translate": ("pytransformer.cli.translate_command", "translate"),
+    "chat": ("pytransformer.cli.chat_command", "chat"),
+    "generate": ("pytransformer.cli.generate_command", "generate"),
+    "explain": ("pytransformer.cli.explain_command", "explain"),
+    "convert": ("pytransformer.cli.convert_command", "convert"),
+    "models": ("pytransformer.cli.info_commands", "models"),
+    "score": ("pytransformer.cli.score_command", "score"),
+    "shortlist": ("pytransformer.cli.shortlist_command", "shortlist"),
+    "info": ("pytransformer.cli.info_commands", "info"),
+    "bench": ("pytransformer.cli.bench_command", "bench_command"),
+}
+# Options of the group itself that take no value: they may come before the command's name.
+_GROUP_FLAGS = ("--debug",)
+# translate's options that change which model loads, or how (cli/options.py): with none of
+# them given, main() prefetches the default model.
+_MODEL_OPTIONS = ("--model", "--threads", "--device", "--no-shortlist", "--shortlist")
 
 
 def _show_flags_plainly(command: Any, context: Any) -> None:
@@ -65,19 +77,28 @@ class CliGroup(TyperGroup):
         sys.exit(status if isinstance(status, int) else 0)
 
 
-app = typer.Typer(
-    name="pytransformer",
-    cls=CliGroup,
-    help="Translate text in the terminal with an exact, fast encoder-decoder Transformer; "
-    "generate and chat with decoder-only language models.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+def build_app(commands: Iterable[str] = COMMANDS) -> typer.Typer:
+    """The Typer app with the named commands of COMMANDS registered."""
+    app = typer.Typer(
+        name="pytransformer",
+        cls=CliGroup,
+        help="Translate text in the terminal with an exact, fast encoder-decoder Transformer; "
+        "generate and chat with decoder-only language models.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_global_options)
+    for name in commands:
+        module, function = COMMANDS[name]
+        app.command(name)(getattr(importlib.import_module(module), function))
+    return app
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("pytransformer")
     except PackageNotFoundError:
@@ -90,7 +111,6 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _global_options(
     debug: bool = typer.Option(
         False, "--debug", envvar="PYTRANSFORMER_DEBUG",
@@ -102,16 +122,28 @@ def _global_options(
     set_debug(debug)
 
 
-app.command()(translate)
-app.command()(chat)
-app.command()(generate)
-app.command()(explain)
-app.command()(convert)
-app.command()(models)
-app.command()(score)
-app.command()(shortlist)
-app.command()(info)
-app.command("bench")(bench_command)
+def invoked_commands(arguments: Sequence[str]) -> list[str]:
+    """The commands main() registers for these command-line arguments: the one named (after
+    any group flags), else all of them (`--help`, `--version`, no arguments, an unknown or
+    misspelt name, whose error lists the commands)."""
+    for argument in arguments:
+        if argument in _GROUP_FLAGS:
+            continue
+        return [argument] if argument in COMMANDS else list(COMMANDS)
+    return list(COMMANDS)
+
+
+_full_app: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """`app`: every command registered (what tests and `--help` see), built on first use."""
+    global _full_app
+    if name == "app":
+        if _full_app is None:
+            _full_app = build_app()
+        return _full_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -133,12 +165,28 @@ def _fill_closed_standard_descriptors() -> None:
                 os.close(opened)
 
 
+def _prefetch_default_model(arguments: Sequence[str], commands: list[str]) -> None:
+    """A `translate` that names no option choosing the model or where it runs will load the
+    default model with the default settings: start that now (cli.session.prefetch_translator)."""
+    if commands != ["translate"] or any(
+            argument.split("=", 1)[0] in _MODEL_OPTIONS or
+            (argument.startswith("-") and not argument.startswith("--") and
+             any(letter in argument for letter in "mt"))
+            for argument in arguments):
+        return
+    from pytransformer.cli.session import prefetch_translator
+
+    prefetch_translator(None)
+
+
 def main() -> None:
     """Console-script entry point."""
     _fill_closed_standard_descriptors()
     signal.signal(signal.SIGTERM, _terminate)
+    commands = invoked_commands(sys.argv[1:])
     try:
-        app(prog_name="pytransformer")
+        _prefetch_default_model(sys.argv[1:], commands)
+        build_app(commands)(prog_name="pytransformer")
     except KeyboardInterrupt:  # outside any command (e.g. while parsing arguments)
         sys.exit(EXIT_INTERRUPTED)
     except Terminated:

@@ -6,6 +6,7 @@ Only the public pytransformer API is used here (never the private extension).
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -106,10 +107,54 @@ class Settings:
     no_repeat_ngram_size: int | None = None  # None: the model's default
 
 
+class _Prefetch(threading.Thread):
+    """load_translator(*key) on a thread of its own: the core reads and packs the weights
+    without the GIL while the main thread imports and parses the command line."""
+
+    def __init__(self, key: tuple[str | None, int, str, bool]) -> None:
+        super().__init__(name="pytransformer-prefetch")
+        self.key = key
+        self.result: tuple[Any, Path] | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = _load(*self.key)
+        except Exception:  # noqa: BLE001 - the main thread loads again and reports it
+            self.result = None
+
+
+_prefetches: list[_Prefetch] = []
+
+
+def prefetch_translator(model: str | None, threads: int = 0, device: str = "cpu",
+                        shortlist: bool = True) -> None:
+    """Starts loading what load_translator(model, threads, device, shortlist) will return, so
+    that a cold `translate` overlaps the load (~45 ms for the default model) with parsing its
+    options (~60 ms of importing pydantic, typer's). Only a call with the same arguments takes
+    it; a failed prefetch is forgotten, and the load it made is repeated where its error is
+    reported."""
+    prefetch = _Prefetch((model, threads, device, shortlist))
+    _prefetches.append(prefetch)
+    prefetch.start()
+
+
 def load_translator(model: str | None, threads: int, device: str = "cpu",
                     shortlist: bool = True) -> tuple[Any, Path]:
     """Loads the model named by --model (None: the default) on --device (with its lexical
-    shortlist unless --no-shortlist). Returns (translator, path)."""
+    shortlist unless --no-shortlist), or takes the one prefetch_translator loaded with these
+    arguments. Returns (translator, path)."""
+    key = (model, threads, device, shortlist)
+    for prefetch in _prefetches:
+        if prefetch.key == key:
+            _prefetches.remove(prefetch)
+            prefetch.join()
+            if prefetch.result is not None:
+                return prefetch.result
+            break
+    return _load(*key)
+
+
+def _load(model: str | None, threads: int, device: str, shortlist: bool) -> tuple[Any, Path]:
     path = model_for_option(model) if model is not None else default_model_path()
     return pytransformer.Translator(path, threads=threads, device=device,
                                     shortlist=shortlist), path
@@ -201,9 +246,9 @@ class Session:
         pieces such as `<0xD9>` and `<unk>` left out)."""
         if self._known_letters is None:
             vocabulary = self.translator.tokenizer.source_vocab
-            self._known_letters = frozenset(
-                char for piece in vocabulary
-                if not (piece.startswith("<") and piece.endswith(">")) for char in piece)
+            self._known_letters = frozenset("".join(
+                piece for piece in vocabulary
+                if not (piece.startswith("<") and piece.endswith(">"))))
         return self._known_letters
 
     def unknown_letter(self, text: str) -> str | None:
