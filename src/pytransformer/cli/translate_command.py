@@ -190,6 +190,16 @@ def translate(
         help="Use the model's lexical shortlist, if it has one (Bergamot models, or one added "
              "by `pytransformer shortlist`): each sentence may only produce the target words "
              "its source words allow, which is faster (docs/decoding.md)."),
+    ray: bool = typer.Option(
+        False, "--ray", help="Translate --file (files, directories or globs) into --output "
+        "FILE on a Ray cluster: a pool of --actors translator actors, each loading the model "
+        "once and using --threads threads; output identical to a run without --ray "
+        "(pytransformer[ray] extra; docs/scale-out.md)."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="With --ray: the cluster to join (e.g. auto, or "
+        "ray://HEAD:10001); default: a running one, else a local one."),
+    actors: int = typer.Option(
+        1, "--actors", min=1, help="With --ray: translator actors (each takes --threads CPUs)."),
     model: Optional[str] = MODEL_OPTION,
     threads: int = THREADS_OPTION,
     device: str = DEVICE_OPTION,
@@ -200,6 +210,18 @@ def translate(
     """
     if as_json and json_lines:
         raise CliError("give --json or --json-lines, not both")
+    settings = Settings(source_language, target_language, beam, n_best, max_length,
+                        min_confidence, repetition_penalty, no_repeat_ngram)
+    if ray or ray_address is not None:
+        if file is None or output is None or str(output) == "-" or text:
+            raise CliError("--ray needs --file INPUT and --output FILE (and no TEXT)")
+        if as_json or json_lines or resume:
+            raise CliError("--ray writes text lines: --json, --json-lines and --resume are for "
+                           "runs without it")
+        _translate_on_ray(file, output, errors, settings, SessionLines(
+            model, max(threads, 1), device, shortlist, settings), actors, max(threads, 1),
+            ray_address, not quiet)
+        return
     if text and file is not None:
         raise CliError("give TEXT or --file, not both")
     corpus = file is not None and str(file) != "-" and not as_json
@@ -211,8 +233,6 @@ def translate(
                        "--resume run; continue it with --resume, or delete it")
     show_progress = not quiet and (progress if progress is not None else (
         file is not None and stderr_console().is_terminal))
-    settings = Settings(source_language, target_language, beam, n_best, max_length,
-                        min_confidence, repetition_penalty, no_repeat_ngram)
     if corpus:
         _translate_file(file, output, errors, settings, lambda: Session(model, threads, device, shortlist),
                         json_lines=json_lines, resume=resume, window_lines=window_lines,
@@ -238,6 +258,51 @@ def translate(
         else:
             for number, result in enumerate(results, start=1):
                 _write_line(sink, number, result, n_best, json_lines)
+
+
+@dataclass(frozen=True)
+class SessionLines:
+    """The LineTranslator of `translate --ray` (pytransformer.distributed): each actor opens a
+    Session and translates its lines as `translate --file` does, n-best hypotheses joined by
+    tabs."""
+
+    model: str | None
+    threads: int
+    device: str
+    shortlist: bool
+    settings: Settings
+
+    def load(self) -> Callable[[list[str]], list[str]]:
+        session = Session(self.model, self.threads, self.device, self.shortlist)
+        session.check(self.settings)
+
+        def translate(lines: list[str]) -> list[str]:
+            return ["\t".join(result.hypotheses(self.settings.n_best))
+                    for result in session.translate_lines(lines, self.settings)]
+
+        return translate
+
+
+def _translate_on_ray(file: Path, output: Path, errors: InputErrors, settings: Settings,
+                      lines: SessionLines, actors: int, threads: int, address: str | None,
+                      summary: bool) -> None:
+    from pytransformer import distributed
+
+    if errors is InputErrors.skip:
+        raise CliError("--ray takes --errors strict or replace")
+    # The model is checked here first, so that a wrong --model or --to is one quick error.
+    Session(lines.model, 1, lines.device, lines.shortlist).check(settings)
+    try:
+        done = distributed.translate_dataset(
+            [str(file)], output, translator=lines, actors=actors, threads_per_actor=threads,
+            errors=errors.value, address=address)
+    except distributed.DistributedError as error:
+        raise CliError(str(error)) from None
+    if summary:
+        workers = ", ".join(f"{name} {count}" for name, count in done.lines_per_worker.items())
+        stderr_console().print(f"{done.lines} lines in {done.seconds:.1f} s on {done.actors} "
+                               f"actor{'s' if done.actors != 1 else ''}: lines per worker "
+                               f"{workers}", markup=False, highlight=False)
 
 
 def _warn_untranslated(number: int, result: LineResult) -> None:
