@@ -239,3 +239,23 @@ def test_compare_runs_the_same_workload(cache, engine):
     assert all(r.value > 0 for r in report.ratios)
     if engine == "ctranslate2":
         assert "pytransformer int8_all vs ctranslate2 int8: greedy" in format_report(report)
+
+
+def test_startup_check_times_real_cold_translations(marian: Path) -> None:
+    """`bench --startup` runs the real command in fresh processes and judges the median
+    against the goal; what is checked here is that it measures and reports, not a time."""
+    from pytransformer.bench import startup
+
+    report = startup.measure_startup(str(marian), runs=2, warmup=0)
+    assert len(report.seconds) == len(report.interpreter_seconds) == 2
+    assert report.output and all(seconds > 0 for seconds in report.seconds)
+    assert report.command[-4:] == ["translate", "--model", str(marian), "hello"]
+    text = startup.format_startup_report(report)
+    assert f"over {report.runs} cold runs" in text and "python -m pytransformer" in text
+    assert json.loads(report.to_json())["within_goal"] == report.within_goal
+    slow = startup.StartupReport(command=report.command, runs=3, seconds=[0.2, 0.5, 0.4],
+                                 interpreter_seconds=[0.01] * 3, output="x")
+    assert slow.median_s == 0.4 and not slow.within_goal and "OVER the goal" in \
+        startup.format_startup_report(slow)
+    with pytest.raises(startup.StartupBenchError):
+        startup.measure_startup(str(marian) + ".missing", runs=1, warmup=0)

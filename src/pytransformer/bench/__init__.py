@@ -21,6 +21,11 @@ processing and text generation tokens/s against llama.cpp (pytransformer.bench.l
 
     report = run_language_benchmark(LanguageBenchSettings(model="model.gguf", threads=(1, 2)))
     print(format_language_report(report))
+
+The command line's cold start-up (`pytransformer translate hello` in fresh processes) against
+its goal of STARTUP_GOAL_S seconds (pytransformer.bench.startup):
+
+    report = measure_startup(runs=7); print(format_startup_report(report))
 """
 
 from pytransformer.bench.bergamot import (
@@ -94,8 +99,23 @@ from pytransformer.bench.runner import (
     decoder_bytes_per_token,
     run_benchmark,
 )
+from pytransformer.bench.startup import (
+    STARTUP_GOAL_S,
+    StartupBenchError,
+    StartupReport,
+    format_startup_markdown,
+    format_startup_report,
+    measure_startup,
+)
+
 
 __all__ = [
+    "STARTUP_GOAL_S",
+    "StartupBenchError",
+    "StartupReport",
+    "format_startup_markdown",
+    "format_startup_report",
+    "measure_startup",
     "BERGAMOT_ENGINES",
     "BERGAMOT_REPORT_KIND",
     "BERGAMOT_TABLE_HEADERS",

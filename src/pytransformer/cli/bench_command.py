@@ -146,6 +146,21 @@ def _bench_bergamot(model: str | None, context: typer.Context, compare: tuple[st
         raise CliError(str(error)) from None
 
 
+def _bench_startup(model: str | None, runs: int | None, warmup: int, markdown: bool,
+                   as_json: bool) -> None:
+    path = None if model is None else _model_to_measure(model, None)
+    try:
+        with stderr_console().status("timing cold start-up"):
+            report = bench.measure_startup(path, runs=runs or 7, warmup=warmup)
+    except bench.StartupBenchError as error:
+        raise CliError(str(error)) from None
+    text = (report.to_json() if as_json else bench.format_startup_markdown(report) if markdown
+            else bench.format_startup_report(report))
+    sys.stdout.write(text + "\n")
+    if not report.within_goal:
+        raise typer.Exit(1)
+
+
 @reports_errors
 def bench_command(
     context: typer.Context,
@@ -224,6 +239,11 @@ def bench_command(
     make_model: Optional[Path] = typer.Option(
         None, "--make-model", help="Write the random-weight Marian model of --random (default "
         "opus-mt) and --seed to this directory instead of measuring."),
+    startup: bool = typer.Option(
+        False, "--startup", help="Time the cold start-up instead: `pytransformer translate "
+        f"hello` with MODEL (default: the default model) in fresh processes, --runs of them "
+        f"(default 7), beside the bare interpreter's; exit status 1 when the median is over the "
+        f"goal of {bench.STARTUP_GOAL_S:.1f} s."),
 ) -> None:
     """Measure decoding and encoding speed, load time and peak memory of a model (of a
     language model: prompt processing and text generation tokens/s, as llama-bench)."""
@@ -238,6 +258,9 @@ def bench_command(
             raise CliError(f"unknown random model shape {shape!r} "
                            f"(choose from {', '.join(sorted(bench.SHAPES))})")
         sys.stdout.write(f"{bench.write_random_marian(make_model, bench.SHAPES[shape], seed)}\n")
+        return
+    if startup:
+        _bench_startup(model, runs, warmup, markdown, as_json)
         return
     thread_counts = _thread_counts(threads)
     compared = tuple(name.strip() for name in (compare or "").split(",") if name.strip())
