@@ -259,3 +259,18 @@ def test_startup_check_times_real_cold_translations(marian: Path) -> None:
         startup.format_startup_report(slow)
     with pytest.raises(startup.StartupBenchError):
         startup.measure_startup(str(marian) + ".missing", runs=1, warmup=0)
+
+
+def test_corpus_memory_check_translates_files_of_each_size(tmp_path: Path) -> None:
+    """`bench --corpus-memory` translates real files in fresh processes and reports each peak;
+    checked for what it measures, not for a figure."""
+    from pytransformer.bench import corpus_memory
+
+    report = corpus_memory.measure_corpus_memory((40, 400), cache_dir=str(tmp_path))
+    assert [run.lines for run in report.runs] == [40, 400]
+    assert all(run.peak_rss_mb > 0 and run.seconds > 0 for run in report.runs)
+    assert json.loads(report.to_json())["flat"] == report.flat
+    assert "largest / smallest peak" in corpus_memory.format_corpus_memory_report(report)
+    corpus_memory.write_synthetic_corpus(tmp_path / "c.txt", 25)
+    lines = (tmp_path / "c.txt").read_text().split("\n")
+    assert len(lines) == 26 and lines[9] == "" and lines[-1] == ""

@@ -99,6 +99,13 @@ from pytransformer.bench.runner import (
     decoder_bytes_per_token,
     run_benchmark,
 )
+from pytransformer.bench.corpus_memory import (
+    DEFAULT_LINE_COUNTS,
+    CorpusMemoryError,
+    CorpusMemoryReport,
+    format_corpus_memory_report,
+    measure_corpus_memory,
+)
 from pytransformer.bench.startup import (
     STARTUP_GOAL_S,
     StartupBenchError,
@@ -110,6 +117,11 @@ from pytransformer.bench.startup import (
 
 
 __all__ = [
+    "DEFAULT_LINE_COUNTS",
+    "CorpusMemoryError",
+    "CorpusMemoryReport",
+    "format_corpus_memory_report",
+    "measure_corpus_memory",
     "STARTUP_GOAL_S",
     "StartupBenchError",
     "StartupReport",

@@ -161,6 +161,26 @@ def _bench_startup(model: str | None, runs: int | None, warmup: int, markdown: b
         raise typer.Exit(1)
 
 
+def _bench_corpus_memory(corpus_lines: str, cache_dir: Path | None, as_json: bool) -> None:
+    try:
+        counts = tuple(int(part) for part in corpus_lines.split(",") if part.strip())
+    except ValueError:
+        counts = ()
+    if len(counts) < 2 or min(counts) < 1:
+        raise CliError(f"--corpus-lines {corpus_lines!r}: give two or more positive counts, "
+                       "e.g. 10000,1000000")
+    try:
+        with stderr_console().status("translating synthetic files"):
+            report = bench.measure_corpus_memory(
+                counts, str(cache_dir) if cache_dir is not None else None)
+    except bench.CorpusMemoryError as error:
+        raise CliError(str(error)) from None
+    sys.stdout.write((report.to_json() if as_json else
+                      bench.format_corpus_memory_report(report)) + "\n")
+    if not report.flat:
+        raise typer.Exit(1)
+
+
 @reports_errors
 def bench_command(
     context: typer.Context,
@@ -244,6 +264,14 @@ def bench_command(
         f"hello` with MODEL (default: the default model) in fresh processes, --runs of them "
         f"(default 7), beside the bare interpreter's; exit status 1 when the median is over the "
         f"goal of {bench.STARTUP_GOAL_S:.1f} s."),
+    corpus_memory: bool = typer.Option(
+        False, "--corpus-memory", help="Measure translate --file's peak memory instead: "
+        "synthetic files of --corpus-lines lines translated with the tiny random model, each in "
+        "a fresh process; exit status 1 when the largest file's peak is over 1.25 times the "
+        "smallest's."),
+    corpus_lines: str = typer.Option(
+        ",".join(str(count) for count in bench.DEFAULT_LINE_COUNTS), "--corpus-lines",
+        help="With --corpus-memory: comma-separated line counts."),
 ) -> None:
     """Measure decoding and encoding speed, load time and peak memory of a model (of a
     language model: prompt processing and text generation tokens/s, as llama-bench)."""
@@ -261,6 +289,9 @@ def bench_command(
         return
     if startup:
         _bench_startup(model, runs, warmup, markdown, as_json)
+        return
+    if corpus_memory:
+        _bench_corpus_memory(corpus_lines, cache_dir, as_json)
         return
     thread_counts = _thread_counts(threads)
     compared = tuple(name.strip() for name in (compare or "").split(",") if name.strip())
