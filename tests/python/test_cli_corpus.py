@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -275,3 +276,47 @@ def test_memory_is_flat_in_the_file_size(bidirectional: Path, tmp_path: Path) ->
         assert result.returncode == 0, result.stderr
         peaks.append(int(result.stderr.strip().splitlines()[-1]))  # KiB
     assert peaks[1] < peaks[0] + 6 * 1024, peaks
+
+
+def test_stdin_is_translated_as_it_flows(marian: Path) -> None:
+    """A pipe written line by line gets each translation before the next line is written (the
+    writer waits for it), and the output equals the whole input's translated at once."""
+    lines = ["a house.", "", "the cat runs. A dog.", "small red tree"]
+    expected = invoke("translate", "-m", str(marian),
+                      input="\n".join(lines) + "\n").stdout.splitlines()
+    assert len(expected) == len(lines)
+    child = subprocess.Popen(_cli("translate", "-m", str(marian)), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line, translation in zip(lines, expected):
+            child.stdin.write(line.encode() + b"\n")
+            child.stdin.flush()
+            ready, _, _ = select.select([child.stdout], [], [], PATIENCE_SECONDS)
+            assert ready, "no translation of a line while the input stayed open"
+            assert child.stdout.readline().decode().rstrip("\n") == translation
+        child.stdin.close()
+        assert child.wait(timeout=PATIENCE_SECONDS) == 0, child.stderr.read().decode()
+        assert child.stdout.read() == b""
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_streamed_stdin_equals_the_file_path(marian: Path, tmp_path: Path) -> None:
+    """BOM, CRLF, empty lines, bad UTF-8 (replaced, named once with its global number), a last
+    line without a newline, windows of 3 lines: the same output as --file."""
+    data = (b"\xef\xbb\xbfa house.\r\n\nthe cat\n" + b"big dog.\n" * 5 + b"bad \xff\n" +
+            b"no newline")
+    source = tmp_path / "in.txt"
+    source.write_bytes(data)
+    by_file = subprocess.run(_cli("translate", "-m", str(marian), "--errors", "replace", "-f",
+                                  str(source)), capture_output=True, timeout=PATIENCE_SECONDS)
+    streamed = subprocess.run(_cli("translate", "-m", str(marian), "--errors", "replace",
+                                   "--window-lines", "3"), input=data, capture_output=True,
+                              timeout=PATIENCE_SECONDS)
+    assert streamed.returncode == by_file.returncode == 0, streamed.stderr
+    assert streamed.stdout == by_file.stdout and len(streamed.stdout.splitlines()) == 10
+    assert b"stdin: invalid UTF-8 on line 9" in streamed.stderr
+    strict = subprocess.run(_cli("translate", "-m", str(marian)), input=data,
+                            capture_output=True, timeout=PATIENCE_SECONDS)
+    assert strict.returncode == 1 and b"stdin: invalid UTF-8 on line 9" in strict.stderr

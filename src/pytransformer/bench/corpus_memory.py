@@ -130,7 +130,7 @@ def measure_corpus_memory(line_counts: tuple[int, ...] = DEFAULT_LINE_COUNTS,
 
 
 def format_corpus_memory_report(report: CorpusMemoryReport) -> str:
-    rows = [f"translate --file, tiny random model: peak RSS by file size"]
+    rows = ["translate --file, tiny random model: peak RSS by file size"]
     for run in report.runs:
         rows.append(f"  {run.lines:>9} lines ({run.file_mb:7.1f} MB): peak {run.peak_rss_mb:6.1f} "
                     f"MB, {run.seconds:6.1f} s")

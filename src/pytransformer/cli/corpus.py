@@ -1,5 +1,8 @@
 """Corpus input and output for `translate --file FILE`: memory flat in the file's size.
 
+Standard input is read in windows too (stream_windows), handed on as soon as no more input is
+ready, so a pipe is translated as it flows.
+
 A first, fast pass (scan_file) counts the lines and checks their UTF-8, so that `--errors
 strict` still stops before anything is translated and the progress bar knows its total. The
 file is then read in windows of lines (read_windows), each translated and written, in input
@@ -99,6 +102,62 @@ def read_windows(path: Path, errors: InputErrors, window_lines: int,
             first, window = number + 1, []
     if window:
         yield first, window
+
+
+def stream_windows(descriptor: int, errors: InputErrors, window_lines: int,
+                   name: str = "stdin") -> Iterator[tuple[int, list[str], list[int]]]:
+    """(1-based number of the first line, the lines, numbers of the invalid ones) of each
+    window of lines read from a pipe or file descriptor: a window is handed on when it is full
+    or when no more input is ready without waiting, so a slow writer (`tail -f`, a producer
+    line by line) sees each line translated as it comes, and a fast one gets full windows.
+    Lines are split on newlines only, a CR before one and a leading BOM dropped, as `--file`
+    reads; under `strict` an invalid line raises CliError naming it (the lines before it have
+    been handed on)."""
+    pending: list[bytes] = []
+    tail = b""
+    number = 0
+    first = True
+
+    def window(raw_lines: list[bytes]) -> tuple[int, list[str], list[int]]:
+        nonlocal number
+        start = number + 1
+        lines, invalid = [], []
+        for raw in raw_lines:
+            number += 1
+            line, bad = decode_line(raw.removesuffix(b"\r"), number, name, errors)
+            lines.append(line)
+            if bad:
+                invalid.append(number)
+        return start, lines, invalid
+
+    while True:
+        while pending and (len(pending) >= window_lines or not _ready(descriptor)):
+            yield window(pending[:window_lines])
+            del pending[:window_lines]
+        chunk = os.read(descriptor, _BLOCK_BYTES)
+        if not chunk:
+            break
+        if first:
+            chunk = (tail + chunk)
+            if len(chunk) < len(codecs.BOM_UTF8) and codecs.BOM_UTF8.startswith(chunk):
+                tail = chunk  # too short to tell yet
+                continue
+            chunk, tail, first = chunk.removeprefix(codecs.BOM_UTF8), b"", False
+        parts = (tail + chunk).split(b"\n")
+        tail = parts.pop()
+        pending += parts
+    if tail:
+        pending.append(tail)
+    while pending:
+        yield window(pending[:window_lines])
+        del pending[:window_lines]
+
+
+def _ready(descriptor: int) -> bool:
+    """Whether reading the descriptor would return at once (data or end of input)."""
+    import select
+
+    return bool(select.select([descriptor], [], [], 0)[0])
 
 
 def resume_path(output: Path) -> Path:

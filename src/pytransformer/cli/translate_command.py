@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pytransformer.cli.atomic import NamedOutput, open_output
 from pytransformer.cli.console import stderr_console
 from pytransformer.cli.corpus import (WINDOW_LINES, InputErrors, ResumableOutput, decode_line,
-                                      read_windows, resumable_output, resume_path, scan_file)
+                                      read_windows, resumable_output, resume_path, scan_file,
+                                      stream_windows)
 from pytransformer.cli.errors import CliError, print_warning, reports_errors
 from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
 from pytransformer.cli.session import (LineResult, SentenceResult, Session, Settings,
@@ -238,6 +240,13 @@ def translate(
                         json_lines=json_lines, resume=resume, window_lines=window_lines,
                         show_progress=show_progress)
         return
+    descriptor = _streamable_stdin(text, file, as_json)
+    if descriptor is not None:
+        _translate_stream(descriptor, output, errors, settings,
+                          lambda: Session(model, threads, device, shortlist),
+                          json_lines=json_lines, window_lines=window_lines,
+                          show_progress=show_progress)
+        return
     decoded = read_input(text, file, errors)
     if decoded.invalid:
         print_warning(decoded.warning(errors))
@@ -327,6 +336,60 @@ def _write_line(sink: NamedOutput, number: int, result: LineResult, n_best: int,
     sink.flush()
 
 
+def _streamable_stdin(text: list[str] | None, file: Path | None, as_json: bool) -> int | None:
+    """stdin's descriptor when the input is stdin and can be streamed in windows (not for
+    --json, which reports the whole input at once; not for a stdin without a descriptor, such
+    as a test runner's); else None. A terminal is refused as before."""
+    if text or as_json or (file is not None and str(file) != "-") or sys.stdin is None:
+        return None
+    try:
+        descriptor = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    if file is None and os.isatty(descriptor):
+        raise CliError("no text to translate: give TEXT, --file FILE, or pipe text on stdin")
+    return descriptor
+
+
+def _translate_windows(windows: Iterable[tuple[int, list[str]]], sink: NamedOutput,
+                       session: Session, settings: Settings, meter: "_Meter",
+                       json_lines: bool, after_window: Callable[[], None] | None = None) -> None:
+    """Translates and writes each window of lines, in order, warning about its notes first."""
+    for first, lines in windows:
+        notes = session.notes(lines, settings)
+        notes.unknown_script = [first - 1 + n for n in notes.unknown_script]
+        notes.already_in_target = [first - 1 + n for n in notes.already_in_target]
+        for message in describe_notes(notes, single=False):
+            print_warning(message)
+        for number, result in enumerate(session.translate_lines(lines, settings),
+                                        start=first):
+            _write_line(sink, number, result, settings.n_best, json_lines)
+            meter.advance(result)
+        if after_window is not None:
+            after_window()
+
+
+def _translate_stream(descriptor: int, output: Path | None, errors: InputErrors,
+                      settings: Settings, open_session: Callable[[], Session], *,
+                      json_lines: bool, window_lines: int, show_progress: bool) -> None:
+    """stdin in windows of lines (cli/corpus.py stream_windows), each translated and written
+    as soon as it is read: memory flat in the input's length, output flowing with the input."""
+    session = open_session()
+    session.check(settings)
+
+    def windows() -> Iterator[tuple[int, list[str]]]:
+        for first, lines, invalid in stream_windows(descriptor, errors, window_lines):
+            if invalid:
+                print_warning(InputLines("stdin", [], invalid).warning(errors))
+            yield first, lines
+
+    with ExitStack() as stack:
+        sink = stack.enter_context(open_output(output))
+        meter = stack.enter_context(_Meter(None, 0, show_progress))
+        _translate_windows(windows(), sink, session, settings, meter, json_lines)
+    meter.summary()
+
+
 def _translate_file(file: Path, output: Path | None, errors: InputErrors, settings: Settings,
                     open_session: Callable[[], Session], *, json_lines: bool, resume: bool,
                     window_lines: int, show_progress: bool) -> None:
@@ -334,7 +397,6 @@ def _translate_file(file: Path, output: Path | None, errors: InputErrors, settin
     UTF-8 (errors before the model loads), then each window is translated and written before
     the next is read (cli/corpus.py)."""
     scan = scan_file(file, errors)
-    n_best = settings.n_best
     if scan.invalid:
         print_warning(InputLines(str(file), [], scan.invalid).warning(errors))
     session = open_session()
@@ -347,26 +409,18 @@ def _translate_file(file: Path, output: Path | None, errors: InputErrors, settin
                            f"of {file}: it is not this input's output; delete it")
         meter = _Meter(scan.lines, done, show_progress)
         stack.enter_context(meter)
-        for first, lines in read_windows(file, errors, window_lines, skip=done):
-            notes = session.notes(lines, settings)
-            notes.unknown_script = [first - 1 + n for n in notes.unknown_script]
-            notes.already_in_target = [first - 1 + n for n in notes.already_in_target]
-            for message in describe_notes(notes, single=False):
-                print_warning(message)
-            for number, result in enumerate(session.translate_lines(lines, settings),
-                                            start=first):
-                _write_line(sink, number, result, n_best, json_lines)
-                meter.advance(result)
-            if isinstance(sink, ResumableOutput):
-                sink.sync()  # a kill from here on leaves whole lines to resume from
+        # After each window of a --resume run, a kill leaves whole lines to resume from.
+        _translate_windows(read_windows(file, errors, window_lines, skip=done), sink, session,
+                           settings, meter, json_lines,
+                           sink.sync if isinstance(sink, ResumableOutput) else None)
     meter.summary()
 
 
 class _Meter:
-    """Progress of a --file run on stderr (lines done / total, lines/s, tokens/s, ETA) and its
-    final summary line; silent unless shown."""
+    """Progress of a --file run on stderr (lines done / total, lines/s, tokens/s, ETA; no
+    total for streamed stdin) and its final summary line; silent unless shown."""
 
-    def __init__(self, total: int, done: int, shown: bool) -> None:
+    def __init__(self, total: int | None, done: int, shown: bool) -> None:
         self.total, self.done, self.shown = total, done, shown
         self.lines = self.sentences = self.tokens = 0
         self.started = time.perf_counter()
