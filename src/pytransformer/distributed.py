@@ -86,6 +86,12 @@ class DistributedSummary:
     seconds: float
 
 
+def absolute_model(model: str | None) -> str | None:
+    """A model named by an existing path made absolute (an actor's working directory is not
+    the driver's); a model name (the user models directory) or None as given."""
+    return str(Path(model).resolve()) if model is not None and os.path.exists(model) else model
+
+
 def input_files(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Files named by `inputs`, in order: a file as given, a directory's files (recursively,
     hidden ones left out) and a glob's matches, each sorted. DistributedError for a name that
@@ -104,7 +110,7 @@ def input_files(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
                            if Path(match).is_file())
         if not found:
             raise DistributedError(f"{text}: no such file, directory or matching file")
-        files += found
+        files += [file.resolve() for file in found]  # workers may run in another directory
     kinds = {file.suffix.lower() in _PARQUET_SUFFIXES for file in files}
     if len(kinds) > 1:
         raise DistributedError("give either text files or Parquet files, not both")
@@ -361,7 +367,7 @@ def translate_dataset(inputs: Sequence[str | os.PathLike[str]] | str,
     target = Path(output)
     parquet_out = target.suffix.lower() in _PARQUET_SUFFIXES
     if translator is None:
-        translator = TranslatorLines(model, threads_per_actor, dict(options))
+        translator = TranslatorLines(absolute_model(model), threads_per_actor, dict(options))
     elif model is not None or options:
         raise DistributedError("give a model and options, or a translator, not both")
     started = time.monotonic()

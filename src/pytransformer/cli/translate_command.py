@@ -220,9 +220,11 @@ def translate(
         if as_json or json_lines or resume:
             raise CliError("--ray writes text lines: --json, --json-lines and --resume are for "
                            "runs without it")
+        from pytransformer.distributed import absolute_model
+
         _translate_on_ray(file, output, errors, settings, SessionLines(
-            model, max(threads, 1), device, shortlist, settings), actors, max(threads, 1),
-            ray_address, not quiet)
+            absolute_model(model), max(threads, 1), device, shortlist, settings), actors,
+            max(threads, 1), ray_address, not quiet)
         return
     if text and file is not None:
         raise CliError("give TEXT or --file, not both")
