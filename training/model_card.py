@@ -44,10 +44,11 @@ keep these attributions when redistributing them.
   classifiers skipped), so names and terms are covered while dictionary pairs stay about a
   fifth of the examples and the model still writes sentences.
 
-Casual input: every Tatoeba pair of at most six English words also trains, in each direction,
-from its source lowercased and without final punctuation ("thank you" -> 谢谢你。), since that
-is how people type (from run4; the run3 model answered "hello" with 爱 while "Hello." gave
-你好。).
+Casual input: every Tatoeba and MSCTD pair of at most six English words also trains, in each
+direction, from its source lowercased and without final punctuation ("thank you" -> 谢谢你。),
+since that is how people type (Tatoeba's from run4: the run3 model answered "hello" with 爱
+while "Hello." gave 你好。; MSCTD's dialogue turns from run11: with Tatoeba's alone run10 answered
+"hello" with 招呼 and run9 "hi" with 藏; 30,143 -> 95,906 such examples).
 
 Clean-up (`training/corpora.py`): every Chinese side converted to Simplified Chinese with
 OpenCC (t2s), white space collapsed, script checks (no CJK in English, Chinese mostly CJK),
