@@ -866,6 +866,7 @@ def test_a_failed_prefetch_leaves_the_error_to_the_command(tmp_path: Path, model
     (["translate", "--threads", "1", "hello"], False),
     (["translate", "--device", "cuda", "hello"], False),
     (["translate", "--no-shortlist", "hello"], False),
+    (["translate", "--ray", "-f", "in.txt", "-o", "out.txt"], False),
     (["explain", "hello"], False),
 ])
 def test_main_prefetches_only_a_default_translate(arguments: list[str], prefetched: bool,

@@ -33,9 +33,10 @@ COMMANDS = {
 }
 # Options of the group itself that take no value: they may come before the command's name.
 _GROUP_FLAGS = ("--debug",)
-# translate's options that change which model loads, or how (cli/options.py): with none of
-# them given, main() prefetches the default model.
-_MODEL_OPTIONS = ("--model", "--threads", "--device", "--no-shortlist", "--shortlist")
+# translate's options that change which model loads, or how, or where (cli/options.py; --ray
+# loads it in the actors): with none of them given, main() prefetches the default model.
+_MODEL_OPTIONS = ("--model", "--threads", "--device", "--no-shortlist", "--shortlist", "--ray",
+                  "--ray-address")
 
 
 def _show_flags_plainly(command: Any, context: Any) -> None:
