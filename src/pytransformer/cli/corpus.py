@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -116,13 +117,15 @@ def stream_windows(descriptor: int, errors: InputErrors, window_lines: int,
     pending: list[bytes] = []
     tail = b""
     number = 0
-    first = True
+    ended = False
 
     def window(raw_lines: list[bytes]) -> tuple[int, list[str], list[int]]:
         nonlocal number
         start = number + 1
         lines, invalid = [], []
         for raw in raw_lines:
+            if number == 0:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
             number += 1
             line, bad = decode_line(raw.removesuffix(b"\r"), number, name, errors)
             lines.append(line)
@@ -131,32 +134,23 @@ def stream_windows(descriptor: int, errors: InputErrors, window_lines: int,
         return start, lines, invalid
 
     while True:
-        while pending and (len(pending) >= window_lines or not _ready(descriptor)):
+        while pending and (ended or len(pending) >= window_lines or not _ready(descriptor)):
             yield window(pending[:window_lines])
             del pending[:window_lines]
+        if ended:
+            return
         chunk = os.read(descriptor, _BLOCK_BYTES)
-        if not chunk:
-            break
-        if first:
-            chunk = (tail + chunk)
-            if len(chunk) < len(codecs.BOM_UTF8) and codecs.BOM_UTF8.startswith(chunk):
-                tail = chunk  # too short to tell yet
-                continue
-            chunk, tail, first = chunk.removeprefix(codecs.BOM_UTF8), b"", False
-        parts = (tail + chunk).split(b"\n")
-        tail = parts.pop()
-        pending += parts
-    if tail:
-        pending.append(tail)
-    while pending:
-        yield window(pending[:window_lines])
-        del pending[:window_lines]
+        if chunk:
+            *complete, tail = (tail + chunk).split(b"\n")
+            pending += complete
+        else:
+            ended = True
+            if tail:
+                pending.append(tail)
 
 
 def _ready(descriptor: int) -> bool:
     """Whether reading the descriptor would return at once (data or end of input)."""
-    import select
-
     return bool(select.select([descriptor], [], [], 0)[0])
 
 
