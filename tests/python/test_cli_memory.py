@@ -11,23 +11,13 @@ import sys
 
 import pytest
 
-CHILD = """\
-import resource, sys
-from pytransformer.cli.main import main
-try:
-    main()
-except SystemExit as exit:
-    if exit.code:
-        raise
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
-"""
-
+from pytransformer.bench.corpus_memory import PEAK_RSS_CHILD
 
 def _peak_kib(sentences: int, tmp_path) -> int:
     environment = {key: value for key, value in os.environ.items()
                    if key != "PYTRANSFORMER_MODEL"}
     completed = subprocess.run(
-        [sys.executable, "-c", CHILD, "translate", "--beam", "1"],
+        [sys.executable, "-c", PEAK_RSS_CHILD, "translate", "--beam", "1"],
         input="I like tea. " * sentences + "\n", capture_output=True, text=True, timeout=300,
         cwd=tmp_path, env=environment)
     assert completed.returncode == 0, completed.stderr

@@ -24,7 +24,9 @@ FLAT_RATIO = 1.25
 CORPUS_MEMORY_REPORT_KIND = "pytransformer-corpus-memory"
 DEFAULT_LINE_COUNTS = (10_000, 1_000_000)
 _WORDS = ("the a house cat dog runs big small red tree and of to in is it").split()
-_CHILD = """\
+# `python -c PEAK_RSS_CHILD ARGS...` runs the CLI with ARGS, then prints its peak RSS
+# (ru_maxrss: KiB on Linux) as the last line of stderr (also tests/python/test_cli_memory.py).
+PEAK_RSS_CHILD = """\
 import resource, sys
 from pytransformer.cli.main import main
 try:
@@ -111,7 +113,7 @@ def measure_corpus_memory(line_counts: tuple[int, ...] = DEFAULT_LINE_COUNTS,
             write_synthetic_corpus(source, lines)
             started = time.perf_counter()
             completed = subprocess.run(
-                [sys.executable, "-c", _CHILD, "translate", "--model", str(model), "--file",
+                [sys.executable, "-c", PEAK_RSS_CHILD, "translate", "--model", str(model), "--file",
                  str(source), "--output", str(output), "--max-length", "8", "--beam", "1",
                  "--quiet"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
             seconds = time.perf_counter() - started
