@@ -124,8 +124,9 @@ def _line_ranges(size: int, chunk_bytes: int) -> list[tuple[int, int]]:
 
 def _read_lines(path: str, start: int, end: int, errors: str) -> Any:
     """The lines whose first byte is in [start, end) of the file, as a pyarrow table of
-    (offset, end, text), end being where the next line starts: split on newlines only, a CR before one and a leading BOM removed, as
-    `translate --file` reads. (A line starting before `start` belongs to the range before.)"""
+    (offset, end, text), end being where the next line starts: split on newlines only, a CR
+    before one and a leading BOM removed, as `translate --file` reads. (A line starting before
+    `start` belongs to the range before.)"""
     import pyarrow as pa
 
     offsets, ends, texts = [], [], []
@@ -159,14 +160,15 @@ def _read_lines(path: str, start: int, end: int, errors: str) -> Any:
 
 def _parquet_rows(path: str, group: int, first_row: int, column: str) -> Any:
     """Row group `group` of a Parquet file as (offset, end, text): offset the row's index in
-    the file, end the next row's."""
+    the file, end the next row's; a null text is an empty line (translated as one)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     texts = pq.ParquetFile(path).read_row_group(group, columns=[column]).column(column)
     rows = pa.array(range(first_row, first_row + len(texts)), pa.int64())
-    return pa.table({"offset": rows, "end": pa.compute.add(rows, 1),
-                     "text": texts.cast(pa.string())})
+    return pa.table({"offset": rows, "end": pc.add(rows, 1),
+                     "text": pc.fill_null(texts.cast(pa.string()), "")})
 
 
 def _input_sizes(files: list[Path], parquet: bool) -> list[int]:
