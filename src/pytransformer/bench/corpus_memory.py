@@ -89,14 +89,15 @@ def write_synthetic_corpus(path: Path, lines: int, seed: int = 0) -> None:
 
 
 def _tiny_model(cache_dir: str | None) -> Path:
-    from pytransformer.bench.random_model import TINY_SHAPE, cached_random_marian
-    from pytransformer.convert import convert_marian
+    """The tiny random Marian model, converted once into the bench's cache (as `bench --random
+    tiny` converts it: atomically, reused while the directory is unchanged)."""
+    from pytransformer.bench.random_model import (TINY_SHAPE, cached_random_marian,
+                                                  default_cache_dir)
+    from pytransformer.bench.runner import OURS, _prepare
 
-    directory = cached_random_marian(TINY_SHAPE, 0, cache_dir)
-    path = directory.parent / f"{directory.name}.ptm"
-    if not path.exists():
-        convert_marian(directory, path)
-    return path
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    directory = cached_random_marian(TINY_SHAPE, 0, cache)
+    return _prepare(OURS, "float32", "marian", directory, cache)[0]
 
 
 def measure_corpus_memory(line_counts: tuple[int, ...] = DEFAULT_LINE_COUNTS,
