@@ -28,6 +28,7 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
                                           DecodingHooks& hooks) {
   const auto& config = model.config();
   const bool ctranslate2 = options.convention == format::SearchConvention::CTRANSLATE2;
+  const bool marian = options.convention == format::SearchConvention::MARIAN;
   const bool sampling = options.sampling && options.temperature > 0.0;
   const int64_t samples = sampling ? options.n_best : 1;
   const int64_t n_sentences = static_cast<int64_t>(batch.input_index.size());
@@ -120,7 +121,7 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
       const bool is_eos = ends_sentence(config, token) && step >= prefix_length;
       if (!is_eos) row.tokens.push_back(token);
       const int64_t counted = ctranslate2 ? step : step - prefix_length;
-      if (is_eos || counted + 1 >= options.max_length) {
+      if (is_eos || counted + 1 >= batch.max_length[row.sentence]) {
         row.finished = is_eos;
       } else {
         row.next_input = token;
@@ -161,6 +162,11 @@ std::vector<SentenceResult> greedy_search(const models::EncoderDecoderModel& mod
         hypothesis.score =
             row.score / std::pow(static_cast<float>(row.tokens.size() + (row.finished ? 1 : 0)),
                                  static_cast<float>(options.length_penalty));
+      else if (marian)  // Marian's beam search of width 1 ranks its one hypothesis so
+        hypothesis.score = marian_normalized_score(
+            row.score,
+            static_cast<int64_t>(row.tokens.size() - batch.prefix[i].size()) + row.finished,
+            options);
       hypothesis.finished = row.finished;
       hypothesis.tokens = std::move(row.tokens);
       hypotheses.push_back(std::move(hypothesis));

@@ -59,6 +59,14 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
 
   require(std::isfinite(options.repetition_penalty) && options.repetition_penalty > 0.0,
           "repetition_penalty must be > 0, got " + std::to_string(options.repetition_penalty));
+  const bool marian = options.convention == format::SearchConvention::MARIAN;
+  require(std::isfinite(options.max_length_factor) && options.max_length_factor >= 0.0,
+          "max_length_factor must be >= 0, got " + std::to_string(options.max_length_factor));
+  require(options.max_length_factor == 0.0 || marian,
+          "max_length_factor is only defined for the marian convention");
+  require(std::isfinite(options.word_penalty), "word_penalty must be finite");
+  require(options.word_penalty == 0.0 || marian,
+          "word_penalty is only defined for the marian convention");
   require(options.max_batch_tokens >= 0,
           "max_batch_tokens must be >= 0, got " + std::to_string(options.max_batch_tokens));
 
@@ -157,6 +165,16 @@ std::vector<int32_t> sentence_shortlist(const SearchOptions& options,
   return ids;
 }
 
+// The most tokens sentence `source` may generate: options.max_length, or Marian's limit
+// ceil(max_length_factor * source length) where smaller (BeamSearch::search stops once a
+// history holds max-length-factor * batch width steps; the product is a float there).
+int64_t sentence_max_length(const SearchOptions& options, const std::vector<int32_t>& source) {
+  if (options.max_length_factor == 0.0) return options.max_length;
+  const float limit = std::ceil(static_cast<float>(options.max_length_factor) *
+                                static_cast<float>(source.size()));
+  return std::max<int64_t>(1, std::min<int64_t>(options.max_length, static_cast<int64_t>(limit)));
+}
+
 }  // namespace
 
 SearchOptions SearchOptions::from_config(const format::ModelConfig& config) {
@@ -169,6 +187,8 @@ SearchOptions SearchOptions::from_config(const format::ModelConfig& config) {
   options.renormalize_logits = config.renormalize_logits;
   options.no_repeat_ngram_size = config.no_repeat_ngram_size;
   options.convention = config.search_convention;
+  options.max_length_factor = config.max_length_factor;
+  options.word_penalty = config.word_penalty;
   // CTranslate2's translate_batch never returns an empty translation by default
   // (min_decoding_length=1); Hugging Face generate() has no such default.
   options.min_length = config.search_convention == format::SearchConvention::CTRANSLATE2 ? 1 : 0;
@@ -210,6 +230,7 @@ std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
                                                             : options.target_prefix[index]);
       if (!options.allowed_ids.empty())
         batch.allowed.push_back(sentence_shortlist(options, config, index));
+      batch.max_length.push_back(sentence_max_length(options, source_ids[index]));
     }
     const models::EncoderOutput encoded = model.encode(batch_source);
 
@@ -218,6 +239,8 @@ std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
       batch_results = greedy_search(model, encoded, batch, options, hooks);
     else if (options.convention == format::SearchConvention::CTRANSLATE2)
       batch_results = beam_search_ctranslate2(model, encoded, batch, options, hooks);
+    else if (options.convention == format::SearchConvention::MARIAN)
+      batch_results = beam_search_marian(model, encoded, batch, options, hooks);
     else
       batch_results = beam_search_transformers(model, encoded, batch, options, hooks);
     for (size_t i = 0; i < indices.size(); ++i) results[indices[i]] = std::move(batch_results[i]);

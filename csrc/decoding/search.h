@@ -32,6 +32,14 @@ struct SearchOptions {
   // transformers convention only: no n-gram of this size occurs twice in a hypothesis (the
   // decoder start token counts as its first token, as in transformers' NoRepeatNGram). 0: off.
   int64_t no_repeat_ngram_size = 0;
+  // marian convention only: sentence i generates at most ceil(max_length_factor * its source
+  // length, EOS included) tokens (and never more than max_length), as Marian's
+  // max-length-factor limits a batch by its widest source: here each sentence by its own, as
+  // when Marian translates it alone. 0: off.
+  double max_length_factor = 0.0;
+  // marian convention only: a finished hypothesis of n tokens (EOS included) is ranked by
+  // (score - word_penalty * n) / n ^ length_penalty (Marian's --word-penalty).
+  double word_penalty = 0.0;
   format::SearchConvention convention = format::SearchConvention::TRANSFORMERS;
   // Sampling (beam_size must be 1). temperature 0 or sampling=false means greedy.
   bool sampling = false;

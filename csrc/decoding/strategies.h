@@ -28,6 +28,9 @@ struct SubBatch {
   // SearchOptions::allowed_ids of each sentence, ascending and unique with EOS, the stop ids
   // and the prefix added; empty: no shortlist.
   std::vector<std::vector<int32_t>> allowed;
+  // Per sentence, the most tokens it may generate after its prefix: options.max_length, or
+  // less under the marian convention's max_length_factor.
+  std::vector<int64_t> max_length;
 };
 
 // What the caller observes between and after steps.
@@ -53,6 +56,15 @@ std::vector<SentenceResult> beam_search_ctranslate2(const models::EncoderDecoder
                                                     const SubBatch& batch,
                                                     const SearchOptions& options,
                                                     DecodingHooks& hooks);
+
+std::vector<SentenceResult> beam_search_marian(const models::EncoderDecoderModel& model,
+                                               const models::EncoderOutput& encoded,
+                                               const SubBatch& batch, const SearchOptions& options,
+                                               DecodingHooks& hooks);
+
+// Marian's ranking of a finished hypothesis of `length` tokens, EOS included (History::add):
+// (score - word_penalty * length) / length ^ length_penalty, in float as Marian computes it.
+float marian_normalized_score(float score, int64_t length, const SearchOptions& options);
 
 // Whether `token` ends a hypothesis: tokens.eos_id, or one of a language model's tokens.stop_ids
 // (end-of-turn tokens), which count as its EOS.

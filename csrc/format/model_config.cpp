@@ -104,6 +104,8 @@ const std::map<std::string, KeySpec>& key_specs() {
       {"generation.forced_eos", {T::BOOL, N::ALWAYS}},
       {"generation.renormalize_logits", {T::BOOL, N::OPTIONAL}},
       {"generation.no_repeat_ngram_size", {T::INT64, N::OPTIONAL}},
+      {"generation.max_length_factor", {T::FLOAT64, N::OPTIONAL}},
+      {"generation.word_penalty", {T::FLOAT64, N::OPTIONAL}},
       {"generation.search_convention", {T::STRING, N::ALWAYS}},
   };
   return specs;
@@ -397,7 +399,20 @@ ModelConfig parse_model_config(const Metadata& metadata) {
   config.search_convention = reader.choice<SearchConvention>(
       "generation.search_convention",
       {{"transformers", SearchConvention::TRANSFORMERS},
-       {"ctranslate2", SearchConvention::CTRANSLATE2}});
+       {"ctranslate2", SearchConvention::CTRANSLATE2},
+       {"marian", SearchConvention::MARIAN}});
+  const bool marian = config.search_convention == SearchConvention::MARIAN;
+  if (reader.has("generation.max_length_factor")) {
+    config.max_length_factor = reader.finite("generation.max_length_factor");
+    if (config.max_length_factor < 0.0) fail("generation.max_length_factor", "must be >= 0");
+    if (config.max_length_factor != 0.0 && !marian)
+      fail("generation.max_length_factor", "is only defined for the marian convention");
+  }
+  if (reader.has("generation.word_penalty")) {
+    config.word_penalty = reader.finite("generation.word_penalty");
+    if (config.word_penalty != 0.0 && !marian)
+      fail("generation.word_penalty", "is only defined for the marian convention");
+  }
   return config;
 }
 

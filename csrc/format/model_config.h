@@ -18,7 +18,7 @@ enum class Activation { RELU, SWISH, GELU, GELU_TANH };
 enum class RotaryLayout { HALF_SPLIT, INTERLEAVED };
 enum class PositionLayout { HALVES, INTERLEAVED };
 enum class PositionFrequencies { PAPER, TENSOR2TENSOR };
-enum class SearchConvention { TRANSFORMERS, CTRANSLATE2 };
+enum class SearchConvention { TRANSFORMERS, CTRANSLATE2, MARIAN };
 // What a seq2seq decoder layer's first sub-layer is: masked self-attention, or Marian's SSRU
 // recurrence (one state vector per hypothesis; docs/format.md).
 enum class DecoderAutoregression { ATTENTION, SSRU };
@@ -79,6 +79,8 @@ struct ModelConfig {
   bool forced_eos = false;
   bool renormalize_logits = false;  // optional key; false when absent
   int64_t no_repeat_ngram_size = 0;  // optional key; 0 (off) when absent
+  double max_length_factor = 0.0;    // optional key, marian convention; 0 (off) when absent
+  double word_penalty = 0.0;         // optional key, marian convention; 0 when absent
   SearchConvention search_convention = SearchConvention::TRANSFORMERS;
 };
 

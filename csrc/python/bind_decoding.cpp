@@ -26,11 +26,18 @@ using decoding::SearchOptions;
 format::SearchConvention parse_convention(const std::string& name) {
   if (name == "transformers") return format::SearchConvention::TRANSFORMERS;
   if (name == "ctranslate2") return format::SearchConvention::CTRANSLATE2;
-  throw InvalidArgument("convention must be 'transformers' or 'ctranslate2', got '" + name + "'");
+  if (name == "marian") return format::SearchConvention::MARIAN;
+  throw InvalidArgument("convention must be 'transformers', 'ctranslate2' or 'marian', got '" +
+                        name + "'");
 }
 
 std::string convention_name(format::SearchConvention convention) {
-  return convention == format::SearchConvention::CTRANSLATE2 ? "ctranslate2" : "transformers";
+  switch (convention) {
+    case format::SearchConvention::CTRANSLATE2: return "ctranslate2";
+    case format::SearchConvention::MARIAN: return "marian";
+    case format::SearchConvention::TRANSFORMERS: break;
+  }
+  return "transformers";
 }
 
 // The model's defaults (SearchOptions::from_config), then each keyword set as the attribute of
@@ -138,7 +145,13 @@ name or a value of the wrong type). Values are checked against the model when ge
       .def_property(
           "convention", [](const SearchOptions& o) { return convention_name(o.convention); },
           [](SearchOptions& o, const std::string& name) { o.convention = parse_convention(name); },
-          "'transformers' or 'ctranslate2': whose scores and stopping rules")
+          "'transformers', 'ctranslate2' or 'marian': whose scores and stopping rules")
+      .def_readwrite("max_length_factor", &SearchOptions::max_length_factor,
+                     "marian convention: at most ceil(factor * source length) tokens per "
+                     "sentence, 0: off")
+      .def_readwrite("word_penalty", &SearchOptions::word_penalty,
+                     "marian convention: subtracted per token from a finished hypothesis' "
+                     "score before the length normalisation")
       .def_readwrite("sampling", &SearchOptions::sampling,
                      "draw tokens (beam_size 1) instead of choosing the most likely")
       .def_readwrite("temperature", &SearchOptions::temperature)

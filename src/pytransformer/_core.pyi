@@ -105,7 +105,9 @@ class SearchOptions:
     renormalize_logits: bool
     no_repeat_ngram_size: int
     count_prefix: bool
-    convention: str  # "transformers" or "ctranslate2"
+    convention: str  # "transformers", "ctranslate2" or "marian"
+    max_length_factor: float  # marian convention, 0: off
+    word_penalty: float  # marian convention
     sampling: bool
     temperature: float
     top_k: int

@@ -207,3 +207,51 @@ class MarianReference:
                 break
             inputs.append(token)
         return inputs[1:]
+
+    def beam_search(self, source: Sequence[int], eos: int, beam_size: int, normalize: float,
+                    word_penalty: float, max_length_factor: float,
+                    suppressed: Sequence[int] = ()) -> list[tuple[list[int], float, bool]]:
+        """Marian's BeamSearch::search and History (src/translator/beam_search.cpp,
+        history.h) for one sentence translated alone (its batch width is its length): every
+        (tokens, normalised score, ended with EOS) hypothesis that finished, best first.
+
+        A step expands each live hypothesis by every word, path scores summed in float32, and
+        keeps the best `width` (the first step: beam_size from the start hypothesis; later:
+        the number still live); those ending in EOS finish and leave the beam, which narrows.
+        When the history holds max-length-factor * width steps, every kept one finishes.
+        A finished hypothesis of n steps (EOS included) ranks by (score - wp * n) / n^alpha."""
+        limit = np.float32(max_length_factor) * np.float32(len(source))
+        live: list[tuple[list[int], np.float32]] = [([], np.float32(0.0))]
+        finished: list[tuple[list[int], float, bool]] = []
+        step = 0
+        while live:
+            width = beam_size if step == 0 else len(live)
+            expanded = []
+            for b, (tokens, score) in enumerate(live):
+                logits = self.logits(source, [0] + tokens)[-1]
+                log_probs = (logits - logits.max()) - np.log(np.exp(logits - logits.max()).sum())
+                log_probs = log_probs.astype(np.float32)
+                log_probs[list(suppressed)] = -np.inf
+                path = score + log_probs  # float32
+                expanded.extend((path[w], b, w) for w in range(len(path)))
+            expanded.sort(key=lambda c: (-c[0], c[1] * len(logits) + c[2]))
+            length = step + 1
+            last = np.float32(length) >= limit
+            kept = []
+            for score, b, word in expanded[:width]:
+                if score == -np.inf:
+                    continue
+                tokens = live[b][0] + [word]
+                if word == eos or last:
+                    normalised = (score - np.float32(word_penalty) * np.float32(length)) / (
+                        np.float32(length) ** np.float32(normalize))
+                    finished.append((tokens[:-1] if word == eos else tokens, float(normalised),
+                                     word == eos))
+                else:
+                    kept.append((tokens, score))
+            if last:
+                break
+            live = kept
+            step += 1
+        finished.sort(key=lambda h: -h[1])
+        return finished

@@ -182,6 +182,11 @@ def test_npz_converts_to_the_tensors_of_the_hugging_face_conversion(pair, tmp_pa
     assert (metadata.pop("model.position_frequencies"),
             reference.pop("model.position_frequencies")) == ("tensor2tensor", "paper")
     assert metadata.pop("generation.max_length") == 256 == reference.pop("generation.max_length")
+    # Marian's own search (the Hugging Face port searches as transformers does):
+    assert (metadata.pop("generation.search_convention"),
+            reference.pop("generation.search_convention")) == ("marian", "transformers")
+    assert (metadata.pop("generation.max_length_factor"), metadata.pop("generation.word_penalty")) \
+        == (3.0, 0.0)
     assert metadata == reference
     assert metadata["generation.suppressed_ids"] == [UNK, pair.pad]
     assert metadata["generation.beam_size"] == 4
@@ -202,9 +207,13 @@ def test_npz_translates_as_transformers_with_marian_semantics(pair, tmp_path) ->
     reference = pair.marian_semantics()
     sources = _sources(pair.vocab)
     max_new = 16
+    # The model, searched as transformers searches (the file's marian convention and its
+    # max-length-factor are tested against Marian's search below).
+    as_transformers = {"max_length": max_new, "max_length_factor": 0.0,
+                       "convention": "transformers"}
     greedy = _core.generate(ours, sources, _core.SearchOptions(ours, beam_size=1,
-                                                               max_length=max_new))
-    beam = _core.generate(ours, sources, _core.SearchOptions(ours, max_length=max_new))
+                                                               **as_transformers))
+    beam = _core.generate(ours, sources, _core.SearchOptions(ours, **as_transformers))
     # transformers in one padded batch (the attention mask hides the padding)
     width = max(len(source) for source in sources)
     input_ids = torch.tensor([s + [pair.pad] * (width - len(s)) for s in sources])
@@ -231,6 +240,44 @@ def test_npz_translates_as_transformers_with_marian_semantics(pair, tmp_path) ->
         assert beam_score == pytest.approx(float(expected_beam.sequences_scores[index]), abs=1e-4)
         finished_early += beam_end
     assert finished_early > 0
+
+
+def test_search_is_marian_s(pair, tmp_path) -> None:
+    """The file's defaults (decoder.yml: 4 beams, normalize 0.6) under the marian convention,
+    with a word penalty and a max-length-factor short enough to stop some sentences: the
+    n-best lists of Marian's beam search (marian_reference.py, written from its sources), and
+    its greedy search (beam 1) cut at ceil(factor * source length)."""
+    path = convert_marian_native(pair.marian_dir / "model.npz", tmp_path / "native.ptm")
+    ours = _core.Model(str(path))
+    defaults = _core.SearchOptions(ours)
+    assert (defaults.convention, defaults.beam_size, defaults.max_length_factor) == ("marian", 4, 3)
+    marian = read_marian_model(pair.marian_dir / "model.npz")
+    reference = MarianReference(marian.tensors, marian.config)
+    sources = _sources(pair.vocab, 10)
+    factor, word_penalty = 1.0, 0.4
+    options = _core.SearchOptions(ours, n_best=3, word_penalty=word_penalty,
+                                  max_length_factor=factor)
+    beams = _core.generate(ours, sources, options)
+    as_transformers = _core.generate(ours, sources, _core.SearchOptions(
+        ours, n_best=3, max_length_factor=0.0, convention="transformers"))
+    greedy = _core.generate(ours, sources, _core.SearchOptions(ours, beam_size=1,
+                                                               max_length_factor=factor))
+    ended = cut = differs = 0
+    for source, hypotheses, other, (greedy_best,) in zip(sources, beams, as_transformers, greedy):
+        expected = reference.beam_search(source, EOS, 4, 0.6, word_penalty, factor,
+                                         suppressed=[UNK])
+        assert [(tokens, end) for tokens, _, end in hypotheses] == \
+            [(tokens, end) for tokens, _, end in expected[:3]]
+        for (_, score, _), (_, expected_score, _) in zip(hypotheses, expected):
+            assert score == pytest.approx(expected_score, abs=1e-4)
+        ended += sum(end for _, _, end in hypotheses)
+        cut += sum(not end for _, _, end in hypotheses)
+        differs += [h[0] for h in hypotheses] != [h[0] for h in other]
+        limit = int(np.ceil(np.float32(factor) * np.float32(len(source))))
+        greedy_tokens, _, greedy_end = greedy_best
+        assert greedy_tokens == reference.greedy(source, EOS, limit, suppressed=[UNK])
+        assert greedy_end == (len(greedy_tokens) < limit)
+    assert ended and cut and differs  # both endings occur; the conventions are told apart
 
 
 def test_bin_converts_to_the_same_model_as_npz(pair, tmp_path) -> None:
@@ -423,11 +470,13 @@ def test_decoder_options_become_generation_defaults(tmp_path: Path) -> None:
     assert metadata["generation.suppressed_ids"] == [start]  # allow-unk: <unk> may be produced
     assert (metadata["generation.beam_size"], metadata["generation.length_penalty"]) == (4, 0.6)
     assert metadata["generation.forced_eos"] is False
+    assert (metadata["generation.search_convention"], metadata["generation.max_length_factor"],
+            metadata["generation.word_penalty"]) == ("marian", 3.0, 0.0)
     (tmp_path / "decoder.yml").write_text(
         _decoder_yml().replace("vocab.spm", "vocab.xx.spm").replace("word-penalty: 0",
                                                                     "word-penalty: 0.5"))
-    with pytest.warns(UserWarning, match="word-penalty 0.5 has no equivalent"):
-        load_marian_native(tmp_path)
+    metadata, _ = load_marian_native(tmp_path)
+    assert metadata["generation.word_penalty"] == 0.5
     (tmp_path / "decoder.yml").unlink()
     metadata, _ = load_marian_native(tmp_path)  # marian-decoder's defaults
     assert (metadata["generation.beam_size"], metadata["generation.length_penalty"]) == (12, 0.0)

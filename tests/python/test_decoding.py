@@ -319,6 +319,10 @@ def test_a_signal_interrupts_a_long_decode_without_callback(model):
     (dict(beam_size=2, callback=lambda s, t: None), "callback"),
     (dict(max_batch_tokens=-1), "max_batch_tokens"),
     (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size"),
+    (dict(max_length_factor=2.0), "max_length_factor is only defined for the marian"),
+    (dict(convention="marian", max_length_factor=-1.0), "max_length_factor must be >= 0"),
+    (dict(word_penalty=1.0), "word_penalty is only defined for the marian"),
+    (dict(convention="marian", word_penalty=math.inf), "word_penalty must be finite"),
 ])
 def test_invalid_options_raise_value_error(model, options, message):
     options = dict(options)

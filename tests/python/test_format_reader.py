@@ -412,6 +412,12 @@ BAD_METADATA = [
     ({"length_penalty": float("inf")}, "generation.length_penalty: must be a finite number"),
     ({"suppressed_ids": [0, 30]}, "generation.suppressed_ids: 30 is outside the target"),
     ({"search_convention": "fairseq"}, "generation.search_convention: unknown value 'fairseq'"),
+    ({"extra": {"generation.max_length_factor": 2.0}},
+     "generation.max_length_factor: is only defined for the marian convention"),
+    ({"search_convention": "marian", "extra": {"generation.max_length_factor": -1.0}},
+     "generation.max_length_factor: must be >= 0"),
+    ({"extra": {"generation.word_penalty": 0.5}},
+     "generation.word_penalty: is only defined for the marian convention"),
     ({"pre_norm": 1}, "model.pre_norm: expected bool, got int64"),
     ({"suppressed_ids": [0.5]}, "generation.suppressed_ids: expected int64 array, got float64"),
     ({"extra": {"vocab.source": None}}, "vocab.source: missing required key"),
@@ -434,5 +440,8 @@ def test_valid_config_variants():
                       {"activation": "gelu_tanh", "position_layout": "interleaved",
                        "position_frequencies": "tensor2tensor", "d_model": 4, "heads": 1},
                       {"search_convention": "ctranslate2", "length_penalty": 0.0,
-                       "suppressed_ids": []}):
+                       "suppressed_ids": []},
+                      {"search_convention": "marian",
+                       "extra": {"generation.max_length_factor": 2.5,
+                                 "generation.word_penalty": -0.5}}):
         assert _core.expected_tensors(tiny_metadata(**overrides))

@@ -25,11 +25,13 @@ src/graph/node_initializers.cpp, src/translator/beam_search.cpp) and how it is c
   and an output bias of -1e9, the decoder start, padding and a suppressed id;
 - Marian suppresses the unknown word when translating unless `allow-unk`; sources end with
   `</s>` (the vocabulary's end id);
-- decoding defaults from the decoder config: `beam-size`, `normalize` (the length penalty:
-  Marian divides a finished hypothesis' score by its length, EOS included, to that power, as
-  the transformers convention does); no forced EOS. `max-length-factor` (Marian's output limit
-  is that factor times the batch's source length) has no equivalent: the limit is 256 tokens;
-  a non-zero `word-penalty` is warned about and ignored.
+- decoding defaults from the decoder config, searched with the `marian` convention (Marian's
+  beam search: the beam narrows as hypotheses finish; docs/decoding.md): `beam-size`,
+  `normalize` (the length penalty: a finished hypothesis' score over its length, EOS included,
+  to that power), `word-penalty` (subtracted per token before that) and `max-length-factor`
+  (Marian limits a batch to that factor times its widest source, EOS included; here each
+  sentence by its own source, as when Marian translates it alone; never more than 256
+  tokens); no forced EOS.
 
 SSRU decoders (`transformer-decoder-autoreg: rnn`, `dec-cell: ssru`: Bergamot / Firefox
 Translations) become `model.decoder_autoregression = ssru`. intgemm8 matrices (Bergamot's
@@ -765,9 +767,9 @@ class _DecoderOptions:
         options = self.options
         if options["beam-size"] < 1:
             raise ConversionError(f"{self.source}: beam-size {options['beam-size']}")
-        if options["word-penalty"]:
-            warnings.warn(f"{self.source}: word-penalty {options['word-penalty']} has no "
-                          "equivalent, ignored", stacklevel=3)
+        if options["max-length-factor"] <= 0:
+            raise ConversionError(f"{self.source}: max-length-factor "
+                                  f"{options['max-length-factor']} (must be > 0)")
         suppressed = [metadata["tokens.decoder_start_id"]]
         if not options["allow-unk"]:
             suppressed.append(metadata["tokens.unk_id"])
@@ -779,6 +781,8 @@ class _DecoderOptions:
             "generation.forced_eos": False,
             # Marian suppresses words in the log-probabilities without renormalising them.
             "generation.renormalize_logits": False,
-            "generation.search_convention": "transformers",
+            "generation.search_convention": "marian",
+            "generation.max_length_factor": float(options["max-length-factor"]),
+            "generation.word_penalty": float(options["word-penalty"]),
         }
 
