@@ -377,12 +377,36 @@ class Translator:
         ids = self._tokenizer.target_text_ids(text) if text.strip() else []
         return self._tokenizer.target_pieces(ids)
 
-    def _score_pieces(self, sources: list[str], pieces: list[list[str]],
-                      target_language: str | None, source_language: str | None) -> list[Score]:
+    def align(self, sources: Sequence[str], targets: Sequence[str], *,
+              target_language: str | None = None,
+              source_language: str | None = None) -> list[Attention]:
+        """Where the decoder looks in sources[i] while reading targets[i], a translation of it
+        (forced decoding of its pieces as score() reads them, then the end token; one batch):
+        an Attention per pair, its target_pieces the forced target-language code if the model
+        has one, the target's pieces and the end token. What markup placement
+        (pytransformer.documents) aligns words with. ValueError as for score()."""
+        sources, targets = _as_text_list(sources), _as_text_list(targets)
+        if len(sources) != len(targets):
+            raise ValueError(f"{len(sources)} sources and {len(targets)} targets: give one "
+                             "target per source")
         if not sources:
             return []
-        import numpy as np  # only where scores are computed
+        pieces = [self._target_text_pieces(target) for target in targets]
+        source_ids, decoder_inputs, scored = self._forced_inputs(sources, pieces, target_language,
+                                                                 source_language)
+        weights = self._model.cross_attention(source_ids, decoder_inputs)
+        tokenizer = self._tokenizer
+        return [Attention(text=target, source_pieces=[tokenizer.source_vocab[i] for i in ids],
+                          target_pieces=tokenizer.target_pieces(inputs[1:] + [tokenizer.eos_id]),
+                          weights=rows)
+                for target, ids, inputs, rows in zip(targets, source_ids, decoder_inputs, weights)]
 
+    def _forced_inputs(self, sources: list[str], pieces: list[list[str]],
+                       target_language: str | None, source_language: str | None
+                       ) -> tuple[list[list[int]], list[list[int]], list[tuple[int, list[int]]]]:
+        """For forced decoding of pieces[i] after sources[i]: the source ids, the decoder's
+        inputs (start token, target-language prefix, the pieces' ids) and, per pair, the
+        prefix length and the ids the inputs predict after it (the pieces', then EOS)."""
         self._check_languages(target_language, source_language)
         source_ids, decoder_inputs, scored = [], [], []
         eos = self._tokenizer.eos_id
@@ -399,6 +423,16 @@ class Translator:
             source_ids.append(ids)
             decoder_inputs.append(inputs)
             scored.append((len(prefix), target_ids + [eos]))
+        return source_ids, decoder_inputs, scored
+
+    def _score_pieces(self, sources: list[str], pieces: list[list[str]],
+                      target_language: str | None, source_language: str | None) -> list[Score]:
+        if not sources:
+            return []
+        import numpy as np  # only where scores are computed
+
+        source_ids, decoder_inputs, scored = self._forced_inputs(sources, pieces, target_language,
+                                                                 source_language)
         logits = self._model.teacher_forced_logits(source_ids, decoder_inputs)
         results = []
         for rows, (skip, ids) in zip(logits, scored):
