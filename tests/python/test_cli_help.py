@@ -60,10 +60,10 @@ def test_usage_lines_show_arguments_once() -> None:
     (["translate", "--beam", "0", "x"], "error: --beam: must be at least 1 (got 0)"),
     (["translate", "--n-best", "two", "x"], "error: --n-best: 'two' is not a whole number"),
     (["translate", "--threads", "-1", "x"], "error: --threads: must be at least 0 (got -1)"),
-    (["translate", "--frobnicate", "x"],
-     "error: no such option --frobnicate (see 'pytransformer translate --help')"),
+    (["translate", "--qwxyz", "x"],
+     "error: no such option --qwxyz (see 'pytransformer translate --help')"),
     (["translate", "--fro", "en", "x"],
-     "error: no such option --fro; did you mean --errors or --from or --to? "
+     "error: no such option --fro; did you mean --format or --from or --to? "
      "(see 'pytransformer translate --help')"),
     (["explain"], "error: missing argument 'TEXT' (see 'pytransformer explain --help')"),
     (["no-such-command"], "error: no such command 'no-such-command' "

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pytransformer.cli.atomic import NamedOutput, open_output
 from pytransformer.cli.console import stderr_console
+from pytransformer.cli.documents import DocumentFormat, format_for
 from pytransformer.cli.corpus import (WINDOW_LINES, InputErrors, ResumableOutput, decode_line,
                                       read_windows, resumable_output, resume_path, scan_file,
                                       stream_windows)
@@ -168,6 +169,13 @@ def translate(
     window_lines: int = typer.Option(
         WINDOW_LINES, "--window-lines", min=1, hidden=True,
         help="Lines of --file read, translated and written at a time."),
+    document_format: Optional[DocumentFormat] = typer.Option(
+        None, "--format", case_sensitive=False,
+        help="text: line by line. markdown, html: the input is one document, translated "
+             "sentence by sentence across its inline markup, which is put back at the "
+             "translated words; code, URLs, attributes and block structure are kept "
+             "(docs/cli.md). Default: from the --file extension (.md, .markdown: markdown; "
+             ".html, .htm: html), else text."),
     errors: InputErrors = typer.Option(
         InputErrors.strict, "--errors", case_sensitive=False,
         help="Lines that are not valid UTF-8: strict stops with an error naming the line; "
@@ -214,6 +222,15 @@ def translate(
         raise CliError("give --json or --json-lines, not both")
     settings = Settings(source_language, target_language, beam, n_best, max_length,
                         min_confidence, repetition_penalty, no_repeat_ngram)
+    chosen_format = document_format or format_for(
+        file if file is not None and str(file) != "-" else None)
+    if chosen_format is not DocumentFormat.text:
+        if ray or ray_address is not None or as_json or json_lines or resume or n_best > 1:
+            raise CliError(f"--format {chosen_format.value} writes one document: --ray, "
+                           "--json, --json-lines, --resume and --n-best are for text")
+        _translate_document(read_input(text, file, errors), chosen_format, output, errors,
+                            settings, Session(model, threads, device, shortlist))
+        return
     if ray or ray_address is not None:
         if file is None or output is None or str(output) == "-" or text:
             raise CliError("--ray needs --file INPUT and --output FILE (and no TEXT)")
@@ -269,6 +286,20 @@ def translate(
         else:
             for number, result in enumerate(results, start=1):
                 _write_line(sink, number, result, n_best, json_lines)
+
+
+def _translate_document(decoded: InputLines, document_format: DocumentFormat,
+                        output: Path | None, errors: InputErrors, settings: Settings,
+                        session: Session) -> None:
+    from pytransformer.cli.documents import translate_document
+
+    if decoded.invalid:
+        print_warning(decoded.warning(errors))
+    session.check(settings)
+    source = "\n".join(decoded.lines) + ("\n" if decoded.lines else "")
+    translated = translate_document(source, document_format, session, settings)
+    with open_output(output) as sink:
+        sink.write(translated)
 
 
 @dataclass(frozen=True)
