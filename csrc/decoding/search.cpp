@@ -92,6 +92,34 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
   }
 
   require_target_id_lists(options.allowed_ids, "allowed_ids", config, n_sentences);
+  if (!options.constraints.empty()) {
+    require(options.constraints.size() == n_sentences,
+            "constraints has " + std::to_string(options.constraints.size()) + " entries for " +
+                std::to_string(n_sentences) + " sentences");
+    require(!options.sampling, "constraints cannot be combined with sampling");
+    require(!has_callback, "constraints cannot be combined with a token callback");
+    for (const auto& sentence : options.constraints) {
+      int64_t tokens = 0;
+      for (const Constraint& constraint : sentence) {
+        require(!constraint.empty(), "constraints: a constraint has no form");
+        size_t longest = 0;
+        for (const auto& form : constraint) {
+          require(!form.empty(), "constraints: a form of a constraint is empty");
+          longest = std::max(longest, form.size());
+          for (int32_t id : form)
+            require(std::find(options.suppressed_ids.begin(), options.suppressed_ids.end(),
+                              id) == options.suppressed_ids.end(),
+                    "constraints: id " + std::to_string(id) +
+                        " is suppressed (suppressed_ids): the search could never produce it");
+        }
+        tokens += static_cast<int64_t>(longest);
+        require_target_id_lists(constraint, "constraints", config, constraint.size());
+      }
+      require(tokens < options.max_length,
+              "constraints: " + std::to_string(tokens) + " tokens do not fit max_length " +
+                  std::to_string(options.max_length));
+    }
+  }
   require_target_id_lists(options.target_prefix, "target_prefix", config, n_sentences);
   for (const auto& prefix : options.target_prefix) {
     // transformers counts max_length after the prefix, ctranslate2 from the decoder start.
@@ -122,13 +150,12 @@ void validate_prompts(const SearchOptions& options, const format::ModelConfig& c
   }
 }
 
-// Sub-batches of sentence indices: sentences sorted by decreasing source length, each
+// Sub-batches of the sentences `order` names: sorted by decreasing source length, each
 // sub-batch at most max_batch_tokens padded source tokens (and at least one sentence). With
 // one_length (a decoder-only model's prompts), a sub-batch also holds one length only.
 std::vector<std::vector<int64_t>> split_batches(const std::vector<std::vector<int32_t>>& source_ids,
+                                                std::vector<int64_t> order,
                                                 int64_t max_batch_tokens, bool one_length) {
-  std::vector<int64_t> order(source_ids.size());
-  std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     return source_ids[a].size() > source_ids[b].size();
   });
@@ -150,7 +177,7 @@ std::vector<std::vector<int64_t>> split_batches(const std::vector<std::vector<in
 }
 
 // Sentence `index`'s shortlist as the strategies take it (SubBatch::allowed): its allowed ids
-// with EOS, the stop ids and its target prefix, ascending and unique.
+// with EOS, the stop ids, its target prefix and its constraints, ascending and unique.
 std::vector<int32_t> sentence_shortlist(const SearchOptions& options,
                                         const format::ModelConfig& config, int64_t index) {
   std::vector<int32_t> ids = options.allowed_ids[static_cast<size_t>(index)];
@@ -159,6 +186,10 @@ std::vector<int32_t> sentence_shortlist(const SearchOptions& options,
   if (!options.target_prefix.empty()) {
     const auto& prefix = options.target_prefix[static_cast<size_t>(index)];
     ids.insert(ids.end(), prefix.begin(), prefix.end());
+  }
+  if (!options.constraints.empty()) {
+    for (const Constraint& constraint : options.constraints[static_cast<size_t>(index)])
+      for (const auto& form : constraint) ids.insert(ids.end(), form.begin(), form.end());
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -212,7 +243,22 @@ std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
   hooks.on_token = on_token ? &on_token : nullptr;
   hooks.between_steps = between_steps ? &between_steps : nullptr;
 
-  for (const auto& indices : split_batches(source_ids, options.max_batch_tokens, config.decoder_only())) {
+  // Sentences with constraints are decoded apart, by the constrained search.
+  std::vector<int64_t> free, constrained;
+  for (size_t i = 0; i < source_ids.size(); ++i) {
+    const bool has = !options.constraints.empty() && !options.constraints[i].empty();
+    (has ? constrained : free).push_back(static_cast<int64_t>(i));
+  }
+  std::vector<std::vector<int64_t>> batches =
+      split_batches(source_ids, free, options.max_batch_tokens, config.decoder_only());
+  const size_t free_batches = batches.size();
+  for (auto& batch : split_batches(source_ids, constrained, options.max_batch_tokens,
+                                   config.decoder_only()))
+    batches.push_back(std::move(batch));
+
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const std::vector<int64_t>& indices = batches[b];
+    const bool with_constraints = b >= free_batches;
     if (hooks.stopped) {
       // The caller stopped decoding: sentences not yet started get an empty hypothesis.
       for (int64_t index : indices) results[index].hypotheses.resize(1);
@@ -231,11 +277,14 @@ std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
       if (!options.allowed_ids.empty())
         batch.allowed.push_back(sentence_shortlist(options, config, index));
       batch.max_length.push_back(sentence_max_length(options, source_ids[index]));
+      if (with_constraints) batch.constraints.push_back(options.constraints[index]);
     }
     const models::EncoderOutput encoded = model.encode(batch_source);
 
     std::vector<SentenceResult> batch_results;
-    if (options.beam_size == 1)
+    if (with_constraints)
+      batch_results = beam_search_constrained(model, encoded, batch, options, hooks);
+    else if (options.beam_size == 1)
       batch_results = greedy_search(model, encoded, batch, options, hooks);
     else if (options.convention == format::SearchConvention::CTRANSLATE2)
       batch_results = beam_search_ctranslate2(model, encoded, batch, options, hooks);

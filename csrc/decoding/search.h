@@ -18,6 +18,9 @@
 
 namespace pytransformer::decoding {
 
+// The forms of one lexical constraint: token sequences, any one of which meets it.
+using Constraint = std::vector<std::vector<int32_t>>;
+
 struct SearchOptions {
   int64_t beam_size = 1;
   int64_t n_best = 1;            // <= beam_size
@@ -67,6 +70,12 @@ struct SearchOptions {
   // where it can (EncoderDecoderModel::restrict_output); the tokens and scores are the same
   // either way, and do not depend on the other sentences of the call.
   std::vector<std::vector<int32_t>> allowed_ids;
+  // Optional lexical constraints (one list per sentence, or empty): each constraint of
+  // constraints[i] appears in sentence i's translation in one of its forms (token sequences:
+  // a glossary term, a protected span, with and without a word-boundary piece), found by
+  // constrained beam search (docs/decoding.md, *Constraints*); a sentence with an empty list
+  // is decoded as without constraints. Not with sampling or a token callback.
+  std::vector<std::vector<Constraint>> constraints;
   int64_t max_batch_tokens = 0;  // 0: no limit on source tokens per sub-batch
 
   // The defaults recorded in the model file (generation.*).

@@ -31,6 +31,8 @@ struct SubBatch {
   // Per sentence, the most tokens it may generate after its prefix: options.max_length, or
   // less under the marian convention's max_length_factor.
   std::vector<int64_t> max_length;
+  // SearchOptions::constraints of each sentence (empty lists for a sub-batch without any).
+  std::vector<std::vector<Constraint>> constraints;
 };
 
 // What the caller observes between and after steps.
@@ -61,6 +63,21 @@ std::vector<SentenceResult> beam_search_marian(const models::EncoderDecoderModel
                                                const models::EncoderOutput& encoded,
                                                const SubBatch& batch, const SearchOptions& options,
                                                DecodingHooks& hooks);
+
+// Beam search that puts every constraint of each sentence in its translation (docs/decoding.md,
+// *Constraints*); sentences of the sub-batch all have constraints.
+std::vector<SentenceResult> beam_search_constrained(const models::EncoderDecoderModel& model,
+                                                    const models::EncoderOutput& encoded,
+                                                    const SubBatch& batch,
+                                                    const SearchOptions& options,
+                                                    DecodingHooks& hooks);
+
+// The beam of a constrained sentence: the requested beam_size, widened to one more than its
+// constraint tokens (dynamic beam allocation keeps a hypothesis per count of constraint tokens
+// met, a constraint counting as many as its shortest form), at most kMaxConstrainedBeam.
+constexpr int64_t kMaxConstrainedBeam = 32;
+int64_t constrained_beam_width(const SearchOptions& options,
+                               const std::vector<Constraint>& constraints);
 
 // Marian's ranking of a finished hypothesis of `length` tokens, EOS included (History::add):
 // (score - word_penalty * length) / length ^ length_penalty, in float as Marian computes it.

@@ -59,7 +59,9 @@ py::list generate(const ModelHolder& model, const IdBatch& source_ids,
                   const std::optional<SearchOptions>& given,
                   std::optional<std::vector<std::optional<std::vector<int64_t>>>> target_prefix,
                   const py::object& callback,
-                  const std::optional<std::vector<std::vector<int64_t>>>& allowed_ids) {
+                  const std::optional<std::vector<std::vector<int64_t>>>& allowed_ids,
+                  const std::optional<std::vector<std::vector<std::vector<std::vector<int64_t>>>>>&
+                      constraints) {
   if (!model) throw InvalidArgument("model is None");
   SearchOptions options = given ? *given : SearchOptions::from_config(model->config());
   if (target_prefix) {
@@ -74,6 +76,21 @@ py::list generate(const ModelHolder& model, const IdBatch& source_ids,
     for (size_t i = 0; i < allowed_ids->size(); ++i) {
       options.allowed_ids.push_back(
           token_ids((*allowed_ids)[i], "allowed_ids[" + std::to_string(i) + "]"));
+    }
+  }
+  if (constraints) {
+    for (size_t i = 0; i < constraints->size(); ++i) {
+      std::vector<decoding::Constraint> sentence;
+      for (size_t c = 0; c < (*constraints)[i].size(); ++c) {
+        decoding::Constraint forms;
+        for (size_t f = 0; f < (*constraints)[i][c].size(); ++f) {
+          forms.push_back(token_ids((*constraints)[i][c][f], "constraints[" + std::to_string(i) +
+                                                                 "][" + std::to_string(c) + "][" +
+                                                                 std::to_string(f) + "]"));
+        }
+        sentence.push_back(std::move(forms));
+      }
+      options.constraints.push_back(std::move(sentence));
     }
   }
   const std::vector<std::vector<int32_t>> sources = token_id_batch(source_ids, "source_ids");
@@ -178,13 +195,17 @@ name or a value of the wrong type). Values are checked against the model when ge
   m.def("generate", &generate, py::arg("model"), py::arg("source_ids"),
         py::arg("options") = py::none(), py::kw_only(), py::arg("target_prefix") = py::none(),
         py::arg("callback") = py::none(), py::arg("allowed_ids") = py::none(),
+        py::arg("constraints") = py::none(),
         R"doc(Translate token ids: one list of hypotheses (tokens, score, finished) per sentence.
 
 options: a SearchOptions (None: the model file's generation defaults). Scores and stopping
 rules follow its convention (docs/decoding.md). target_prefix: per sentence, ids the target
 must start with (None or [] for none). allowed_ids: per sentence, the only target ids it may
 generate (a vocabulary shortlist; EOS and its prefix always allowed): its scores are
-normalised over them and the output layer computes only their union where it can. callback(sentence_index, token_id) is called after each
+normalised over them and the output layer computes only their union where it can.
+constraints: per sentence, the constraints its translation must meet, each a list of forms
+(token id sequences; one of them must appear: lexically constrained beam search; [] for
+none). callback(sentence_index, token_id) is called after each
 greedy/sampling step; returning False stops decoding; an exception it raises propagates.)doc");
 }
 

@@ -121,7 +121,8 @@ class SearchOptions:
 def generate(model: EncoderDecoderModel, source_ids: _Ids, options: SearchOptions | None = None,
              *, target_prefix: Sequence[Sequence[int] | None] | None = None,
              callback: Callable[[int, int], bool | None] | None = None,
-             allowed_ids: Sequence[Sequence[int]] | None = None
+             allowed_ids: Sequence[Sequence[int]] | None = None,
+             constraints: Sequence[Sequence[Sequence[Sequence[int]]]] | None = None
              ) -> list[list[_Hypothesis]]: ...
 
 # bind_cpu.cpp

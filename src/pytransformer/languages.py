@@ -159,6 +159,11 @@ def is_cjk_language(code: str) -> bool:
     return any(same_language(base, cjk) for cjk in _CJK_LANGUAGES)
 
 
+def writes_without_spaces(code: str) -> bool:
+    """Whether the language runs its words together (Chinese, Japanese: CJK but Korean)."""
+    return is_cjk_language(code) and not same_language(normalize(code).split("_")[0], "ko")
+
+
 def script_pair(target_languages: Sequence[str]) -> tuple[str, str] | None:
     """(CJK language, other language) for two target languages of which one is CJK."""
     if len(target_languages) != 2:

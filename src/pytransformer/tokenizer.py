@@ -30,6 +30,7 @@ the vocabularies; output text is the pieces joined by single spaces.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, Sequence
 
 import sentencepiece
@@ -37,6 +38,7 @@ import sentencepiece
 from pytransformer.languages import describe_languages, find_language, is_cjk_char
 
 _WORD_BOUNDARY = "\u2581"  # SentencePiece's "▁"
+_BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")  # a byte-fallback piece: part of the text
 # The marks NFKC maps from full-width to ASCII, and back.
 _FULLWIDTH = {",": "\uff0c", "?": "\uff1f", "!": "\uff01", ":": "\uff1a", ";": "\uff1b"}
 
@@ -199,13 +201,30 @@ class Tokenizer:
             return [self.target_id(piece) for piece in text.split()]
         return [self.target_id(piece) for piece in self._target_model.encode(text, out_type=str)]
 
+    def constraint_forms(self, text: str, spaced: bool) -> list[list[int]]:
+        """The target id sequences with which a translation may hold `text` (a glossary term, a
+        protected span): its pieces as target_text_ids gives them, which start with
+        SentencePiece's word-boundary mark, and, for a target language written without spaces
+        (spaced=False), the same without that mark, as the text reads in mid-sentence there."""
+        ids = self.target_text_ids(text)
+        forms = [ids]
+        if spaced or not ids or self.type == "none":
+            return forms
+        first = self.target_vocab[ids[0]]
+        if first == _WORD_BOUNDARY and len(ids) > 1:
+            forms.append(ids[1:])
+        elif first.startswith(_WORD_BOUNDARY) and first[1:] in self.target_ids:
+            forms.append([self.target_ids[first[1:]]] + ids[1:])
+        return forms
+
     def target_pieces(self, ids: Sequence[int]) -> list[str]:
         return [self.target_vocab[i] for i in ids]
 
     def decode(self, ids: Sequence[int]) -> str:
         """The text of generated target ids, special tokens left out."""
         pieces = [self.target_vocab[i] for i in ids if i not in self._hidden_target_ids]
-        pieces = [p for p in pieces if p and not (p.startswith("<") and p.endswith(">"))]
+        pieces = [p for p in pieces if p and (_BYTE_PIECE.fullmatch(p) or
+                                              not (p.startswith("<") and p.endswith(">")))]
         if self.type == "none":
             text = " ".join(pieces)
         else:

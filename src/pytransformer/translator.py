@@ -32,13 +32,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Pattern, Sequence
 
 from pytransformer import _core, model_files
 from pytransformer.model_files import (MODEL_ENVIRONMENT_VARIABLE, ModelNotFoundError,
                                        default_model_path, resolve_model, tensor_dtypes)
 from pytransformer.devices import cuda_backend, parse_device
-from pytransformer.languages import describe_languages, target_by_script
+from pytransformer.constraints import PROTECTED_PATTERNS, Glossary, required_texts
+from pytransformer.languages import describe_languages, target_by_script, writes_without_spaces
 from pytransformer.streaming import TokenStream
 from pytransformer.tokenizer import Tokenizer, check_text
 
@@ -224,7 +225,10 @@ class Translator:
                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
                   max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
                   source_language: str | None = None, repetition_penalty: float = 1.0,
-                  no_repeat_ngram_size: int | None = None) -> list[Translation]:
+                  no_repeat_ngram_size: int | None = None,
+                  glossary: Glossary | Mapping[str, str] | None = None,
+                  keep: Sequence[str | Pattern[str]] = (),
+                  protect: bool = False) -> list[Translation]:
         """Translates each text; returns one Translation per text, in order.
 
         beam_size, max_length (generated tokens), length_penalty, min_length: None takes the
@@ -241,15 +245,45 @@ class Translator:
         length (0: all in one; the results are the same either way). repetition_penalty
         (1: off) and no_repeat_ngram_size (None: the model's default, 0: off): repetition
         controls as the model's search convention defines them (docs/decoding.md).
+        glossary (source term -> target term; pytransformer.constraints.Glossary), keep
+        (regular expressions) and protect (the built-in patterns of
+        pytransformer.constraints.PROTECTED_PATTERNS: URLs, e-mail addresses, placeholders,
+        numbers): a text's translation holds the target term of each glossary term in it and
+        each span the patterns match, as given (lexically constrained beam search,
+        docs/decoding.md, *Constraints*; texts with none are translated as without them).
         """
         texts = _as_text_list(texts)
         pieces = [self._tokenizer.source_pieces(text) if text.strip() else None
                   for text in texts]
+        constraints = self._constraints(texts, pieces, target_language, glossary, keep, protect)
         return self._translate_pieces(pieces, target_language, source_language,
                                       self._search_options(
             beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
             top_k, top_p, seed, max_batch_tokens, repetition_penalty, no_repeat_ngram_size),
-            return_scores)
+            return_scores, constraints)
+
+    def _constraints(self, texts: list[str], pieces: list[list[str] | None],
+                     target_language: str | None,
+                     glossary: Glossary | Mapping[str, str] | None,
+                     keep: Sequence[str | Pattern[str]], protect: bool
+                     ) -> list[list[list[list[int]]]] | None:
+        """Per text translated (a non-empty one), the constraints its translation must meet
+        (each the forms of one required text, Tokenizer.constraint_forms); None when no text
+        has any."""
+        if glossary is None and not keep and not protect:
+            return None
+        if glossary is not None and not isinstance(glossary, Glossary):
+            glossary = Glossary.from_mapping(glossary)
+        patterns = list(keep) + (list(PROTECTED_PATTERNS.values()) if protect else [])
+        found = []
+        for text, sentence in zip(texts, pieces):
+            if sentence is None:
+                continue
+            target = self._target_for(text, target_language)
+            spaced = target is None or not writes_without_spaces(target)
+            found.append([self._tokenizer.constraint_forms(required, spaced)
+                          for required in required_texts(text, glossary, patterns)])
+        return found if any(found) else None
 
     def translate_tokens(self, pieces: Sequence[Sequence[str]], *,
                          beam_size: int | None = None, max_length: int | None = None,
@@ -516,7 +550,9 @@ class Translator:
 
     def _translate_pieces(self, pieces: list[list[str] | None], target_language: str | None,
                           source_language: str | None, options: _core.SearchOptions,
-                          return_scores: bool) -> list[Translation]:
+                          return_scores: bool,
+                          constraints: list[list[list[list[int]]]] | None = None
+                          ) -> list[Translation]:
         self._check_languages(target_language, source_language)  # fail early on unknown ones
         encoded = [self._source_ids(p, target_language, source_language)
                    for p in pieces if p is not None]
@@ -524,7 +560,7 @@ class Translator:
         prefixes = [prefix for _, prefix in encoded]
         # The core returns a prefix followed by the generated tokens: the prefix is cut off.
         target_prefix = prefixes if any(prefixes) else None
-        results = iter(self._generate(ids, options, target_prefix) if ids else [])
+        results = iter(self._generate(ids, options, target_prefix, constraints) if ids else [])
         prefix_lengths = iter(len(prefix) for prefix in prefixes)
         translations = []
         for sentence in pieces:
@@ -540,19 +576,19 @@ class Translator:
         return translations
 
     def _generate(self, ids: list[list[int]], options: _core.SearchOptions,
-                  target_prefix: list[list[int]] | None) -> list:
+                  target_prefix: list[list[int]] | None,
+                  constraints: list[list[list[list[int]]]] | None = None) -> list:
         """_core.generate; for a model with a lexical shortlist (pytransformer.shortlist), each
         sentence restricted to its own list (allowed_ids: scores normalised over it, the output
         layer computed for the union of a batch's lists). Marian restricts a whole batch to the
         union of its sentences' lists; per sentence, a translation does not depend on the
         sentences beside it in a call, and equals what Bergamot's engine gives a sentence
         translated alone."""
-        if self._shortlist is None:
-            return _core.generate(self._model, ids, options, target_prefix=target_prefix)
-        allowed = [self._shortlist.allowed_ids(sentence, self._target_vocab_size).tolist()
-                   for sentence in ids]
+        allowed = None if self._shortlist is None else [
+            self._shortlist.allowed_ids(sentence, self._target_vocab_size).tolist()
+            for sentence in ids]
         return _core.generate(self._model, ids, options, target_prefix=target_prefix,
-                              allowed_ids=allowed)
+                              allowed_ids=allowed, constraints=constraints)
 
     def _hypothesis(self, ids: Sequence[int], score: float, finished: bool,
                     return_scores: bool) -> Hypothesis:

@@ -105,6 +105,11 @@ class Settings:
     min_confidence: float | None = None  # below it a sentence is left untranslated
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int | None = None  # None: the model's default
+    # What translations must carry as given (pytransformer.constraints): a Glossary, regular
+    # expressions, and whether the built-in protected patterns apply.
+    glossary: Any = None
+    keep: tuple[str, ...] = ()
+    protect: bool = False
 
 
 class _Prefetch(threading.Thread):
@@ -306,6 +311,12 @@ class Session:
             options["repetition_penalty"] = settings.repetition_penalty
         if settings.no_repeat_ngram_size is not None:
             options["no_repeat_ngram_size"] = settings.no_repeat_ngram_size
+        if settings.glossary is not None:
+            options["glossary"] = settings.glossary
+        if settings.keep:
+            options["keep"] = settings.keep
+        if settings.protect:
+            options["protect"] = True
         return options
 
     def source_options(self, settings: Settings) -> dict[str, Any]:

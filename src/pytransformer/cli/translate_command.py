@@ -195,6 +195,18 @@ def translate(
              "its translation's confidence, the mean log-probability per token the model gives "
              "it (`pytransformer score`), is below this, e.g. -1.5. Comparable within one "
              "model only; --json reports each sentence's confidence."),
+    glossary: Optional[Path] = typer.Option(
+        None, "--glossary",
+        help="A UTF-8 file of 'source term<TAB>target term' lines: a sentence holding a "
+             "source term is translated with its target term (lexically constrained beam "
+             "search; docs/cli.md)."),
+    keep: Optional[list[str]] = typer.Option(
+        None, "--keep", metavar="REGEX",
+        help="Text matching this regular expression comes out unchanged (repeatable)."),
+    protect: bool = typer.Option(
+        False, "--protect/--no-protect",
+        help="Keep URLs, e-mail addresses, placeholders ({name}, %s, ${x}) and numbers "
+             "unchanged."),
     shortlist: bool = typer.Option(
         True, "--shortlist/--no-shortlist",
         help="Use the model's lexical shortlist, if it has one (Bergamot models, or one added "
@@ -221,7 +233,8 @@ def translate(
     if as_json and json_lines:
         raise CliError("give --json or --json-lines, not both")
     settings = Settings(source_language, target_language, beam, n_best, max_length,
-                        min_confidence, repetition_penalty, no_repeat_ngram)
+                        min_confidence, repetition_penalty, no_repeat_ngram,
+                        read_glossary(glossary), checked_patterns(keep or []), protect)
     chosen_format = document_format or format_for(
         file if file is not None and str(file) != "-" else None)
     if chosen_format is not DocumentFormat.text:
@@ -286,6 +299,32 @@ def translate(
         else:
             for number, result in enumerate(results, start=1):
                 _write_line(sink, number, result, n_best, json_lines)
+
+
+def read_glossary(path: Path | None) -> Any:
+    """--glossary FILE as a pytransformer.constraints.Glossary (CliError naming what is
+    wrong)."""
+    if path is None:
+        return None
+    from pytransformer.constraints import Glossary
+
+    try:
+        return Glossary.read(path)
+    except OSError as error:
+        raise CliError(f"cannot read --glossary {path}: {error.strerror or error}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CliError(f"--glossary: {error}") from None
+
+
+def checked_patterns(patterns: list[str]) -> tuple[str, ...]:
+    import re
+
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise CliError(f"--keep {pattern!r}: not a regular expression ({error})") from None
+    return tuple(patterns)
 
 
 def _translate_document(decoded: InputLines, document_format: DocumentFormat,
