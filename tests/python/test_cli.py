@@ -268,7 +268,9 @@ def test_text_already_in_the_forced_language_is_copied_with_a_warning(
                                han).stdout)["translations"][0]
     assert record["translation"] == han
     assert record["sentences"] == [{"source": han, "target_language": ">>zh<<",
-                                    "hypotheses": [han], "scores": [None]}]
+                                    "hypotheses": [han], "scores": [None],
+                                    "detected_language": {"language": "zh",
+                                                          "probability": 0.9651}}]
     # the same language given to --from and --to is an error
     assert_one_line_error(invoke("translate", "-m", str(bidirectional), "--from", "zho",
                                  "--to", "zh", han), "--from and --to are the same language")

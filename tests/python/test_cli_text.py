@@ -176,8 +176,9 @@ def test_nllb_and_m2m100_codes_are_found_from_any_iso_639_form() -> None:
     assert find_language("zho_Hans", ["__en__", "__zh__"]) == "__zh__"
     assert not same_language("zho_Hans", "zho_Hant")
     choice = LanguageChoice(selectable=tuple(nllb), sources=tuple(nllb), needs_source=True)
-    with pytest.raises(CliError, match="needs the source language: pass --from"):
-        choice.resolve_fixed(None, "zh")
+    assert choice.resolve_fixed(None, "zh") == "zho_Hans"  # the source: detected per sentence
+    with pytest.raises(CliError, match="cannot tell which language '1, 2, 3' is in: pass --from"):
+        choice.source_token(None, "1, 2, 3")
     assert choice.resolve_fixed("en", "zh") == "zho_Hans"
     assert choice.source_token("en") == "eng_Latn"
 

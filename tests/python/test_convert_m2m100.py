@@ -420,9 +420,11 @@ def test_cli_takes_short_codes_and_requires_from(pairs, tmp_path, monkeypatch):
         result = run(*flags, SENTENCES[1])
         assert result.exit_code == 0, result.output
         assert result.stdout == expected + "\n"
-    result = run("--to", "zh", SENTENCES[1])
+    result = run("--to", "zh", SENTENCES[1])  # the source language detected: English
+    assert result.exit_code == 0 and result.stdout == expected + "\n"
+    result = run("--to", "zh", "1, 2, 3")
     assert result.exit_code == 1
-    assert "needs the source language: pass --from" in result.stderr
+    assert "cannot tell which language '1, 2, 3' is in: pass --from" in result.stderr
     result = run("--from", "en", SENTENCES[1])
     assert result.exit_code == 1 and "pass --to" in result.stderr
     result = run("--from", "en", "--to", "xx", SENTENCES[1])

@@ -94,7 +94,7 @@ def explain(
 
     target = session.languages.target_for(sentence, source_language, target_language)
     options: dict[str, Any] = {"target_language": target} if target is not None else {}
-    options.update(session.source_options(settings))
+    options.update(session.source_options(settings, sentence))
     if beam is not None:
         options["beam_size"] = beam
     if max_length is not None:

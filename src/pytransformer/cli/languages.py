@@ -41,15 +41,21 @@ class LanguageChoice:
                            f"{describe_languages([bare(name) for name in known])})")
         return found
 
-    def source_token(self, source: str | None) -> str | None:
-        """The model's code for --from, for a model that reads the source language (None for
-        other models). CliError when it is missing or unknown."""
+    def source_token(self, source: str | None, text: str = "") -> str | None:
+        """The model's code for the source language of `text`, for a model that reads it (None
+        for other models): --from, else the language detected in the text among the model's
+        (pytransformer.detection). CliError when --from is unknown or nothing is detected."""
         if not self.needs_source:
             return None
-        if source is None:
-            raise CliError("this model (NLLB-200 / M2M100) needs the source language: pass "
-                           f"--from (e.g. --from en or --from {bare(self.sources[0])})")
-        return self._find(source, self.sources, "source")
+        if source is not None:
+            return self._find(source, self.sources, "source")
+        from pytransformer.detection import detect_language
+
+        found = detect_language(text, self.sources)
+        if found is None:
+            raise CliError(f"cannot tell which language {text[:40]!r} is in: pass --from "
+                           f"(e.g. --from en or --from {bare(self.sources[0])})")
+        return found.language
 
     def knows_languages(self) -> bool:
         """Whether --from/--to can be checked (the model names its languages)."""
@@ -59,7 +65,7 @@ class LanguageChoice:
         """For --from/--to: the language token to request, None when the model has a single
         direction, or False when it must be decided per sentence from the script.
         Raises CliError for a language the model does not know."""
-        if self.needs_source:
+        if self.needs_source and source is not None:
             self.source_token(source)
         known_sources = self.sources or self.selectable
         if source is not None and known_sources:
@@ -80,7 +86,7 @@ class LanguageChoice:
             raise CliError(f"--from {bare(source)} leaves several target languages "
                            f"({describe_languages([bare(name) for name in others])}): "
                            "pass --to")
-        if self._script_pair() is None:
+        if self._script_pair() is None and len(self.selectable) != 2:
             raise CliError("this model translates into several languages ("
                            + describe_languages([bare(name) for name in self.selectable])
                            + "): pass --to")
@@ -101,12 +107,19 @@ class LanguageChoice:
         return cjk if script == "cjk" else other
 
     def target_for(self, text: str, source: str | None, target: str | None) -> str | None:
-        """The target language for one sentence (see resolve_fixed); auto-detects the source
-        script for a CJK <-> non-CJK pair: CJK text goes to the other language and back."""
+        """The target language for one sentence (see resolve_fixed); for a two-language model
+        without --from/--to, the language the sentence is not in: by its script for a CJK <->
+        non-CJK pair (CJK text goes to the other language and back), else as detected
+        (pytransformer.detection; the first language when nothing is detected)."""
         fixed = self.resolve_fixed(source, target)
         if fixed is not False:
             return fixed  # type: ignore[return-value]
         pair = self._script_pair()
-        assert pair is not None
-        cjk, other = pair
-        return other if dominant_script(text) == "cjk" else cjk
+        if pair is not None:
+            cjk, other = pair
+            return other if dominant_script(text) == "cjk" else cjk
+        from pytransformer.detection import detect_language
+
+        first, second = self.selectable
+        found = detect_language(text, self.selectable)
+        return first if found is not None and found.language == second else second

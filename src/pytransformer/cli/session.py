@@ -40,6 +40,8 @@ class SentenceResult:
     # Translator.confidence of the best hypothesis, when --min-confidence asked for it.
     confidence: float | None = None
     untranslated: bool = False  # left as its source: the confidence was below the minimum
+    source_language: str | None = None  # the code passed to a model that reads it
+    detected: Any = None  # pytransformer.detection.Detection, for --json
 
 
 @dataclass
@@ -319,41 +321,53 @@ class Session:
             options["protect"] = True
         return options
 
-    def source_options(self, settings: Settings) -> dict[str, Any]:
+    def source_options(self, settings: Settings, text: str = "") -> dict[str, Any]:
         """{"source_language": code} for a model that reads the source language (NLLB-200,
-        M2M100; CliError without --from), else {}."""
-        source = self.languages.source_token(settings.source_language)
+        M2M100: --from, else detected in `text`), else {}."""
+        source = self.languages.source_token(settings.source_language, text)
         return {"source_language": source} if source is not None else {}
 
     def translate_sentences(self, sentences: Sequence[str], settings: Settings,
                             with_scores: bool = False) -> list[SentenceResult]:
-        """Translates sentences (each a single model input), grouping them by target language."""
+        """Translates sentences (each a single model input), grouping them by target language
+        and, for a model that reads it, source language. with_scores (--json) also reports
+        each sentence's detected language."""
         targets = [self.languages.target_for(text, settings.source_language,
                                              settings.target_language) for text in sentences]
+        sources = [self.source_options(settings, text) for text in sentences]
         results: list[SentenceResult | None] = [None] * len(sentences)
         for index, text in enumerate(sentences):
             if self.already_in_target(text, settings) is not None:
                 results[index] = SentenceResult(text, targets[index], [text], [None], 0)
-        options = {**self._options(settings, with_scores), **self.source_options(settings)}
-        for target in dict.fromkeys(target for index, target in enumerate(targets)
-                                    if results[index] is None):
-            indices = [i for i, t in enumerate(targets) if t == target and results[i] is None]
+        options = self._options(settings, with_scores)
+        groups: dict[tuple[Any, Any], list[int]] = {}
+        for index, (target, source) in enumerate(zip(targets, sources)):
+            if results[index] is None:
+                groups.setdefault((target, source.get("source_language")), []).append(index)
+        for (target, source), indices in groups.items():
             extra = {"target_language": target} if target is not None else {}
+            if source is not None:
+                extra["source_language"] = source
             translations = self.translator.translate([sentences[i] for i in indices],
                                                      **options, **extra)
             confidences: list[float | None] = [None] * len(indices)
             if settings.min_confidence is not None:
                 confidences = self.translator.confidence(
-                    [sentences[i] for i in indices], translations, **extra,
-                    **self.source_options(settings))
+                    [sentences[i] for i in indices], translations, **extra)
             for index, translation, confidence in zip(indices, translations, confidences):
                 texts, scores, tokens = _hypotheses(translation)
                 result = SentenceResult(sentences[index], target, texts, scores, tokens,
-                                        confidence)
+                                        confidence, source_language=source)
                 if confidence is not None and confidence < settings.min_confidence:
                     result.hypotheses = [sentences[index]] * len(texts)
                     result.untranslated = True
                 results[index] = result
+        if with_scores:
+            from pytransformer.detection import detect_language
+
+            for result in results:
+                if result is not None:
+                    result.detected = detect_language(result.source)
         return [result for result in results if result is not None]
 
     def translate_lines(self, lines: Sequence[str], settings: Settings, with_scores: bool = False,
@@ -397,7 +411,7 @@ class Session:
         target = self.languages.target_for(text, settings.source_language,
                                            settings.target_language)
         options: dict[str, Any] = {"beam_size": settings.beam_size or 1,
-                                   **self.source_options(settings)}
+                                   **self.source_options(settings, text)}
         if settings.max_length is not None:
             options["max_length"] = settings.max_length
         if target is not None:

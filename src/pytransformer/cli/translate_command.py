@@ -109,6 +109,11 @@ def _json_sentence(sentence: SentenceResult) -> dict[str, Any]:
               "hypotheses": sentence.hypotheses, "scores": sentence.scores}
     if sentence.confidence is not None:  # --min-confidence asked for it
         record.update(confidence=sentence.confidence, untranslated=sentence.untranslated)
+    if sentence.source_language is not None:
+        record["source_language"] = sentence.source_language
+    if sentence.detected is not None:
+        record["detected_language"] = {"language": sentence.detected.best,
+                                       "probability": round(sentence.detected.best_score, 4)}
     return record
 
 
@@ -195,6 +200,15 @@ def translate(
              "its translation's confidence, the mean log-probability per token the model gives "
              "it (`pytransformer score`), is below this, e.g. -1.5. Comparable within one "
              "model only; --json reports each sentence's confidence."),
+    via: Optional[str] = typer.Option(
+        None, "--via", metavar="LANG",
+        help="Pivot: translate into LANG first, then from LANG into --to, where no model "
+             "translates directly. --model does the first step, --via-model the second "
+             "(default: --model, e.g. a multilingual one). Noted on stderr; --json gives the "
+             "intermediate text."),
+    via_model: Optional[str] = typer.Option(
+        None, "--via-model", help="With --via: the model for the second step, LANG -> --to "
+                                  "(a .ptm file or a name, as --model)."),
     glossary: Optional[Path] = typer.Option(
         None, "--glossary",
         help="A UTF-8 file of 'source term<TAB>target term' lines: a sentence holding a "
@@ -235,6 +249,17 @@ def translate(
     settings = Settings(source_language, target_language, beam, n_best, max_length,
                         min_confidence, repetition_penalty, no_repeat_ngram,
                         read_glossary(glossary), checked_patterns(keep or []), protect)
+    if via is not None or via_model is not None:
+        if via is None:
+            raise CliError("--via-model needs --via LANG")
+        if (ray or ray_address is not None or resume or json_lines or glossary is not None
+                or document_format not in (None, DocumentFormat.text)):
+            raise CliError("--via translates text lines: not with --ray, --resume, "
+                           "--json-lines, --glossary or --format")
+        _translate_via(read_input(text, file, errors), via, output, errors, settings, as_json,
+                       n_best, Session(model, threads, device, shortlist),
+                       Session(via_model or model, threads, device, shortlist))
+        return
     chosen_format = document_format or format_for(
         file if file is not None and str(file) != "-" else None)
     if chosen_format is not DocumentFormat.text:
@@ -325,6 +350,44 @@ def checked_patterns(patterns: list[str]) -> tuple[str, ...]:
         except re.error as error:
             raise CliError(f"--keep {pattern!r}: not a regular expression ({error})") from None
     return tuple(patterns)
+
+
+def _translate_via(decoded: InputLines, via: str, output: Path | None, errors: InputErrors,
+                   settings: Settings, as_json: bool, n_best: int, first: Session,
+                   second: Session) -> None:
+    """Each line into `via` with the first session's model, then from `via` into --to with
+    the second's: a note on stderr says so, and --json gives each line's intermediate text."""
+    from dataclasses import replace
+
+    if decoded.invalid:
+        print_warning(decoded.warning(errors))
+    into = replace(settings, target_language=via, n_best=1, min_confidence=None)
+    onward = replace(settings, source_language=via)
+    first.check(into)
+    second.check(onward)
+    target = settings.target_language or "the other language"
+    stderr_console().print(
+        f"note: translated through {via}: {first.model_path.name} into {via}, then "
+        f"{second.model_path.name} from {via} into {target}", style="yellow",
+        highlight=False, soft_wrap=True)
+    middle = [result.hypotheses(1)[0] for result in first.translate_lines(decoded.lines, into)]
+    results = list(second.translate_lines(middle, onward, with_scores=as_json))
+    with open_output(output) as sink:
+        if not as_json:
+            for number, result in enumerate(results, start=1):
+                _write_line(sink, number, result, n_best, False)
+            return
+        records = []
+        for source, pivot, result in zip(decoded.lines, middle, results):
+            record = _json_line(result, n_best)
+            record.update(source=source, pivot={"language": via, "text": pivot,
+                                                "model": str(first.model_path)})
+            records.append(record)
+        json.dump({"model": str(second.model_path), "device": second.translator.device,
+                   "pivot": {"language": via, "first_model": str(first.model_path),
+                             "second_model": str(second.model_path)},
+                   "translations": records}, sink, ensure_ascii=False, indent=2)
+        sink.write("\n")
 
 
 def _translate_document(decoded: InputLines, document_format: DocumentFormat,

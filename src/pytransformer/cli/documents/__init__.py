@@ -60,15 +60,16 @@ def _aligned_translations(sentences: list[str], session: Any, settings: Any
     translator = session.translator
     aligned: list[tuple[str, Any, int]] = [(r.hypotheses[0], None, 0) for r in results]
     prefix = translator.tokenizer.target_prefix_length
-    by_target: dict[Any, list[int]] = {}
+    groups: dict[tuple[Any, Any], list[int]] = {}
     for index, result in enumerate(results):
         if not result.untranslated and result.hypotheses[0] != result.source:
-            by_target.setdefault(result.target_language, []).append(index)
-    for target, indices in by_target.items():
+            groups.setdefault((result.target_language, result.source_language), []).append(index)
+    for (target, source), indices in groups.items():
         extra = {"target_language": target} if target is not None else {}
+        if source is not None:
+            extra["source_language"] = source
         attentions = translator.align([sentences[i] for i in indices],
-                                      [results[i].hypotheses[0] for i in indices], **extra,
-                                      **session.source_options(settings))
+                                      [results[i].hypotheses[0] for i in indices], **extra)
         for index, attention in zip(indices, attentions):
             aligned[index] = (results[index].hypotheses[0], attention, prefix)
     return aligned
