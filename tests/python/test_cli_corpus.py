@@ -201,7 +201,8 @@ def test_resume_after_sigkill_is_identical(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     output = tmp_path / "out.txt"
     partial = resume_path(output)
-    process = subprocess.Popen(_cli("translate", *arguments, "-o", str(output), "--resume"),
+    # The first run without --resume: a corpus run into a file can always be resumed.
+    process = subprocess.Popen(_cli("translate", *arguments, "-o", str(output)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     deadline = time.monotonic() + PATIENCE_SECONDS
     while not (partial.exists() and partial.read_bytes().count(b"\n") >= 8):
@@ -225,15 +226,16 @@ def test_resume_after_sigkill_is_identical(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_resume_run_keeps_its_partial_output(tmp_path: Path,
-                                                            how: signal.Signals) -> None:
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_an_interrupted_run_keeps_its_partial_output(tmp_path: Path, how: signal.Signals,
+                                                     resume: list[str]) -> None:
     model = write_endless_model(tmp_path / "slow.ptm", max_length=200)
     source = tmp_path / "in.txt"
     source.write_text("".join(f"▁w{3 + i % 20} ▁w4\n" for i in range(60)))
     output = tmp_path / "out.txt"
     process = subprocess.Popen(_cli("translate", "-m", str(model), "-f", str(source), "-o",
                                     str(output), "--max-length", "40", "--window-lines", "4",
-                                    "--resume"),
+                                    *resume),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
     partial = resume_path(output)
     deadline = time.monotonic() + PATIENCE_SECONDS

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -168,9 +169,10 @@ def translate(
         False, "--quiet", "-q", help="No progress or summary on stderr (warnings and errors "
         "are still printed)."),
     resume: bool = typer.Option(
-        False, "--resume", help="With --file and --output FILE: keep the partial output in "
-        "FILE.partial (synced to disk after every window of lines) and, if it exists, continue "
-        "from it; FILE appears when complete, identical to an uninterrupted run's."),
+        False, "--resume", help="With --file and --output FILE: continue from FILE.partial, "
+        "the partial output an interrupted run leaves (a --file run into a regular or new FILE "
+        "writes through it, synced to disk after every window of lines); FILE appears when "
+        "complete, identical to an uninterrupted run's."),
     window_lines: int = typer.Option(
         WINDOW_LINES, "--window-lines", min=1, hidden=True,
         help="Lines of --file read, translated and written at a time."),
@@ -289,7 +291,7 @@ def translate(
         raise CliError("--resume needs --file FILE and --output FILE (and not --json)")
     if to_file and not resume and resume_path(output).exists():
         raise CliError(f"{resume_path(output)} exists: the partial output of an interrupted "
-                       "--resume run; continue it with --resume, or delete it")
+                       "run; continue it with --resume, or delete it")
     show_progress = not quiet and (progress if progress is not None else (
         file is not None and stderr_console().is_terminal))
     if corpus:
@@ -537,7 +539,11 @@ def _translate_file(file: Path, output: Path | None, errors: InputErrors, settin
     session = open_session()
     session.check(settings)
     with ExitStack() as stack:
-        sink = stack.enter_context(resumable_output(output) if resume else open_output(output))
+        # A corpus run into a regular (or new) file can always be resumed: it writes through
+        # OUT.partial, kept when the run is interrupted (a device or pipe is written directly).
+        resumable = resume or _regular_or_new(output)
+        sink = stack.enter_context(resumable_output(output) if resumable
+                                   else open_output(output))
         done = sink.done if isinstance(sink, ResumableOutput) else 0
         if done > scan.lines:
             raise CliError(f"{resume_path(output)} has {done} lines, more than the {scan.lines} "
@@ -549,6 +555,17 @@ def _translate_file(file: Path, output: Path | None, errors: InputErrors, settin
                            settings, meter, json_lines,
                            sink.sync if isinstance(sink, ResumableOutput) else None)
     meter.summary()
+
+
+def _regular_or_new(output: Path | None) -> bool:
+    if output is None or str(output) == "-":
+        return False
+    try:
+        return stat.S_ISREG(os.stat(output).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:  # reported when the output is opened
+        return False
 
 
 class _Meter:
