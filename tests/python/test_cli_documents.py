@@ -250,3 +250,19 @@ def test_cli_translates_a_markdown_file_into_an_output_file(tmp_path: Path) -> N
     assert html.returncode == 0 and "<b>" in html.stdout and "friend" not in html.stdout
     refused = _cli("--format", "html", "--json", "hello")
     assert refused.returncode != 0 and "--format html writes one document" in refused.stderr
+
+
+def test_line_breaks_split_lines_and_autolinks_stay(session) -> None:
+    output = translate_document("<p>Good morning.<br>Thank you.<br>Good night.</p>",
+                                DocumentFormat.html, session, SETTINGS)
+    lines = [(node.tail or "") for node in _fragment(output).iter("br")]
+    first = _fragment(output).find(".//p").text
+    translations = [t.text for t in session.translator.translate(
+        ["Good morning.", "Thank you.", "Good night."])]
+    assert [first] + lines == translations  # each line translated on its own
+    markdown = translate_document("Visit <https://example.com/a_b> now.\n",
+                                  DocumentFormat.markdown, session, SETTINGS)
+    assert "<https://example.com/a_b>" in markdown
+    nested = translate_document("<p>I <em>really <strong>really</strong></em> like tea.</p>",
+                                DocumentFormat.html, session, SETTINGS)
+    assert _fragment(nested).find(".//strong").text  # a word even where attention put none

@@ -83,7 +83,7 @@ class _TextBuilder:
         if not raw:
             return
         collapsed = _SPACES.sub(" ", raw)
-        if collapsed.startswith(" ") and (not self.text or self.text.endswith(" ")):
+        if collapsed.startswith(" ") and (not self.text or self.text.endswith((" ", "\n"))):
             collapsed = collapsed[1:]
         self.text += collapsed
 
@@ -95,8 +95,8 @@ def _inline_node(element: Any, text: _TextBuilder) -> Inline:
                                                _marked_untranslated(element)):
             text.add(element.text_content())
             return Inline(element, start, len(text.text), atom=True)
-        if _tag(element) == "br":  # a break between words, not a word: the node is empty
-            text.add(" ")
+        if _tag(element) == "br":  # a line break: its lines are translated apart
+            text.text = text.text.rstrip(" ") + "\n"
         return Inline(element, start, start, atom=True)
     text.add(element.text)
     children = []

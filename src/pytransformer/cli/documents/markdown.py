@@ -47,19 +47,22 @@ def _block(inline: Any) -> Block:
     text = ""
     root: list[Inline] = []
     stack: list[Inline] = []
+    skipping = False  # inside an autolink, written as it is
 
     def add(node: Inline) -> None:
         (stack[-1].children if stack else root).append(node)
 
     for child in inline.children or []:
         kind = child.type
-        if kind == "text":
+        if skipping:
+            skipping = kind != "link_close"
+        elif kind == "text":
             text += child.content
         elif kind == "softbreak":
             text += " "
-        elif kind == "hardbreak":
+        elif kind == "hardbreak":  # a line break: its lines are translated apart
             add(Inline("<br>", len(text), len(text), atom=True))
-            text += " "
+            text += "\n"
         elif kind == "code_inline":
             start = len(text)
             text += child.content
@@ -70,6 +73,10 @@ def _block(inline: Any) -> Block:
                        atom=True))
         elif kind == "html_inline":
             add(Inline(child.content, len(text), len(text), atom=True))
+        elif kind == "link_open" and child.markup in ("autolink", "linkify"):
+            start = len(text)  # <https://...>: the address is the text, kept as it is
+            add(Inline(f"<{child.attrs.get('href', '')}>", start, start, atom=True))
+            skipping = True
         elif kind.endswith("_open"):
             if kind == "link_open":
                 payload = ("[", "](" + _destination(child, "href") + ")")

@@ -206,7 +206,8 @@ def translate_blocks(blocks: Sequence[Block], translate: TranslateSentences
     cuts: list[list[tuple[int, str]]] = []  # per block: (offset, sentence)
     for block in blocks:
         found, position = [], 0
-        for sentence in split_sentences(block.text) if block.text.strip() else []:
+        # Lines (a block's line breaks) are translated apart, and cut into sentences.
+        for sentence in (part for line in block.text.split("\n") for part in split_sentences(line)):
             position = block.text.index(sentence, position)
             found.append((position, sentence))
             sentences.append(sentence)
@@ -259,6 +260,8 @@ def _place(nodes: list[Inline], alignment: _Alignment, start: int, end: int,
             node_start = min(node_start, own[-1][0])
         if node_end <= node_start:
             node_end = _next_word_end(output, node_start, end)
+        if node_end <= node_start and own:  # past the end: the free word nearest to it
+            node_start, node_end = min(own, key=lambda word: abs(word[0] - node_start))
         node.target_start, node.target_end = _trim(output, node_start, node_end,
                                                    source[node.start:node.end])
         cursor = max(cursor, node.target_end)
