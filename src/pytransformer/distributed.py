@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pytransformer.filesystem import new_file_mode
+
 # Bytes of input per read task (a task's lines all go to one actor): about a thousand lines of
 # prose, several actor batches, so that even a small file keeps every actor busy.
 CHUNK_BYTES = 1 << 16
@@ -428,16 +430,10 @@ def _write(translated: Any, target: Path, alignment: _Alignment, parquet_out: bo
                 alignment.finish()
             finally:
                 sink.close()
-        os.chmod(temporary, 0o666 & ~_umask())
+        os.chmod(temporary, new_file_mode())
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
     return counts, written
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -23,17 +23,12 @@ from typing import TextIO
 
 from pytransformer.cli.console import stdout_stream
 from pytransformer.cli.errors import OutputError
+from pytransformer.filesystem import new_file_mode
 
 STDOUT_NAME = "-"
 _PARTIAL_SUFFIX = ".partial"
 # mkstemp's random part: 8 characters of [a-z0-9_].
 _RANDOM_PART = r"[a-z0-9_]{8}"
-
-
-def umask_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def os_error_reason(error: OSError) -> str:
@@ -199,7 +194,7 @@ def put_in_place(name: str, written: str | Path, target: Path,
     (and owner, where allowed) or, for a new file, those the umask gives."""
     try:
         os.chmod(written, stat.S_IMODE(existing.st_mode) if existing is not None
-                 else umask_mode())
+                 else new_file_mode())
         if existing is not None and (existing.st_uid, existing.st_gid) != \
                 (os.geteuid(), os.getegid()):
             with suppress(OSError):  # only root may give a file away
