@@ -29,6 +29,7 @@ struct Progress {
   int32_t form = 0;          // which of its forms
   int32_t position = 0;      // the form's tokens produced so far
   int32_t met_tokens = 0;    // the bank: tokens of the met constraints and of the active one
+  bool word_ends = false;    // the last token completed a constraint: its word ends here
 };
 
 struct Beam {
@@ -62,6 +63,7 @@ int32_t constraint_tokens(const Constraint& constraint) {
 // it).
 Progress advance(const Progress& before, int32_t token, const std::vector<Constraint>& constraints) {
   Progress after = before;
+  after.word_ends = false;
   if (after.active >= 0) {
     const Constraint& constraint = constraints[after.active];
     const auto& produced = constraint[after.form];
@@ -78,6 +80,7 @@ Progress advance(const Progress& before, int32_t token, const std::vector<Constr
         after.met_tokens += constraint_tokens(constraint) - counted;
         after.active = -1;
         after.position = 0;
+        after.word_ends = true;
       } else {
         after.met_tokens += std::min(after.position, constraint_tokens(constraint) - 1) - counted;
       }
@@ -94,6 +97,7 @@ Progress advance(const Progress& before, int32_t token, const std::vector<Constr
       if (constraints[c][f].size() == 1) {
         after.met[c] = 1;
         after.met_tokens += 1;
+        after.word_ends = true;
       } else {
         after.active = static_cast<int32_t>(c);
         after.form = static_cast<int32_t>(f);
@@ -202,6 +206,8 @@ std::vector<SentenceResult> beam_search_constrained(const models::EncoderDecoder
         processors.apply(row, vocab, generated);
         // Unmet constraints: no end yet (at the last step a hypothesis must end somehow).
         if (live[b].progress.met_tokens < total[s] && !last) row[config.eos_id] = kImpossible;
+        if (live[b].progress.word_ends && batch.whole_words[s])
+          for (const int32_t id : options.word_continuations) row[id] = kImpossible;
         beam_scores[b] = live[b].score;
       }
 

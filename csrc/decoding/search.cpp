@@ -97,6 +97,13 @@ void validate(const SearchOptions& options, const format::ModelConfig& config,
             "constraints has " + std::to_string(options.constraints.size()) + " entries for " +
                 std::to_string(n_sentences) + " sentences");
     require(!options.sampling, "constraints cannot be combined with sampling");
+    require(options.whole_words.empty() || options.whole_words.size() == n_sentences,
+            "whole_words has " + std::to_string(options.whole_words.size()) + " entries for " +
+                std::to_string(n_sentences) + " sentences");
+    for (int32_t id : options.word_continuations)
+      require(id >= 0 && id < config.target_vocab_size,
+              "word_continuations: id " + std::to_string(id) +
+                  " is outside the target vocabulary");
     require(!has_callback, "constraints cannot be combined with a token callback");
     for (const auto& sentence : options.constraints) {
       int64_t tokens = 0;
@@ -277,7 +284,10 @@ std::vector<SentenceResult> generate(const models::EncoderDecoderModel& model,
       if (!options.allowed_ids.empty())
         batch.allowed.push_back(sentence_shortlist(options, config, index));
       batch.max_length.push_back(sentence_max_length(options, source_ids[index]));
-      if (with_constraints) batch.constraints.push_back(options.constraints[index]);
+      if (with_constraints) {
+        batch.constraints.push_back(options.constraints[index]);
+        batch.whole_words.push_back(options.whole_words.empty() ? 0 : options.whole_words[index]);
+      }
     }
     const models::EncoderOutput encoded = model.encode(batch_source);
 

@@ -76,6 +76,12 @@ struct SearchOptions {
   // constrained beam search (docs/decoding.md, *Constraints*); a sentence with an empty list
   // is decoded as without constraints. Not with sampling or a token callback.
   std::vector<std::vector<Constraint>> constraints;
+  // With constraints: the target ids that continue the word before them (pieces without a
+  // word-start mark), and per sentence (or empty: none) whether its constraints are whole
+  // words (a language written with spaces): then none of those ids may follow the last token
+  // of a constraint, so a required word stays that word ("comment", not "comments").
+  std::vector<int32_t> word_continuations;
+  std::vector<uint8_t> whole_words;
   int64_t max_batch_tokens = 0;  // 0: no limit on source tokens per sub-batch
 
   // The defaults recorded in the model file (generation.*).

@@ -33,6 +33,7 @@ struct SubBatch {
   std::vector<int64_t> max_length;
   // SearchOptions::constraints of each sentence (empty lists for a sub-batch without any).
   std::vector<std::vector<Constraint>> constraints;
+  std::vector<uint8_t> whole_words;  // SearchOptions::whole_words of each sentence (or empty)
 };
 
 // What the caller observes between and after steps.

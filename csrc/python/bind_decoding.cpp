@@ -180,6 +180,11 @@ name or a value of the wrong type). Values are checked against the model when ge
       .def_readwrite("repetition_penalty", &SearchOptions::repetition_penalty,
                      "transformers' repetition_penalty (beam_size 1), 1: off")
       .def_readwrite("seed", &SearchOptions::seed)
+      .def_readwrite("word_continuations", &SearchOptions::word_continuations,
+                     "with constraints: target ids that continue a word")
+      .def_readwrite("whole_words", &SearchOptions::whole_words,
+                     "with constraints, per sentence: no word_continuations id may follow the "
+                     "last token of its constraints (a language written with spaces)")
       .def_readwrite("max_batch_tokens", &SearchOptions::max_batch_tokens,
                      "source tokens per sub-batch, 0: no limit")
       .def("__repr__", [](const SearchOptions& o) {

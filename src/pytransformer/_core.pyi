@@ -116,6 +116,8 @@ class SearchOptions:
     repetition_penalty: float
     seed: int
     max_batch_tokens: int
+    word_continuations: list[int]  # with constraints
+    whole_words: list[int]  # with constraints: per sentence, 1 where they are whole words
     def __init__(self, model: EncoderDecoderModel, **overrides: Any) -> None: ...
 
 def generate(model: EncoderDecoderModel, source_ids: _Ids, options: SearchOptions | None = None,

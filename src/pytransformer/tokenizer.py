@@ -30,6 +30,7 @@ the vocabularies; output text is the pieces joined by single spaces.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Mapping, Sequence
 
@@ -216,6 +217,16 @@ class Tokenizer:
         elif first.startswith(_WORD_BOUNDARY) and first[1:] in self.target_ids:
             forms.append([self.target_ids[first[1:]]] + ids[1:])
         return forms
+
+    @functools.cached_property
+    def word_continuation_ids(self) -> list[int]:
+        """The target ids whose pieces continue the word before them: no word-start mark,
+        a letter or digit first (what constrained search keeps from extending a required
+        word)."""
+        if self.type == "none":
+            return []
+        return [index for index, piece in enumerate(self.target_vocab)
+                if piece and piece[0].isalnum() and index not in self._hidden_target_ids]
 
     def target_pieces(self, ids: Sequence[int]) -> list[str]:
         return [self.target_vocab[i] for i in ids]

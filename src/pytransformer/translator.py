@@ -255,27 +255,29 @@ class Translator:
         texts = _as_text_list(texts)
         pieces = [self._tokenizer.source_pieces(text) if text.strip() else None
                   for text in texts]
-        constraints = self._constraints(texts, pieces, target_language, glossary, keep, protect)
-        return self._translate_pieces(pieces, target_language, source_language,
-                                      self._search_options(
+        options = self._search_options(
             beam_size, max_length, n_best, length_penalty, min_length, sampling, temperature,
-            top_k, top_p, seed, max_batch_tokens, repetition_penalty, no_repeat_ngram_size),
-            return_scores, constraints)
+            top_k, top_p, seed, max_batch_tokens, repetition_penalty, no_repeat_ngram_size)
+        constraints = self._constraints(texts, pieces, target_language, glossary, keep, protect,
+                                        options)
+        return self._translate_pieces(pieces, target_language, source_language, options,
+                                      return_scores, constraints)
 
     def _constraints(self, texts: list[str], pieces: list[list[str] | None],
                      target_language: str | None,
                      glossary: Glossary | Mapping[str, str] | None,
-                     keep: Sequence[str | Pattern[str]], protect: bool
-                     ) -> list[list[list[list[int]]]] | None:
+                     keep: Sequence[str | Pattern[str]], protect: bool,
+                     options: _core.SearchOptions) -> list[list[list[list[int]]]] | None:
         """Per text translated (a non-empty one), the constraints its translation must meet
         (each the forms of one required text, Tokenizer.constraint_forms); None when no text
-        has any."""
+        has any. Into a language written with spaces they are whole words: `options` gets
+        the word-continuation pieces and which sentences they apply to."""
         if glossary is None and not keep and not protect:
             return None
         if glossary is not None and not isinstance(glossary, Glossary):
             glossary = Glossary.from_mapping(glossary)
         patterns = list(keep) + (list(PROTECTED_PATTERNS.values()) if protect else [])
-        found = []
+        found, whole_words = [], []
         for text, sentence in zip(texts, pieces):
             if sentence is None:
                 continue
@@ -283,7 +285,12 @@ class Translator:
             spaced = target is None or not writes_without_spaces(target)
             found.append([self._tokenizer.constraint_forms(required, spaced)
                           for required in required_texts(text, glossary, patterns)])
-        return found if any(found) else None
+            whole_words.append(int(spaced))
+        if not any(found):
+            return None
+        options.word_continuations = self._tokenizer.word_continuation_ids
+        options.whole_words = whole_words
+        return found
 
     def translate_tokens(self, pieces: Sequence[Sequence[str]], *,
                          beam_size: int | None = None, max_length: int | None = None,

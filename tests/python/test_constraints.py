@@ -181,3 +181,30 @@ def test_cli_glossary_keep_and_protect(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "--keep '(': not a regular expression" in bad.stderr
     missing = _cli("--glossary", str(tmp_path / "none.tsv"), "hello")
     assert missing.returncode == 1 and "cannot read --glossary" in missing.stderr
+
+
+def test_whole_words_keep_a_constraint_from_being_extended(model) -> None:
+    """With whole_words, no id of word_continuations follows a constraint's last token; the
+    other sentences of the call are not held to it."""
+    options = _core.SearchOptions(model, max_length=16)
+    constraint = [[[[198]]], [[[198]]]]  # a token this model repeats: 198 198 198 ...
+
+    def followers(results) -> list[int]:
+        return [tokens[i + 1] for tokens, _, _ in results for i, t in enumerate(tokens[:-1])
+                if t == 198]
+
+    plain = _core.generate(model, SOURCES[:2], options, constraints=constraint)
+    assert any(token % 2 == 0 for token in followers(plain[0]))
+    options.word_continuations = list(range(2, VOCAB, 2))  # the even ids "continue words"
+    options.whole_words = [1, 0]
+    held = _core.generate(model, SOURCES[:2], options, constraints=constraint)
+    assert all(198 in tokens for tokens, _, _ in held[0])
+    # After the 198 that meets the constraint, an odd id (198s of the model's own may follow
+    # an odd one again).
+    for tokens, _, _ in held[0]:
+        first = tokens.index(198)
+        assert first + 1 == len(tokens) or tokens[first + 1] % 2 == 1, tokens
+    assert held[1] == plain[1]
+    options.whole_words = [1]
+    with pytest.raises(ValueError, match="whole_words has 1 entries for 2 sentences"):
+        _core.generate(model, SOURCES[:2], options, constraints=constraint)
