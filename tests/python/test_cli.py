@@ -501,13 +501,16 @@ def _cli(*args: str) -> list[str]:
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_output_leaves_no_file(tmp_path: Path, how: signal.Signals) -> None:
+    """Input from stdin (a --file run into a file keeps OUT.partial to resume from instead:
+    test_cli_corpus.py)."""
     endless = write_endless_model(tmp_path / "endless.ptm", max_length=3000)
     source = tmp_path / "in.txt"
     source.write_text("\n".join(f"▁w{3 + i % 20} ▁w4" for i in range(40)) + "\n")
     output = tmp_path / "out.txt"
-    process = subprocess.Popen(_cli("translate", "-m", str(endless), "-f", str(source),
-                                    "-o", str(output)),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    with open(source, "rb") as stdin:
+        process = subprocess.Popen(_cli("translate", "-m", str(endless), "-o", str(output)),
+                                   stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   cwd=tmp_path)
     deadline = time.monotonic() + PATIENCE_SECONDS
     while not any(name.endswith(".partial") for name in os.listdir(tmp_path)):
         assert process.poll() is None, process.communicate()

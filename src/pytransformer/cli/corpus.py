@@ -29,7 +29,7 @@ from enum import Enum
 from pathlib import Path
 
 from pytransformer.cli.atomic import (NamedOutput, os_error_reason, put_in_place,
-                                      replaceable_target)
+                                      remove_stale_partials, replaceable_target)
 from pytransformer.cli.errors import CliError, OutputError
 
 # Lines read, translated and written at a time (`--window-lines`, a hidden option for tests).
@@ -200,6 +200,7 @@ def resumable_output(path: Path) -> Iterator[ResumableOutput]:
     partial = resume_path(path)
     target = partial.with_name(partial.name.removesuffix(RESUME_SUFFIX))
     existing = replaceable_target(name, target, "--resume needs a regular file")
+    remove_stale_partials(target)  # what a killed run writing through a temporary name left
     try:
         done = _complete_lines(partial) if partial.exists() else 0
         stream = open(partial, "a", encoding="utf-8", newline="\n")
