@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -233,10 +234,11 @@ def test_format_from_the_extension(name: str, expected: str) -> None:
 
 
 def _cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    env.pop("PYTRANSFORMER_MODEL", None)
+    # The installed package (or PYTHONPATH's), run outside the source tree, as test_cli.py does.
+    env = {key: value for key, value in os.environ.items() if key != "PYTRANSFORMER_MODEL"}
     return subprocess.run([sys.executable, "-m", "pytransformer", "translate", *args],
-                          input=input, capture_output=True, text=True, env=env, timeout=300)
+                          input=input, capture_output=True, text=True, env=env, timeout=300,
+                          cwd=tempfile.gettempdir())
 
 
 def test_cli_translates_a_markdown_file_into_an_output_file(tmp_path: Path) -> None:

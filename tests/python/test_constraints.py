@@ -11,6 +11,10 @@ constraint out; bad constraints are refused with the reason.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -156,14 +160,12 @@ def test_translations_carry_glossary_terms_and_protected_spans(default_translato
 
 
 def _cli(*args: str):
-    import os
-    import subprocess
-    import sys
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    env.pop("PYTRANSFORMER_MODEL", None)
+    # The installed package (or PYTHONPATH's), run outside the source tree, as test_cli.py does.
+    env = {key: value for key, value in os.environ.items() if key != "PYTRANSFORMER_MODEL"}
     return subprocess.run([sys.executable, "-m", "pytransformer", "translate", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300,
+                          cwd=tempfile.gettempdir())
 
 
 def test_cli_glossary_keep_and_protect(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -51,10 +52,11 @@ def test_a_two_language_model_in_one_script_translates_into_the_other() -> None:
 
 
 def _cli(*args: str):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    env.pop("PYTRANSFORMER_MODEL", None)
+    # The installed package (or PYTHONPATH's), run outside the source tree, as test_cli.py does.
+    env = {key: value for key, value in os.environ.items() if key != "PYTRANSFORMER_MODEL"}
     return subprocess.run([sys.executable, "-m", "pytransformer", "translate", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300,
+                          cwd=tempfile.gettempdir())
 
 
 def test_json_reports_the_detected_language() -> None:
