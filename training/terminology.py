@@ -81,7 +81,7 @@ def glossary_cases(evalset: corpora.EvalSet, pairs: list[tuple[str, str]], limit
         keys = (set(re.findall(r"[A-Za-z']+", source.lower())) if english_source
                 else set(source))
         best = None
-        for key in keys:
+        for key in sorted(keys):  # sorted: the same term wins a tie in every run
             for sense, headword in by_first_word.get(key, ()):
                 term, target = (sense, headword) if english_source else (headword, sense)
                 # In the source as the product finds terms (pytransformer.constraints).

@@ -76,7 +76,7 @@ std::vector<SentenceResult> beam_search_constrained(const models::EncoderDecoder
 // The beam of a constrained sentence: the requested beam_size, widened to one more than its
 // constraint tokens (dynamic beam allocation keeps a hypothesis per count of constraint tokens
 // met, a constraint counting as many as its shortest form), at most kMaxConstrainedBeam.
-constexpr int64_t kMaxConstrainedBeam = 32;
+constexpr int64_t kMaxConstrainedBeam = 16;
 int64_t constrained_beam_width(const SearchOptions& options,
                                const std::vector<Constraint>& constraints);
 
