@@ -268,3 +268,14 @@ def test_line_breaks_split_lines_and_autolinks_stay(session) -> None:
     nested = translate_document("<p>I <em>really <strong>really</strong></em> like tea.</p>",
                                 DocumentFormat.html, session, SETTINGS)
     assert _fragment(nested).find(".//strong").text  # a word even where attention put none
+
+
+def test_emphasis_markdown_would_not_read_is_written_as_html() -> None:
+    from pytransformer.cli.documents.markdown import _inline_markdown
+    from pytransformer.cli.documents.placement import BlockTranslation
+
+    around_punctuation = Inline(("*", "*"), 0, 0, target_start=3, target_end=4)
+    around_words = Inline(("**", "**"), 0, 0, target_start=0, target_end=2)
+    written = _inline_markdown(BlockTranslation("明天见。", [around_words, around_punctuation]))
+    assert written == "**明天**见<em>。</em>"
+    assert [node.tag for node in _rendered(written).iter()] == ["div", "p", "strong", "em"]

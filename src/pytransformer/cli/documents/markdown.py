@@ -12,6 +12,7 @@ A paragraph of several lines becomes one line; a hard line break is written `<br
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any, Callable
 
 from pytransformer.cli.documents.placement import Block, BlockTranslation, Inline
@@ -106,11 +107,32 @@ def _write(nodes: list[Inline], start: int, end: int, output: str, in_table: boo
             parts.append(node.payload)
         elif node.target_end > node.target_start:  # an empty span cannot be written
             opening, closing = node.payload
-            parts.append(opening + _write(node.children, node.target_start, node.target_end,
-                                          output, in_table) + closing)
+            inner = _write(node.children, node.target_start, node.target_end, output, in_table)
+            if opening != "[" and not _flanks(output, node.target_start, node.target_end):
+                # Delimiters Markdown would not read as emphasis here (punctuation against a
+                # letter): the same element as inline HTML.
+                tag = {"*": "em", "**": "strong", "~~": "del", "~": "del"}[opening]
+                opening, closing = f"<{tag}>", f"</{tag}>"
+            parts.append(opening + inner + closing)
         position = max(position, node.target_end)
     parts.append(_escape(output[position:end], in_table))
     return "".join(parts)
+
+
+def _flanks(output: str, start: int, end: int) -> bool:
+    """Whether delimiters around output[start:end] open and close emphasis (CommonMark's
+    left- and right-flanking runs)."""
+    def punctuation(char: str) -> bool:
+        return bool(char) and unicodedata.category(char).startswith(("P", "S"))
+
+    before = output[start - 1] if start > 0 else " "
+    after = output[end] if end < len(output) else " "
+    first, last = output[start], output[end - 1]
+    opens = not first.isspace() and (not punctuation(first) or before.isspace()
+                                     or punctuation(before))
+    closes = not last.isspace() and (not punctuation(last) or after.isspace()
+                                     or punctuation(after))
+    return opens and closes
 
 
 def _inline_markdown(translation: BlockTranslation, in_table: bool = False) -> str:

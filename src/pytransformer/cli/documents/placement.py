@@ -113,6 +113,7 @@ class _AlignedSentence:
     weights: np.ndarray
     source_start: int  # where the sentence starts in the block and its translation
     target_start: int
+    target_words: list[bool] = field(default_factory=list)  # per target span: not punctuation
 
 
 class _Alignment:
@@ -135,7 +136,9 @@ class _Alignment:
             [(source[j][0] + source_offset, source[j][1] + source_offset) for j in columns],
             [(target[i - prefix][0] + target_offset, target[i - prefix][1] + target_offset)
              for i in rows],
-            weights[np.ix_(rows, columns)], source_offset, target_offset))
+            weights[np.ix_(rows, columns)], source_offset, target_offset,
+            [not _all_punctuation(attention.text[target[i - prefix][0]:target[i - prefix][1]])
+             for i in rows]))
 
     def copy_sentence(self, text: str, source_offset: int, target_offset: int) -> None:
         """A sentence copied unchanged: each word aligned with itself."""
@@ -147,7 +150,7 @@ class _Alignment:
         self.sentences.append(_AlignedSentence(
             [(a + source_offset, b + source_offset) for a, b in spans],
             [(a + target_offset, b + target_offset) for a, b in spans], np.eye(len(spans)),
-            source_offset, target_offset))
+            source_offset, target_offset, [True] * len(spans)))
 
     def target_position(self, position: int, source: str) -> int | None:
         """Where to put something that sits between words at `position` of the source (an
@@ -176,9 +179,12 @@ class _Alignment:
             if not words or not sentence.target_spans:
                 continue
             chosen = np.argmax(sentence.weights, axis=1)
-            hits.extend(span for span, j in zip(sentence.target_spans, chosen) if j in words)
+            # Punctuation of the translation goes with words only where the source's does.
+            rows = [i for i, word in enumerate(sentence.target_words) if word] or \
+                list(range(len(sentence.target_spans)))
+            hits.extend(sentence.target_spans[i] for i in rows if chosen[i] in words)
             mass = sentence.weights[:, words].sum(axis=1)
-            row = int(np.argmax(mass))
+            row = max(rows, key=lambda i: mass[i])
             if best is None or mass[row] > best[0]:
                 best = (float(mass[row]), sentence.target_spans[row])
         if hits:
@@ -309,6 +315,10 @@ def _trim(output: str, start: int, end: int, source: str) -> tuple[int, int]:
     if end - start == 1 and output[start].isspace():
         start = end
     return start, end
+
+
+def _all_punctuation(text: str) -> bool:
+    return bool(text) and all(_is_punctuation(char) or char.isspace() for char in text)
 
 
 def _is_punctuation(char: str) -> bool:
