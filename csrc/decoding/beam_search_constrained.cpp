@@ -197,13 +197,8 @@ std::vector<SentenceResult> beam_search_constrained(const models::EncoderDecoder
       beam_scores.resize(count);
       for (int64_t b = 0; b < count; ++b) {
         float* row = rows + b * vocab;
-        log_softmax(row, vocab);
-        if (options.repetition_penalty != 1.0)
-          penalize_repetitions(row, vocab, repetition_context[s], live[b].tokens,
-                               options.repetition_penalty);
-        ban_repeated_ngrams(row, models::start_token(encoded, config, s), live[b].tokens,
-                            options.no_repeat_ngram_size);
-        processors.apply(row, vocab, generated);
+        beam_log_probs(row, vocab, options, processors, repetition_context[s],
+                       models::start_token(encoded, config, s), live[b].tokens, generated);
         // Unmet constraints: no end yet (at the last step a hypothesis must end somehow).
         if (live[b].progress.met_tokens < total[s] && !last) row[config.eos_id] = kImpossible;
         if (live[b].progress.word_ends && batch.whole_words[s])

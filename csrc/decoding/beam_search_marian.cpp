@@ -97,14 +97,9 @@ std::vector<SentenceResult> beam_search_marian(const models::EncoderDecoderModel
       beam_scores.resize(beams);
       for (int64_t b = 0; b < beams; ++b) {
         // Marian suppresses words in the path scores, after the log-softmax.
-        log_softmax(rows + b * vocab, vocab);
-        if (options.repetition_penalty != 1.0) {
-          penalize_repetitions(rows + b * vocab, vocab, repetition_context[s],
-                               sentence.beams[b].tokens, options.repetition_penalty);
-        }
-        ban_repeated_ngrams(rows + b * vocab, models::start_token(encoded, config, s),
-                            sentence.beams[b].tokens, options.no_repeat_ngram_size);
-        processors.apply(rows + b * vocab, vocab, generated);
+        beam_log_probs(rows + b * vocab, vocab, options, processors, repetition_context[s],
+                       models::start_token(encoded, config, s), sentence.beams[b].tokens,
+                       generated);
         beam_scores[b] = sentence.beams[b].score;
       }
       // The first free step widens the one start hypothesis to beam_size; after it, the live

@@ -99,16 +99,11 @@ std::vector<SentenceResult> beam_search_transformers(const models::EncoderDecode
       const int64_t generated = step - prefix_length;  // before this step's token
       beam_scores.resize(beams);
       for (int64_t b = 0; b < beams; ++b) {
-        log_softmax(rows + b * vocab, vocab);
         // transformers' processors act on the log-probabilities, the repetition penalty
         // first: over the context (prompt or decoder start) and the beam's tokens.
-        if (options.repetition_penalty != 1.0) {
-          penalize_repetitions(rows + b * vocab, vocab, repetition_context[s],
-                               sentence.beams[b].tokens, options.repetition_penalty);
-        }
-        ban_repeated_ngrams(rows + b * vocab, models::start_token(encoded, config, s),
-                            sentence.beams[b].tokens, options.no_repeat_ngram_size);
-        processors.apply(rows + b * vocab, vocab, generated);
+        beam_log_probs(rows + b * vocab, vocab, options, processors, repetition_context[s],
+                       models::start_token(encoded, config, s), sentence.beams[b].tokens,
+                       generated);
         if (options.renormalize_logits) log_softmax(rows + b * vocab, vocab);
         beam_scores[b] = sentence.beams[b].score;
       }

@@ -109,6 +109,13 @@ std::vector<std::vector<int32_t>> repetition_contexts(const SearchOptions& optio
                                                       const SubBatch& batch);
 LogitsProcessorList sampling_warpers(const SearchOptions& options);
 
+// One beam's row of scores as the log-probability beam searches (transformers, Marian,
+// constrained) take it: log-softmax, then transformers' order: the repetition penalty over
+// `context` and the beam's `history`, the n-gram ban after `start_token`, the processors.
+void beam_log_probs(float* row, int64_t vocab, const SearchOptions& options,
+                    const LogitsProcessorList& processors, const std::vector<int32_t>& context,
+                    int32_t start_token, const std::vector<int32_t>& history, int64_t generated);
+
 // The rows of a beam-search step (input token, sentence and parent row of each, as
 // StepRunner::step takes them) and the rows of the next step being built: add_next() appends
 // one, drop_next(count) removes the last `count`, advance() makes them current. Reserved once

@@ -65,6 +65,16 @@ LogitsProcessorList model_processors(const SearchOptions& options,
   return processors;
 }
 
+void beam_log_probs(float* row, int64_t vocab, const SearchOptions& options,
+                    const LogitsProcessorList& processors, const std::vector<int32_t>& context,
+                    int32_t start_token, const std::vector<int32_t>& history, int64_t generated) {
+  log_softmax(row, vocab);
+  if (options.repetition_penalty != 1.0)
+    penalize_repetitions(row, vocab, context, history, options.repetition_penalty);
+  ban_repeated_ngrams(row, start_token, history, options.no_repeat_ngram_size);
+  processors.apply(row, vocab, generated);
+}
+
 std::vector<std::vector<int32_t>> repetition_contexts(const SearchOptions& options,
                                                       const format::ModelConfig& config,
                                                       const models::EncoderOutput& encoded,
