@@ -19,7 +19,6 @@ import importlib
 import os
 import platform
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from pytransformer._core import ModelFormatError
@@ -31,9 +30,9 @@ from pytransformer.translator import (Attention, Hypothesis, Score, Translation,
 if TYPE_CHECKING:  # loaded on first use (__getattr__)
     from pytransformer.language_model import Completion, LanguageModel, TextTokenizer
 
-try:
-    __version__ = version("pytransformer")
-except PackageNotFoundError:  # running from a source tree that was not installed
+try:  # written by the build; absent in a source tree that was not installed
+    from pytransformer._version import version as __version__
+except ImportError:
     __version__ = "unknown"
 
 

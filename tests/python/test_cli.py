@@ -6,6 +6,7 @@ the CLI must add nothing and lose nothing."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -759,6 +760,8 @@ def test_python_dash_m_and_help(marian: Path, tmp_path: Path) -> None:
     expected = pytransformer.Translator(marian).translate(["Hello."])[0].text
     assert translated.returncode == 0 and translated.stdout == expected + "\n"
     assert invoke("--version").stdout.strip() == f"pytransformer {pytransformer.__version__}"
+    # The version the build writes (pytransformer/_version.py) is the installed distribution's.
+    assert pytransformer.__version__ == importlib.metadata.version("pytransformer")
 
 
 def test_docs_cover_every_command_and_option() -> None:

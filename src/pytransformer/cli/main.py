@@ -97,18 +97,11 @@ def build_app(commands: Iterable[str] = COMMANDS) -> typer.Typer:
     return app
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pytransformer")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"pytransformer {_version()}")
+        from pytransformer import __version__
+
+        typer.echo(f"pytransformer {__version__}")
         raise typer.Exit()
 
 

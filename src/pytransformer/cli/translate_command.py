@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pytransformer.cli.atomic import NamedOutput, open_output
 from pytransformer.cli.console import stderr_console
@@ -28,6 +27,9 @@ from pytransformer.cli.errors import CliError, print_warning, reports_errors
 from pytransformer.cli.options import DEVICE_OPTION, MODEL_OPTION, THREADS_OPTION
 from pytransformer.cli.session import (LineResult, SentenceResult, Session, Settings,
                                        count_sentences, describe_notes)
+
+if TYPE_CHECKING:  # rich.progress is imported where a bar is drawn: not for one sentence
+    from rich.progress import Progress
 
 
 @dataclass
@@ -581,6 +583,9 @@ class _Meter:
     def __enter__(self) -> "_Meter":
         self.started = time.perf_counter()
         if self.shown:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
             self.bar = Progress(TextColumn("translating"), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("lines  {task.fields[speed]}"),
                                 TimeRemainingColumn(), console=stderr_console(),
@@ -621,6 +626,9 @@ class _Meter:
 @contextmanager
 def _progress_bar(total: int) -> Iterator[Callable[[int], None]]:
     """A progress bar in sentences on stderr; yields the function that advances it."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeRemainingColumn)
+
     with Progress(TextColumn("translating"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("sentences"), TimeRemainingColumn(), console=stderr_console(),
                   transient=True) as bar:

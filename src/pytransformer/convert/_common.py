@@ -58,10 +58,6 @@ def detect_model_format(directory: Path) -> str:
 
 def converter_name(module: str) -> str:
     """`general.converter` value: the converter module and the package version."""
-    from importlib.metadata import PackageNotFoundError, version
+    from pytransformer import __version__
 
-    try:
-        package_version = version("pytransformer")
-    except PackageNotFoundError:
-        package_version = "unknown"
-    return f"pytransformer {package_version} ({module})"
+    return f"pytransformer {__version__} ({module})"
