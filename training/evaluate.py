@@ -36,14 +36,17 @@ def score(hypotheses: list[str], references: list[str], target_language: str) ->
 
 
 def evaluate_model(path: Path, evalsets: list[corpora.EvalSet], beam_size: int | None,
-                   threads: int, samples: Path | None = None) -> dict:
-    """{set name: {direction: scores}} plus "all" per direction, for one model file."""
+                   threads: int, samples: Path | None = None,
+                   length_penalty: float | None = None) -> dict:
+    """{set name: {direction: scores}} plus "all" per direction, for one model file (its own
+    generation defaults, but for a beam size or length penalty given here)."""
     translator = pytransformer.Translator(path, threads=threads)
     results: dict[str, dict] = {}
     pooled: dict[str, tuple[list[str], list[str]]] = {}
     lines = []
     for evalset in evalsets:
         translations = translator.translate(evalset.sources, beam_size=beam_size,
+                                            length_penalty=length_penalty,
                                             target_language=evalset.target_language,
                                             max_batch_tokens=4096)
         hypotheses = [translation.text for translation in translations]

@@ -89,10 +89,10 @@ python -m training.evaluate --split test weights/model.ptm OTHER.ptm   # side by
   positions.
 - Ids: 0 `<pad>`, 1 `<unk>`, 2 `<s>` (decoder start), 3 `</s>`, 4 `>>en<<`, 5 `>>zh<<`. A
   source is `[target-language token] + pieces(text) + [</s>]`, the language token added by id.
-- Generation defaults: beam 4, at most 128 tokens, length penalty 1.0, forced `</s>`, no
+- Generation defaults: beam 4, at most 128 tokens, length penalty {length_penalty}, forced `</s>`, no
   3-gram twice (`generation.no_repeat_ngram_size`, from run4: mean dev chrF 24.49 without,
   24.71 with 3, 24.66 with 4, on 200 sentences of each dev set);
-  `<pad>`, `<s>` and the language tokens are never generated; transformers conventions.
+  `<pad>`, `<s>` and the language tokens are never generated; transformers conventions.{length_penalty_choice}
 
 ## Training
 Trainer: `training/train.py` (PyTorch, `pip install .[train]`), run from the repository root
@@ -312,7 +312,19 @@ def render(log_path: Path, examples: str = "", recase: tuple[str, str] = ("-", "
         parameters=_parameters(config), vocab_size=config["vocab_size"],
         max_positions=config["max_positions"], cpu_minutes=round(cpu_minutes, 1),
         gpu_minutes=round(gpu_minutes, 1), training_rows=training_rows + _everyday_notes(runs),
-        test_comparison=test_comparison, target_check=target_check, dev_rows="\n\n".join(dev_parts), limits=limits)
+        test_comparison=test_comparison, target_check=target_check, dev_rows="\n\n".join(dev_parts), limits=limits,
+        length_penalty=current.get("length_penalty", 1.0),
+        length_penalty_choice=_length_penalty_choice(current))
+
+
+def _length_penalty_choice(run: dict) -> str:
+    """How the shipped run chose its length penalty (training/train.py LENGTH_PENALTIES)."""
+    if "length_penalty_dev" not in run:
+        return ""
+    trials = ", ".join(f"{penalty} {quality:.2f}"
+                       for penalty, quality in run["length_penalty_dev"].items())
+    return (f"\n  The length penalty is the one of these with the best mean dev chrF, chosen by the "
+            f"run that trained the weights ({run['run']}): {trials}.")
 
 
 def recase_measurement(data_dir: Path) -> tuple[str, str]:

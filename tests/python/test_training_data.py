@@ -38,11 +38,14 @@ def pairs() -> list:
 
 
 @pytest.fixture(scope="module")
-def processor(pairs, tmp_path_factory):
+def sentencepiece_model(pairs, tmp_path_factory) -> bytes:
     folder = tmp_path_factory.mktemp("spm")
-    corpus = pairs * 20
-    model_bytes = data.train_sentencepiece(corpus, folder / "spm", vocab_size=330)
-    return data.load_sentencepiece(model_bytes)
+    return data.train_sentencepiece(pairs * 20, folder / "spm", vocab_size=330)
+
+
+@pytest.fixture(scope="module")
+def processor(sentencepiece_model):
+    return data.load_sentencepiece(sentencepiece_model)
 
 
 def test_read_tatoeba_skips_malformed_lines(tmp_path):
@@ -212,6 +215,41 @@ def test_exported_tensors_and_metadata_reproduce_the_torch_model(processor):
     assert len(meta["vocab.source"]) == meta["model.source_vocab_size"]
 
 
+def test_length_penalty_is_chosen_on_dev_and_written_as_the_default(processor,
+                                                                   sentencepiece_model,
+                                                                   tmp_path):
+    """The finished run's length penalty: the best mean dev chrF of LENGTH_PENALTIES, scored
+    by the engine; the file exported with it scores exactly that by its own defaults."""
+    from training import corpora, evaluate
+
+    config = model_module.ModelConfig(vocab_size=processor.get_piece_size(), d_model=32,
+                                      encoder_layers=1, decoder_layers=1, heads=4, ffn_dim=48,
+                                      max_positions=160, dropout=0.0)
+    torch.manual_seed(1)
+    tensors = model_module.export_tensors(model_module.Seq2SeqTransformer(config, data.PAD_ID))
+    state = {"global_step": 3, "total_seconds": 1.0}
+    candidate = tmp_path / "candidate.ptm"
+    train_module.write_shipped_model(
+        candidate, train_module.build_metadata(config, sentencepiece_model, processor, state), tensors)
+    dev_sets = [corpora.EvalSet("toy", "en", "zh", ENGLISH, CHINESE),
+                corpora.EvalSet("toy", "zh", "en", CHINESE, ENGLISH)]
+    samples = tmp_path / "dev_samples.txt"
+    best, qualities, best_scores = train_module.choose_length_penalty(
+        candidate, dev_sets, 1, lambda message: None, samples=samples)
+
+    assert list(qualities) == [str(p) for p in train_module.LENGTH_PENALTIES]
+    first_best = next(p for p in train_module.LENGTH_PENALTIES
+                      if qualities[str(p)] == max(qualities.values()))
+    assert best == first_best
+    assert best_scores == evaluate.evaluate_model(candidate, dev_sets, None, 1,
+                                                  length_penalty=best)
+    assert samples.exists() and not samples.with_suffix(".trial").exists()
+    train_module.write_shipped_model(
+        candidate, train_module.build_metadata(config, sentencepiece_model, processor, state, best),
+        tensors)
+    assert evaluate.evaluate_model(candidate, dev_sets, None, 1) == best_scores
+
+
 def test_model_card_takes_every_number_from_the_run_log(tmp_path):
     from training import model_card
 
@@ -227,7 +265,8 @@ def test_model_card_takes_every_number_from_the_run_log(tmp_path):
     new = {"run": "run2", "command": "python -m training.train --run-dir s --bf16",
            "config": config, "steps": 2345, "run_minutes": 7.0, "total_minutes": 12.0,
            "device": "cpu", "bf16": True, "shipped": True, "dev": scores, "test": scores,
-           "previous_test": previous, "data": {"msctd.read": 70148, "msctd.kept": 68615}}
+           "previous_test": previous, "data": {"msctd.read": 70148, "msctd.kept": 68615},
+           "length_penalty": 1.4, "length_penalty_dev": {"1.0": 30.05, "1.4": 30.8}}
     log = tmp_path / "training_log.jsonl"
     log.write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n", encoding="utf-8")
     card = model_card.render(log, recase=("96.2%", "77.6%"))
@@ -237,6 +276,7 @@ def test_model_card_takes_every_number_from_the_run_log(tmp_path):
     assert "| msctd | en-zh | 1.25 | 2.50 | 0.50 | 0.75 |" in card
     assert "| MSCTD | 70148 | 68615 |" in card
     assert "96.2%" in card and "12.0 minutes of CPU training" in card
+    assert "length penalty 1.4," in card and "(run2): 1.0 30.05, 1.4 30.80." in card
     for credit in ("Tatoeba (tatoeba.org)", "CC BY-SA 4.0", "MSCTD", "3AM"):
         assert credit in card
     parameters = sum(p.numel() for p in
