@@ -75,6 +75,16 @@ def quality(results: dict) -> float:
     return round(sum(chrfs) / len(chrfs), 2)
 
 
+def bleu_chrf_quality(results: dict) -> float:
+    """The mean over every set and direction of (BLEU + chrF) / 2: what a decoding setting is
+    chosen by. chrF alone rewards length (its recall weighs twice its precision): on run12's
+    dev sets a length penalty of 2.4 raised quality() from 30.99 (1.8) to 31.15 while pooled
+    zh->en BLEU fell from 12.60 to 11.70."""
+    means = [(scores["bleu"] + scores["chrf"]) / 2 for name, directions in results.items()
+             if name != "all" for scores in directions.values()]
+    return round(sum(means) / len(means), 2)
+
+
 def table(models: dict[str, dict]) -> str:
     names = list(models)
     first = models[names[0]]

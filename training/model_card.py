@@ -323,8 +323,9 @@ def _length_penalty_choice(run: dict) -> str:
         return ""
     trials = ", ".join(f"{penalty} {quality:.2f}"
                        for penalty, quality in run["length_penalty_dev"].items())
-    return (f"\n  The length penalty is the one of these with the best mean dev chrF, chosen by the "
-            f"run that trained the weights ({run['run']}): {trials}.")
+    return (f"\n  The length penalty is the one of these with the best mean of BLEU and chrF over "
+            f"the dev sets (chrF alone rewards length), chosen by the run that trained the "
+            f"weights ({run['run']}): {trials}.")
 
 
 def recase_measurement(data_dir: Path) -> tuple[str, str]:
