@@ -652,7 +652,12 @@ def test_bergamot_models_convert_to_marian_s_int8_computation(directory: Path,
     arithmetic), and the teacher-forced logits of most positions agree within 1e-2: the
     products' integers are the same but where an activation lies within float32 rounding of a
     half step (the reference computes in float64), and one such flip moves that position's
-    logits by up to ~1 (measured: positions either within 1e-3 or off by 0.4-1.2)."""
+    logits by up to ~1 (measured: positions either within 1e-3 or off by 0.4-1.2). A flip in
+    the encoder moves every position of its sentence: on an AVX2-only EPYC (2026-12-07) the
+    avx2 kernels' last-bit differences flipped one value in encoder layer 2 of the second
+    pt->en sentence, so 20 of 28 positions agreed (en->pt 25 of 26; the scalar kernels 28 of 28
+    and 26 of 26), hence 60% and not more. An error in the int8 arithmetic itself moves them
+    all."""
     import sentencepiece
 
     model = read_marian_model(next(directory.glob("model.*.intgemm.alphas.bin")))
@@ -680,7 +685,7 @@ def test_bergamot_models_convert_to_marian_s_int8_computation(directory: Path,
         positions += len(differences)
     print(directory.name, f"positions whose logits agree with the int8 reference within 1e-2: "
           f"{close} of {positions}")
-    assert close >= 0.75 * positions
+    assert close >= 0.6 * positions
     # The lexical shortlist travels in the metadata; the translator keeps each call's output
     # within it, as the reference does when told the same allowed set.
     from pytransformer import Translator
