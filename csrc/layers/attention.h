@@ -1,9 +1,14 @@
 // Multi-head attention with the weights `<scope>.<prefix>_{q,k,v,out}.weight` [d, d] (+ biases
 // when model.linear_bias), prefix "attn_self" or "attn_cross". Heads are column slices of
-// d_model; scores are scaled by 1/sqrt(head_dim).
+// d_model; scores are scaled by 1/sqrt(head_dim). A decoder's self-attention (stack_qkv)
+// projects q, k and v of a step as one product where the device and the weights allow
+// (layers::Linear::stacked): a step's products are small, and one of 3d rows costs less than
+// three of d.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "format/model_file.h"
@@ -32,7 +37,8 @@ struct StepCache {
 class MultiHeadAttention {
  public:
   MultiHeadAttention(const format::ModelFile& file, const std::string& scope,
-                     const std::string& prefix, int64_t heads, const ops::Device& device);
+                     const std::string& prefix, int64_t heads, const ops::Device& device,
+                     bool stack_qkv = false);
 
   // Every `accumulate` below: out += attention instead of out = attention (out already holds
   // [n, d] / [batch, length, d]: the pre-norm residual connection, added while writing).
@@ -67,7 +73,9 @@ class MultiHeadAttention {
  private:
   int64_t heads_;
   float scale_;
-  Linear q_, k_, v_, out_;
+  std::unique_ptr<Linear> qkv_;      // q | k | v stacked, or nullptr
+  std::optional<Linear> q_, k_, v_;  // where not stacked
+  Linear out_;
 };
 
 }  // namespace pytransformer::layers

@@ -24,7 +24,8 @@ DecoderLayer::DecoderLayer(const format::ModelFile& file, int64_t index, const o
   if (is_ssru(file)) {
     ssru_.emplace(file, scope_of(index), device);
   } else {
-    self_attention_.emplace(file, scope_of(index), "attn_self", file.config().decoder_heads, device);
+    self_attention_.emplace(file, scope_of(index), "attn_self", file.config().decoder_heads, device,
+                            /*stack_qkv=*/true);
   }
 }
 

@@ -20,8 +20,29 @@ Linear::Linear(const format::ModelFile& file, const std::string& scope, const st
 }
 
 Linear::Linear(ops::LinearWeight weight, std::vector<float> bias)
-    : weight_(std::move(weight)), selected_bias_(std::move(bias)) {
-  if (!selected_bias_.empty()) bias_ = selected_bias_.data();
+    : weight_(std::move(weight)), owned_bias_(std::move(bias)) {
+  if (!owned_bias_.empty()) bias_ = owned_bias_.data();
+}
+
+std::unique_ptr<Linear> Linear::stacked(const format::ModelFile& file, const std::string& scope,
+                                        const std::vector<std::string>& modules, bool with_bias,
+                                        const ops::Device& device) {
+  std::vector<tensor::WeightMatrix> parts;
+  for (const std::string& module : modules) {
+    parts.push_back(tensor::WeightMatrix::from_file(file, format::tensor_name(scope, module, "weight")));
+  }
+  std::unique_ptr<ops::LinearWeight> weight = ops::LinearWeight::stacked(
+      parts, device, [&file](const void* data, uint64_t bytes) { file.release_pages(data, bytes); });
+  if (!weight) return nullptr;
+  std::vector<float> bias;
+  if (with_bias) {
+    for (size_t i = 0; i < modules.size(); ++i) {
+      const float* part = tensor::vector_from_file(
+          file, format::tensor_name(scope, modules[i], "bias"), parts[i].rows);
+      bias.insert(bias.end(), part, part + parts[i].rows);
+    }
+  }
+  return std::unique_ptr<Linear>(new Linear(std::move(*weight), std::move(bias)));
 }
 
 std::unique_ptr<Linear> Linear::select_rows(const std::vector<int32_t>& ids,

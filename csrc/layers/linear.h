@@ -23,6 +23,13 @@ class Linear {
   Linear(const format::ModelFile& file, const std::string& scope, const std::string& module,
          bool with_bias, const ops::Device& device);
 
+  // The maps `<scope>.<module>` of `modules` as one (ops::LinearWeight::stacked): y holds
+  // their outputs side by side, [..., sum of out_features]. nullptr where they cannot be
+  // stacked (ops::LinearWeight::stacked); the caller then keeps them apart.
+  static std::unique_ptr<Linear> stacked(const format::ModelFile& file, const std::string& scope,
+                                         const std::vector<std::string>& modules, bool with_bias,
+                                         const ops::Device& device);
+
   // x: [..., in_features] -> y: [..., out_features], with ops::linear's fused output pass:
   // y = activation(x W^T + b), or y = residual + (x W^T + b) (residual may be &y).
   void forward(const tensor::Tensor& x, tensor::Tensor& y, const ops::Device& device,
@@ -50,7 +57,7 @@ class Linear {
 
   ops::LinearWeight weight_;
   const float* bias_ = nullptr;  // device memory
-  std::vector<float> selected_bias_;  // a selection's bias (host memory is device memory)
+  std::vector<float> owned_bias_;  // a selection's or a stack's bias (host memory is device memory)
 };
 
 }  // namespace pytransformer::layers

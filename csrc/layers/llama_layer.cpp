@@ -5,6 +5,7 @@
 
 #include "format/tensor_names.h"
 #include "ops/attention.h"
+#include "ops/linear.h"
 #include "ops/gated_activation.h"
 #include "ops/rms_norm.h"
 #include "ops/rotary.h"
@@ -34,17 +35,39 @@ LlamaLayer::LlamaLayer(const format::ModelFile& file, int64_t index, const ops::
                                   "attn_self_norm", device)),
       ffn_norm_(norm_weight(file, format::layer_scope(format::Stack::DECODER, index), "ffn_norm",
                             device)),
-      q_(file, format::layer_scope(format::Stack::DECODER, index), "attn_self_q",
-         file.config().qkv_bias, device),
-      k_(file, format::layer_scope(format::Stack::DECODER, index), "attn_self_k",
-         file.config().qkv_bias, device),
-      v_(file, format::layer_scope(format::Stack::DECODER, index), "attn_self_v",
-         file.config().qkv_bias, device),
+      qkv_(Linear::stacked(file, format::layer_scope(format::Stack::DECODER, index),
+                           {"attn_self_q", "attn_self_k", "attn_self_v"}, file.config().qkv_bias,
+                           device)),
       out_(file, format::layer_scope(format::Stack::DECODER, index), "attn_self_out", false,
            device),
       gate_up_(file, format::layer_scope(format::Stack::DECODER, index), "ffn_gate_up", false,
                device),
-      down_(file, format::layer_scope(format::Stack::DECODER, index), "ffn_down", false, device) {}
+      down_(file, format::layer_scope(format::Stack::DECODER, index), "ffn_down", false, device) {
+  if (!qkv_) {
+    const std::string scope = format::layer_scope(format::Stack::DECODER, index);
+    q_.emplace(file, scope, "attn_self_q", file.config().qkv_bias, device);
+    k_.emplace(file, scope, "attn_self_k", file.config().qkv_bias, device);
+    v_.emplace(file, scope, "attn_self_v", file.config().qkv_bias, device);
+  }
+}
+
+void LlamaLayer::project(const tensor::Tensor& normed, tensor::Tensor& q, tensor::Tensor& k,
+                         float* values, AttentionScratch& attention,
+                         const ops::Device& device) const {
+  if (!qkv_) {
+    q_->forward(normed, q, device);
+    k_->forward(normed, k, device);
+    v_->forward(normed, values, device);
+    return;
+  }
+  const int64_t rows = normed.dim(0), q_width = heads_ * head_dim_;
+  qkv_->forward(normed, attention.qkv, device);  // [rows, q_width + 2 * kv_width]
+  q.resize({rows, q_width}, device.allocator());
+  k.resize({rows, kv_width()}, device.allocator());
+  ops::copy_columns(attention.qkv, 0, q_width, q.data(), device);
+  ops::copy_columns(attention.qkv, q_width, kv_width(), k.data(), device);
+  ops::copy_columns(attention.qkv, q_width + kv_width(), kv_width(), values, device);
+}
 
 void LlamaLayer::norm(const tensor::Tensor& x, const float* gamma, tensor::Tensor& normed,
                       const ops::Device& device) const {
@@ -65,9 +88,8 @@ void LlamaLayer::prefill(tensor::Tensor& x, int64_t batch, int64_t length,
                          const ops::Device& device) const {
   AttentionScratch& attention = scratch.attention;
   norm(x, attention_norm_, scratch.normed, device);
-  q_.forward(scratch.normed, attention.q, device);
-  k_.forward(scratch.normed, keys, device);
-  v_.forward(scratch.normed, values, device);
+  values.resize({batch * length, kv_width()}, device.allocator());
+  project(scratch.normed, attention.q, keys, values.data(), attention, device);
   ops::apply_rotary(attention.q, heads_, rotary.rotary_dim, positions, rotary.cos, rotary.sin,
                     rotary.layout, device);
   ops::apply_rotary(keys, kv_heads_, rotary.rotary_dim, positions, rotary.cos, rotary.sin,
@@ -92,9 +114,8 @@ void LlamaLayer::step(tensor::Tensor& x, const int32_t* positions, const RotaryT
   AttentionScratch& attention = scratch.attention;
   const int64_t n = x.dim(0);
   norm(x, attention_norm_, scratch.normed, device);
-  q_.forward(scratch.normed, attention.q, device);
-  k_.forward(scratch.normed, attention.k, device);
-  v_.forward(scratch.normed, cache.current_values, device);  // straight into this step's chunk
+  project(scratch.normed, attention.q, attention.k, cache.current_values, attention,
+          device);  // values straight into this step's chunk
   ops::apply_rotary(attention.q, heads_, rotary.rotary_dim, positions, rotary.cos, rotary.sin,
                     rotary.layout, device);
   ops::apply_rotary(attention.k, kv_heads_, rotary.rotary_dim, positions, rotary.cos, rotary.sin,

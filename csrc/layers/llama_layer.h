@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 
 #include "format/model_file.h"
 #include "layers/attention.h"
@@ -46,6 +48,10 @@ class LlamaLayer {
   int64_t kv_width() const { return kv_heads_ * head_dim_; }
 
  private:
+  // normed [rows, d] -> q [rows, heads * head_dim], k [rows, kv_width] (resized) and values
+  // (caller-owned [rows, kv_width] device memory), by one stacked product or three.
+  void project(const tensor::Tensor& normed, tensor::Tensor& q, tensor::Tensor& k, float* values,
+               AttentionScratch& attention, const ops::Device& device) const;
   // normed = RMSNorm(x) * gamma.
   void norm(const tensor::Tensor& x, const float* gamma, tensor::Tensor& normed,
             const ops::Device& device) const;
@@ -58,7 +64,11 @@ class LlamaLayer {
   format::Activation activation_;
   const float* attention_norm_;  // [d], device memory
   const float* ffn_norm_;
-  Linear q_, k_, v_, out_, gate_up_, down_;
+  // q | k | v as one product where the device and the weights allow (Linear::stacked), else
+  // q_, k_ and v_.
+  std::unique_ptr<Linear> qkv_;
+  std::optional<Linear> q_, k_, v_;
+  Linear out_, gate_up_, down_;
 };
 
 }  // namespace pytransformer::layers

@@ -9,9 +9,10 @@
 
 namespace pytransformer::layers {
 
-// MultiHeadAttention: the projections and the attention output, [rows, d].
+// MultiHeadAttention: the projections and the attention output, [rows, d]; qkv: a stacked
+// q | k | v product, [rows, 3d].
 struct AttentionScratch {
-  tensor::Tensor q, k, v, context;
+  tensor::Tensor q, k, v, context, qkv;
 };
 
 // EncoderLayer and DecoderLayer.

@@ -1,5 +1,6 @@
 #include "ops/linear.h"
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -22,6 +23,50 @@ LinearWeight::LinearWeight(const tensor::WeightMatrix& matrix, const Device& dev
                            const ReleaseSlice& release)
     : matrix_(matrix), prepared_(device.prepare_matrix(matrix, release)) {}
 
+std::unique_ptr<LinearWeight> LinearWeight::stacked(const std::vector<tensor::WeightMatrix>& parts,
+                                                   const Device& device,
+                                                   const ReleaseSlice& release) {
+  if (parts.empty() || !device.allocator().host_accessible()) return nullptr;
+  const tensor::WeightMatrix& first = parts.front();
+  int64_t rows = 0;
+  for (const tensor::WeightMatrix& part : parts) {
+    if (part.dtype != first.dtype || part.cols != first.cols ||
+        part.input_scale != first.input_scale ||
+        (part.row_scales == nullptr) != (first.row_scales == nullptr)) {
+      return nullptr;
+    }
+    rows += part.rows;
+  }
+  std::unique_ptr<LinearWeight> stack(new LinearWeight());
+  const int64_t stored_row = row_bytes(first.dtype, first.cols);
+  stack->stacked_rows_.resize(static_cast<size_t>(rows * stored_row));
+  unsigned char* next_row = stack->stacked_rows_.data();
+  for (const tensor::WeightMatrix& part : parts) {
+    const size_t bytes = static_cast<size_t>(part.rows * stored_row);
+    std::memcpy(next_row, part.data, bytes);
+    next_row += bytes;
+    if (part.row_scales) {
+      stack->owned_scales_.insert(stack->owned_scales_.end(), part.row_scales,
+                                  part.row_scales + part.rows);
+    }
+    if (release) release(part.data, static_cast<uint64_t>(bytes));
+  }
+  stack->matrix_ = first;
+  stack->matrix_.data = stack->stacked_rows_.data();
+  stack->matrix_.rows = rows;
+  stack->matrix_.row_scales = first.row_scales ? stack->owned_scales_.data() : nullptr;
+  // A device that packs the rows into its own layout releases each slice it has packed:
+  // once all of them are, the copy is freed (a device reading the stored rows keeps it).
+  uint64_t released = 0;
+  stack->prepared_ = device.prepare_matrix(
+      stack->matrix_, [&released](const void*, uint64_t bytes) { released += bytes; });
+  if (released == stack->stacked_rows_.size()) {
+    std::vector<unsigned char>().swap(stack->stacked_rows_);
+    stack->matrix_.data = nullptr;
+  }
+  return stack;
+}
+
 std::unique_ptr<LinearWeight> LinearWeight::select_rows(const std::vector<int32_t>& ids,
                                                        const Device& device) const {
   for (const int32_t id : ids) {
@@ -39,8 +84,8 @@ std::unique_ptr<LinearWeight> LinearWeight::select_rows(const std::vector<int32_
   selected->matrix_.data = nullptr;
   selected->matrix_.rows = count;
   if (matrix_.row_scales) {
-    for (const int32_t id : ids) selected->selected_scales_.push_back(matrix_.row_scales[id]);
-    selected->matrix_.row_scales = selected->selected_scales_.data();
+    for (const int32_t id : ids) selected->owned_scales_.push_back(matrix_.row_scales[id]);
+    selected->matrix_.row_scales = selected->owned_scales_.data();
   }
   return selected;
 }
@@ -75,6 +120,20 @@ void linear(const tensor::Tensor& x, const LinearWeight& weight, const float* bi
   LinearOutput output;
   output.bias = bias;
   device.linear(x.data(), x.rows(), weight.matrix(), weight.prepared(), output, y);
+}
+
+void copy_columns(const tensor::Tensor& x, int64_t first, int64_t width, float* y,
+                  const Device& device) {
+  if (x.rank() != 2 || first < 0 || width < 0 || first + width > x.dim(1)) {
+    throw std::logic_error("copy_columns: columns [" + std::to_string(first) + ", " +
+                           std::to_string(first + width) + ") of " + x.shape_string());
+  }
+  check_on_device("copy_columns", x, device);
+  const int64_t rows = x.dim(0), x_width = x.dim(1);
+  const size_t bytes = sizeof(float) * static_cast<size_t>(width);
+  for (int64_t r = 0; r < rows; ++r) {
+    device.allocator().copy(x.data() + r * x_width + first, bytes, y + r * width);
+  }
 }
 
 }  // namespace pytransformer::ops

@@ -29,6 +29,15 @@ class LinearWeight {
   LinearWeight(const tensor::WeightMatrix& matrix, const Device& device,
                const ReleaseSlice& release = {});
 
+  // The matrices `parts` (one dtype, one width, one int8 input_scale) stacked by rows as one
+  // weight of their rows' sum (the product y = [x W_0^T | x W_1^T | ...]: fewer, larger
+  // products), or nullptr where they differ in any of these or the device's memory is not the
+  // host's. Their rows are copied into memory owned here (freed once a device has packed them);
+  // release: called with each part's stored bytes once copied.
+  static std::unique_ptr<LinearWeight> stacked(const std::vector<tensor::WeightMatrix>& parts,
+                                               const Device& device,
+                                               const ReleaseSlice& release = {});
+
   // The rows ids (each < rows) of this weight, in that order, as a weight of its own
   // (Device::select_rows; int8 row scales copied), or nullptr where the device does not
   // select rows. Its matrix() has no stored bytes (data is null).
@@ -43,7 +52,8 @@ class LinearWeight {
 
   tensor::WeightMatrix matrix_;
   std::unique_ptr<DeviceMatrix> prepared_;
-  std::vector<float> selected_scales_;  // row scales of a selection (int8)
+  std::vector<float> owned_scales_;  // row scales of a selection or a stack (int8)
+  std::vector<unsigned char> stacked_rows_;  // a stack's stored rows, while a device reads them
 };
 
 void linear(const tensor::Tensor& x, const LinearWeight& weight, const float* bias,
@@ -55,5 +65,10 @@ void linear(const tensor::Tensor& x, const LinearWeight& weight, const float* bi
 // row-major, not overlapping x (a step's keys into the cache, logits).
 void linear(const tensor::Tensor& x, const LinearWeight& weight, const float* bias, float* y,
             const Device& device);
+
+// Columns [first, first + width) of the rows of x [rows, x_width] (a stacked product's part)
+// into y: [rows, width] row-major in device memory, not overlapping x.
+void copy_columns(const tensor::Tensor& x, int64_t first, int64_t width, float* y,
+                  const Device& device);
 
 }  // namespace pytransformer::ops

@@ -326,6 +326,66 @@ void test_packing_in_slices(const cpu::KernelTable& table) {
   report(table, s);
 }
 
+// Two matrices stacked by rows (ops::LinearWeight::stacked: a decoder step's q | k | v) give
+// the same bits in each one's columns as each multiplied alone, whether or not the first ends
+// on a panel boundary: one product may replace several.
+void test_stacked_products(const cpu::KernelTable& table) {
+  Stats s{"stacked products"};
+  const int64_t panel = table.panel_columns, m = 3;
+  const auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::INT8, DType::Q8_0, DType::Q4_1}) {
+    for (int64_t k : {64, 67}) {
+      if (pytransformer::is_block_dtype(dtype) && k % 32 != 0) continue;
+      for (int64_t first_rows : {int64_t{5}, panel + 3, 2 * panel}) {
+        const int64_t second_rows = 7, n = first_rows + second_rows;
+        const Weights w0 = random_weights(dtype, first_rows, k), w1 = random_weights(dtype, second_rows, k);
+        Weights both = w0;
+        append(both.f32, w1.f32);
+        append(both.half, w1.half);
+        append(both.i8, w1.i8);
+        append(both.scales, w1.scales);
+        append(both.blocks, w1.blocks);
+        const KernelWeights packed0(table, w0, first_rows, k), packed1(table, w1, second_rows, k),
+            packed(table, both, n, k);
+        const std::vector<float> x = random_floats(m * k);
+        std::vector<float> got(static_cast<size_t>(m * n)), got0(static_cast<size_t>(m * first_rows)),
+            got1(static_cast<size_t>(m * second_rows));
+        const cpu::LinearEpilogue plain;
+        if (dtype == DType::INT8) {
+          const int64_t stride = ref::quantized_row_stride(k);
+          std::vector<int8_t> q(static_cast<size_t>(m * stride));
+          std::vector<float> q_scales(static_cast<size_t>(m));
+          table.quantize_rows(x.data(), m, k, q.data(), q_scales.data());
+          table.linear_int8(q.data(), q_scales.data(), m, k, packed.data(), both.scales.data(), n, 0,
+                            n, plain, got.data());
+          table.linear_int8(q.data(), q_scales.data(), m, k, packed0.data(), w0.scales.data(),
+                            first_rows, 0, first_rows, plain, got0.data());
+          table.linear_int8(q.data(), q_scales.data(), m, k, packed1.data(), w1.scales.data(),
+                            second_rows, 0, second_rows, plain, got1.data());
+        } else {
+          table.linear_float(x.data(), m, k, packed.data(), dtype, n, 0, n, plain, got.data());
+          table.linear_float(x.data(), m, k, packed0.data(), dtype, first_rows, 0, first_rows, plain,
+                             got0.data());
+          table.linear_float(x.data(), m, k, packed1.data(), dtype, second_rows, 0, second_rows,
+                             plain, got1.data());
+        }
+        for (int64_t i = 0; i < m; ++i) {
+          const std::string where = std::string(pytransformer::dtype_name(dtype)) + " " +
+                                    shape(m, k, n) + " first " + std::to_string(first_rows) +
+                                    " rows, row " + std::to_string(i);
+          compare_exact(s, got.data() + i * n, got0.data() + i * first_rows,
+                        sizeof(float) * first_rows, where + " (first)");
+          compare_exact(s, got.data() + i * n + first_rows, got1.data() + i * second_rows,
+                        sizeof(float) * second_rows, where + " (second)");
+        }
+        s.values += m * n;
+        ++s.cases;
+      }
+    }
+  }
+  report(table, s);
+}
+
 // Rows selected from a packed matrix (a shortlist's output layer) are byte-identical to those
 // rows of the stored matrix packed on their own, in the selected order: repeats, descending
 // order and the last, padded panel's rows included.
@@ -912,6 +972,7 @@ int main(int argc, char** argv) {
     test_linear_float(table, DType::Q4_1);
     test_packing_in_slices(table);
     test_select_packed_rows(table);
+    test_stacked_products(table);
     test_int8(table);
     test_elementwise(table);
     test_log_softmax(table);
