@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import platform
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,8 @@ def info() -> dict[str, Any]:
     the CPU count, the core's CPU report (features, kernel variant in use) when the build
     provides one, and the CUDA backend: whether it is installed, the GPUs it sees and, when
     GPU 0 cannot be used, why."""
+    import platform
+
     from pytransformer import _core
 
     information: dict[str, Any] = {

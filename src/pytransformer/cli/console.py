@@ -1,21 +1,25 @@
 """The two Rich consoles: stdout carries results only, stderr carries everything else.
 
 Consoles are created on first use, not at import, so they bind to the streams of the running
-invocation (Typer's test runner swaps sys.stdout / sys.stderr per call).
+invocation (Typer's test runner swaps sys.stdout / sys.stderr per call), and Rich is imported
+only then: a translation that prints plain lines does not pay for it (issue 17: start-up).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
-_consoles: dict[str, tuple[object, Console]] = {}
+_consoles: dict[str, tuple[object, "Console"]] = {}
 
 
-def _console(name: str) -> Console:
+def _console(name: str) -> "Console":
+    from rich.console import Console
+
     stream = sys.stdout if name == "stdout" else sys.stderr
     cached = _consoles.get(name)
     if cached is None or cached[0] is not stream:
@@ -34,12 +38,12 @@ def stdout_stream() -> TextIO:
     return sys.stdout
 
 
-def stdout_console() -> Console:
+def stdout_console() -> "Console":
     stdout_stream()  # a clear error, not a Console writing to nothing
     return _console("stdout")
 
 
-def stderr_console() -> Console:
+def stderr_console() -> "Console":
     return _console("stderr")
 
 

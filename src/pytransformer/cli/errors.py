@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from rich.markup import escape
 
 import pytransformer
 
@@ -83,6 +82,8 @@ def describe_error(error: BaseException) -> str:
 
 
 def print_error(error: BaseException) -> None:
+    from rich.markup import escape  # (imported when there is an error to print)
+
     if _debug:
         traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
     stderr_console().print(f"[bold red]error:[/] {escape(describe_error(error))}",
@@ -121,6 +122,8 @@ def reports_errors(command: F) -> F:
 
 def print_warning(message: str) -> None:
     """One line on stderr starting with `warning:`."""
+    from rich.markup import escape
+
     text = " ".join(message.split())
     stderr_console().print(f"[yellow]warning:[/] {escape(text)}", highlight=False,
                            soft_wrap=True)
@@ -217,5 +220,7 @@ def describe_usage_error(error: Exception) -> str:
 
 
 def print_usage_error(error: Exception) -> None:
+    from rich.markup import escape
+
     stderr_console().print(f"[bold red]error:[/] {escape(describe_usage_error(error))}",
                            highlight=False, soft_wrap=True)
