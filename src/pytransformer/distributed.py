@@ -10,7 +10,10 @@ sequence of lines in sorted file order, cut into read tasks of about `chunk_byte
 boundaries; `map_batches` sends batches of lines to a pool of actors, each of which loads the
 memory-mapped model once and translates with its own threads; the driver receives the batches
 in input order (Ray Data's `preserve_order`) and writes one output line per input line (empty
-lines kept) to a temporary file that replaces `output` only when complete. An actor that dies
+lines kept) to a temporary file that replaces `output` only when complete; an `output` that
+names a directory (an existing one, or a path ending in "/") gets one file per input file
+instead, at the input's path below the inputs' common folder, each put in place as soon as its
+last line is written. An actor that dies
 is restarted by Ray and its batch retried: no line is lost or written twice (the driver checks
 each line's position against the one it expects and fails rather than write a misaligned file).
 
@@ -117,6 +120,23 @@ def input_files(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     if len(kinds) > 1:
         raise DistributedError("give either text files or Parquet files, not both")
     return files
+
+
+def output_files(files: list[Path], output: str | os.PathLike[str]) -> list[Path] | None:
+    """Where each input file's translation goes when `output` names a directory (it exists,
+    or its name ends with a path separator): the input's path relative to the inputs' common
+    folder, below `output`; None when `output` is one file for all the lines.
+    DistributedError where an output would replace an input."""
+    text = os.fspath(output)
+    if not (text.endswith(("/", os.sep)) or Path(text).is_dir()):
+        return None
+    root = Path(os.path.commonpath([file.parent for file in files]))
+    targets = [Path(text).resolve() / file.relative_to(root) for file in files]
+    for file, target in zip(files, targets):
+        if target == file:
+            raise DistributedError(f"{file}: its output would replace it; give another "
+                                   "output directory")
+    return targets
 
 
 def _line_ranges(size: int, chunk_bytes: int) -> list[tuple[int, int]]:
@@ -262,10 +282,12 @@ class _Alignment:
     starts where the previous one ended (a byte offset in a text file, a row of a Parquet
     file), and each file is read to its end (`sizes`)."""
 
-    def __init__(self, files: list[Path], sizes: list[int]) -> None:
+    def __init__(self, files: list[Path], sizes: list[int],
+                 file_done: Callable[[int], None] | None = None) -> None:
         self._sizes = sizes
         self._names = [str(file) for file in files]
         self._file, self._next = 0, 0
+        self._file_done = file_done  # called with each file's index once all its lines came
 
     def check(self, files: Sequence[int], offsets: Sequence[int], ends: Sequence[int]) -> None:
         for file, offset, end in zip(files, offsets, ends):
@@ -283,6 +305,8 @@ class _Alignment:
         if self._next != self._sizes[self._file]:
             raise DistributedError(f"{self._names[self._file]}: lines after {self._next} "
                                    "never came back; the output was not written")
+        if self._file_done is not None:
+            self._file_done(self._file)
 
     def finish(self) -> None:
         while True:
@@ -347,7 +371,9 @@ def translate_dataset(inputs: Sequence[str | os.PathLike[str]] | str,
 
     inputs: files, directories or globs of UTF-8 text (or of Parquet files, whose `column`
     holds the text). output: a text file, or a Parquet file (name ending .parquet) with the
-    columns `column` and "translation". model / options: for the default TranslatorLines
+    columns `column` and "translation"; or a directory (existing, or named with a trailing
+    "/"), which gets one such file per input file, at its path below the inputs' common
+    folder (output_files), each in place as soon as it is complete. model / options: for the default TranslatorLines
     (options as Translator.translate takes them); or `translator`, any LineTranslator.
     actors: translator actors, each with threads_per_actor CPUs and compute threads.
     errors: "strict" (a line of invalid UTF-8 stops the run, naming it) or "replace".
@@ -369,7 +395,9 @@ def translate_dataset(inputs: Sequence[str | os.PathLike[str]] | str,
     files = input_files([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)
     parquet_in = files[0].suffix.lower() in _PARQUET_SUFFIXES
     target = Path(output)
-    parquet_out = target.suffix.lower() in _PARQUET_SUFFIXES
+    targets = output_files(files, output)
+    parquet_out = (parquet_in if targets is not None
+                   else target.suffix.lower() in _PARQUET_SUFFIXES)
     if translator is None:
         translator = TranslatorLines(absolute_model(model), threads_per_actor, dict(options))
     elif model is not None or options:
@@ -395,9 +423,8 @@ def translate_dataset(inputs: Sequence[str | os.PathLike[str]] | str,
             _worker_class(translator), batch_size=batch_lines,
             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=threads_per_actor)  # Ray Data restarts a dead actor and retries its batch
-        counts, written = _write(translated, target,
-                                 _Alignment(files, _input_sizes(files, parquet_in)),
-                                 parquet_out, column, progress)
+        counts, written = _write(translated, target, targets, files,
+                                 _input_sizes(files, parquet_in), parquet_out, column, progress)
     finally:
         (context.execution_options.preserve_order, context.enable_progress_bars,
          context.print_on_execution_start) = saved
@@ -407,33 +434,85 @@ def translate_dataset(inputs: Sequence[str | os.PathLike[str]] | str,
                               seconds=time.monotonic() - started)
 
 
-def _write(translated: Any, target: Path, alignment: _Alignment, parquet_out: bool,
-           column: str, progress: Callable[[int], None] | None) -> tuple[Counter[str], int]:
-    """Writes the translated batches as they come into a temporary file beside `target`, then
-    renames it over `target`. Returns (lines per worker, lines)."""
+class _Output:
+    """A temporary file beside `target` (text lines, or Parquet rows) that replaces `target`
+    when complete()d; discard() removes it."""
+
+    def __init__(self, target: Path, parquet: bool, column: str) -> None:
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, self.temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                                  dir=target.parent)
+        self.stream = os.fdopen(handle, "wb")
+        try:
+            self.sink = _ParquetSink(self.stream, column) if parquet else _TextSink(self.stream)
+        except BaseException:
+            self.discard()
+            raise
+
+    def write(self, sources: Sequence[str], translations: Sequence[str]) -> None:
+        self.sink.write(sources, translations)
+
+    def complete(self) -> None:
+        self.sink.close()
+        self.stream.close()
+        os.chmod(self.temporary, new_file_mode())
+        os.replace(self.temporary, self.target)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
+
+
+def _write(translated: Any, target: Path, targets: list[Path] | None, files: list[Path],
+           sizes: list[int], parquet_out: bool, column: str,
+           progress: Callable[[int], None] | None) -> tuple[Counter[str], int]:
+    """Writes the translated batches as they come, checked by an _Alignment, into temporary
+    files that replace their targets when complete: `target`, once every line is written, or
+    with `targets` (one per input file) each input's file as soon as its last line is.
+    Returns (lines per worker, lines)."""
     counts: Counter[str] = Counter()
     written = 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
-                                         dir=target.parent)
+    outputs: dict[int, _Output] = {}
+
+    def output_for(index: int) -> _Output:
+        key = index if targets is not None else 0
+        if key not in outputs:
+            outputs[key] = _Output(targets[index] if targets is not None else target,
+                                   parquet_out, column)
+        return outputs[key]
+
+    def file_done(index: int) -> None:
+        if targets is not None:
+            output_for(index).complete()
+            del outputs[index]
+
+    alignment = _Alignment(files, sizes, file_done)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            sink = _ParquetSink(stream, column) if parquet_out else _TextSink(stream)
-            try:
-                for batch in translated.iter_batches(batch_size=None, batch_format="numpy"):
-                    alignment.check(batch["file"], batch["offset"], batch["end"])
-                    sink.write(batch["text"], batch["translation"])
-                    counts.update(str(worker) for worker in batch["worker"])
-                    written += len(batch["translation"])
-                    if progress is not None:
-                        progress(written)
-                alignment.finish()
-            finally:
-                sink.close()
-        os.chmod(temporary, new_file_mode())
-        os.replace(temporary, target)
+        for batch in translated.iter_batches(batch_size=None, batch_format="numpy"):
+            indices = batch["file"]
+            start = 0
+            while start < len(indices):  # a batch may hold lines of several files
+                stop = start + 1
+                while stop < len(indices) and indices[stop] == indices[start]:
+                    stop += 1
+                alignment.check(indices[start:stop], batch["offset"][start:stop],
+                                batch["end"][start:stop])
+                output_for(int(indices[start])).write(batch["text"][start:stop],
+                                                      batch["translation"][start:stop])
+                start = stop
+            counts.update(str(worker) for worker in batch["worker"])
+            written += len(batch["translation"])
+            if progress is not None:
+                progress(written)
+        alignment.finish()
+        if targets is None:
+            output_for(0).complete()
+            outputs.clear()
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        for output in outputs.values():
+            output.discard()
         raise
     return counts, written

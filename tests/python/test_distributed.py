@@ -176,3 +176,37 @@ def test_bad_utf8_is_named_or_replaced(cluster, tmp_path: Path, marian: Path) ->
     assert len(out.read_text().splitlines()) == 2
     with pytest.raises(distributed.DistributedError, match="no such file"):
         distributed.translate_dataset(tmp_path / "missing*.txt", out, model=str(marian))
+
+
+def test_an_output_directory_gets_one_file_per_input(cluster, tmp_path: Path,
+                                                      marian: Path) -> None:
+    """`-o DIR` (an existing directory; `DIR/` for the API): each input file's translation at
+    its path below the inputs' common folder,
+    byte-identical to `translate --file` of that file alone; an empty input gives an empty
+    output, small files share batches, and an output that would replace its input is
+    refused."""
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    inputs = [write_corpus(corpus / "a.txt", 40, seed=1), write_corpus(corpus / "sub" / "b.txt", 7,
+                                                                        seed=2)]
+    (corpus / "empty.txt").write_bytes(b"")
+    inputs.append(corpus / "empty.txt")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(app, ["translate", "--ray", "--actors", "2", "-m", str(marian),
+                                 "-f", str(corpus), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    for source in inputs:
+        single = tmp_path / f"single-{source.name}"
+        alone = runner.invoke(app, ["translate", "-m", str(marian), "-f", str(source),
+                                    "-o", str(single), "-q"])
+        assert alone.exit_code == 0, alone.output
+        assert (out / source.relative_to(corpus)).read_bytes() == single.read_bytes()
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == \
+        ["a.txt", "empty.txt", "sub", "sub/b.txt"]
+    api = tmp_path / "api"  # not yet a directory: the trailing "/" makes it one
+    distributed.translate_dataset(corpus / "sub", f"{api}/", model=str(marian))
+    assert (api / "b.txt").read_text().count("\n") == 7
+    with pytest.raises(distributed.DistributedError, match="would replace it"):
+        distributed.translate_dataset(corpus, corpus, model=str(marian))
+    assert (corpus / "a.txt").read_bytes() == inputs[0].read_bytes()

@@ -232,9 +232,10 @@ def translate(
              "its source words allow, which is faster (docs/decoding.md)."),
     ray: bool = typer.Option(
         False, "--ray", help="Translate --file (files, directories or globs) into --output "
-        "FILE on a Ray cluster: a pool of --actors translator actors, each loading the model "
-        "once and using --threads threads; output identical to a run without --ray "
-        "(pytransformer[ray] extra; docs/scale-out.md)."),
+        "FILE, or into one file per input under --output DIR (an existing directory), on a "
+        "Ray cluster: a pool of --actors translator actors, each "
+        "loading the model once and using --threads threads; output identical to a run "
+        "without --ray (pytransformer[ray] extra; docs/scale-out.md)."),
     ray_address: Optional[str] = typer.Option(
         None, "--ray-address", help="With --ray: the cluster to join (e.g. auto, or "
         "ray://HEAD:10001); default: a running one, else a local one."),
