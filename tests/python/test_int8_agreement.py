@@ -10,9 +10,9 @@ The packaged default model's Tatoeba test split (training/corpora.py, recomputed
 greedy choices often win by small margins, so the share moves with each retrained model (the
 int8 kernels being the same): run2 93.8% en->zh, 96.0% zh->en (every matrix int8: 91.0%,
 91.8%); run4 95.6% en->zh, 91.2% zh->en; run5 96.6% and 94.2%;
-run7 96.0% and 90.8%; run8 97.6% and 91.8%; run9 95.0% and 92.4%; run11, the shipped model,
-94.6% and 89.8% (printed with -s; run9's file still gives its 95.0% and 92.4% with the same
-kernels). Asserted there: >= 88% each way (90% until run11), a guard against regressions
+run7 96.0% and 90.8%; run8 97.6% and 91.8%; run9 95.0% and 92.4%; run11 94.6% and 89.8%;
+run12 95.2% and 89.6%; run13, the shipped model, 95.6% and 88.4% (printed with -s; run9's file
+still gives its 95.0% and 92.4% with the same kernels). Asserted there: >= 88% each way (90% until run11), a guard against regressions
 rather than the target. Nothing is hard-coded but the thresholds.
 """
 
