@@ -3,9 +3,9 @@
     python -m training.evaluate --split test weights/model.ptm training-runs/run3/candidate.ptm
 
 Each model is run through pytransformer itself (the C++ engine, the model's own generation
-defaults unless --beam is given), so the numbers are those of what ships. BLEU uses sacreBLEU's
-`zh` tokenizer for Chinese output and `13a` for English; chrF default settings. Every set is
-scored per direction, and "all" concatenates the sets of one direction. With several models
+defaults unless --beam or --length-penalty is given), so the numbers are those of what
+ships. BLEU uses sacreBLEU's `zh` tokenizer for Chinese output and `13a` for English; chrF
+default settings. Every set is scored per direction, and "all" concatenates the sets of one direction. With several models
 the table puts them side by side, measured in the same run; --json writes the scores.
 """
 
@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--beam", type=int, default=None,
                         help="beam size (default: each model's own default)")
+    parser.add_argument("--length-penalty", type=float, default=None,
+                        help="length penalty (default: each model's own default)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write the scores here")
     args = parser.parse_args(argv)
@@ -116,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for path in args.models:
         start = time.monotonic()
-        results[str(path)] = evaluate_model(path, evalsets, args.beam, args.threads)
+        results[str(path)] = evaluate_model(path, evalsets, args.beam, args.threads,
+                                            length_penalty=args.length_penalty)
         print(f"{path}: {time.monotonic() - start:.0f} s, quality (mean chrF of the sets) "
               f"{quality(results[str(path)])}", file=sys.stderr)
     print(table(results))
