@@ -5,8 +5,9 @@
 Each model is run through pytransformer itself (the C++ engine, the model's own generation
 defaults unless --beam or --length-penalty is given), so the numbers are those of what
 ships. BLEU uses sacreBLEU's `zh` tokenizer for Chinese output and `13a` for English; chrF
-default settings. Every set is scored per direction, and "all" concatenates the sets of one direction. With several models
-the table puts them side by side, measured in the same run; --json writes the scores.
+default settings. Every set is scored per direction, and "all" concatenates the sets of one
+direction. With several models the table puts them side by side, measured in the same run;
+--json writes the scores.
 """
 
 from __future__ import annotations
